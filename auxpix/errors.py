@@ -1,0 +1,17 @@
+"""Errors that mean "your input is wrong": the CLI prints them as one line, no traceback."""
+
+
+class AuxpixError(Exception):
+    """Bad input from the user: the message says what is wrong and how to fix it."""
+
+
+class DataError(AuxpixError):
+    """Missing, corrupt or malformed data."""
+
+
+class ConfigError(AuxpixError):
+    """Unknown model kind or preset, or an invalid configuration."""
+
+
+class CheckpointError(AuxpixError):
+    """A missing or corrupt checkpoint, or one of another model."""

@@ -1,0 +1,126 @@
+"""Layers of PixelCNN++ (Salimans et al. 2017), after openai/pixel-cnn's ``nn.py``.
+
+Every convolution is weight-normalized. The shifted convolutions pad only above
+(and to the left), so an output never sees input below (or to the right of) itself;
+``down_shift``/``right_shift`` then move a whole stream one step so it sees strictly
+earlier pixels. Tensors are NCHW.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+def concat_elu(x: torch.Tensor) -> torch.Tensor:
+    """ELU of [x, -x]: keeps both signs of the pre-activation (doubles the channels)."""
+    return F.elu(torch.cat([x, -x], dim=1))
+
+
+def down_shift(x: torch.Tensor) -> torch.Tensor:
+    """Move every row one down (zeros in the top row): row i then holds rows < i."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1, :]
+
+
+def right_shift(x: torch.Tensor) -> torch.Tensor:
+    """Move every column one right (zeros in the left column)."""
+    return F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
+
+
+def _weight_normed(module: nn.Module, init_scale: float = 1.0) -> nn.Module:
+    module = weight_norm(module)
+    if init_scale != 1.0:  # PixelCNN++ starts the residual branch's last conv small
+        with torch.no_grad():
+            module.parametrizations.weight.original0.mul_(init_scale)
+    return module
+
+
+class Conv(nn.Module):
+    """Weight-normed convolution with explicit (left, right, top, bottom) zero padding."""
+
+    def __init__(self, c_in, c_out, kernel, padding, stride=1, init_scale=1.0):
+        super().__init__()
+        self.padding = padding
+        self.conv = _weight_normed(nn.Conv2d(c_in, c_out, kernel, stride=stride), init_scale)
+
+    def forward(self, x):
+        return self.conv(F.pad(x, self.padding))
+
+
+def down_shifted_conv(c_in, c_out, kernel=(2, 3), stride=1, init_scale=1.0) -> Conv:
+    """Sees the current row and the rows above, centred horizontally."""
+    kh, kw = kernel
+    return Conv(c_in, c_out, kernel, ((kw - 1) // 2, (kw - 1) // 2, kh - 1, 0), stride, init_scale)
+
+
+def down_right_shifted_conv(c_in, c_out, kernel=(2, 2), stride=1, init_scale=1.0) -> Conv:
+    """Sees the current pixel, pixels to its left and rows above-left."""
+    kh, kw = kernel
+    return Conv(c_in, c_out, kernel, (kw - 1, 0, kh - 1, 0), stride, init_scale)
+
+
+def unshifted_conv(c_in, c_out, kernel=(3, 3), stride=1, init_scale=1.0) -> Conv:
+    """Ordinary 'same' convolution, for the embedding f_w(X̂), which needs no causality."""
+    kh, kw = kernel
+    return Conv(c_in, c_out, kernel, ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2), stride, init_scale)
+
+
+class TransposedConv(nn.Module):
+    """Weight-normed stride-2 transposed convolution, cropped back to exactly 2x the input.
+
+    ``crop_top``/``crop_left`` rows/columns are dropped at the top/left and the rest at
+    the bottom/right. The shifted versions crop nothing at the top, so an output row
+    never sees input rows below it.
+    """
+
+    def __init__(self, c_in, c_out, kernel, crop_top, crop_left):
+        super().__init__()
+        self.crop_top, self.crop_left = crop_top, crop_left
+        self.conv = _weight_normed(nn.ConvTranspose2d(c_in, c_out, kernel, stride=2, output_padding=1))
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        t, l = self.crop_top, self.crop_left
+        return self.conv(x)[:, :, t : t + 2 * h, l : l + 2 * w]
+
+
+def down_shifted_transposed_conv(c_in, c_out) -> TransposedConv:
+    return TransposedConv(c_in, c_out, (2, 3), crop_top=0, crop_left=1)
+
+
+def down_right_shifted_transposed_conv(c_in, c_out) -> TransposedConv:
+    return TransposedConv(c_in, c_out, (2, 2), crop_top=0, crop_left=0)
+
+
+def unshifted_transposed_conv(c_in, c_out) -> TransposedConv:
+    return TransposedConv(c_in, c_out, (3, 3), crop_top=1, crop_left=1)
+
+
+def nin(c_in, c_out) -> nn.Module:
+    """Network-in-network: a weight-normed 1x1 convolution."""
+    return _weight_normed(nn.Conv2d(c_in, c_out, 1))
+
+
+class GatedResnet(nn.Module):
+    """PixelCNN++'s gated residual block: x + a * sigmoid(b).
+
+    ``aux_channels`` > 0 adds the 1x1 path for an auxiliary input ``a`` (PixelCNN++'s
+    skip connections; here also the embedding f_w(X̂), concatenated to it), which biases
+    the block's first convolution.
+    """
+
+    def __init__(self, nr_filters, conv_factory, aux_channels=0, dropout=0.5):
+        super().__init__()
+        self.conv_in = conv_factory(2 * nr_filters, nr_filters)
+        self.aux_in = nin(2 * aux_channels, nr_filters) if aux_channels else None
+        self.dropout = nn.Dropout(dropout)
+        self.conv_out = conv_factory(2 * nr_filters, 2 * nr_filters, init_scale=0.1)
+
+    def forward(self, x, aux=None):
+        h = self.conv_in(concat_elu(x))
+        if self.aux_in is not None:
+            h = h + self.aux_in(concat_elu(aux))
+        h = self.conv_out(self.dropout(concat_elu(h)))
+        a, b = h.chunk(2, dim=1)
+        return x + a * torch.sigmoid(b)

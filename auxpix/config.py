@@ -1,0 +1,196 @@
+"""One config dataclass per model kind, each with named presets.
+
+Presets:
+
+* ``paper`` — the hyperparameters of the paper's section 4 (see the notes on each preset).
+* ``cpu``   — scaled down to train in about an hour per part on 2 CPU cores.
+* ``smoke`` — tiny, for tests and CI (seconds).
+
+How we read the paper's layer counts. PixelCNN++ (Salimans et al. 2017) stacks
+``nr_resnet`` gated residual blocks per stream at each of 3 resolutions on the way up and
+again on the way down: 6 groups of ``nr_resnet``. The paper's "24 residual blocks instead
+of 36" for p(X|X̂) and f_w(X̂) is 6 groups of 4 instead of 6 groups of 6, so
+``nr_resnet=4`` (the released PixelCNN++ code itself uses ``nr_resnet=5``, which we keep
+for the unconditional models). The pyramid's light nets have "only 3 residual blocks" and
+no down/up-sampling: ``nr_resnet=3`` at one resolution. The pyramid's embedding has "15
+residual blocks, downsampling after block 3, upsampling after blocks 9 and 12": one flow
+of 15 blocks at X̂'s resolution r/2, then r/4, r/2 and finally r, the resolution of X.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """One PixelCNN++ network (Salimans et al. 2017)."""
+
+    nr_resnet: int = 5  # gated residual blocks per stream and resolution
+    nr_filters: int = 160
+    nr_resolutions: int = 3  # 3 = two strided down- and up-samplings; 1 = none (pyramid)
+    nr_logistic_mix: int = 10  # components of the output mixture (RGB models)
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """The embedding f_w(X̂): one unshifted flow of gated residual blocks (a small U-Net)."""
+
+    nr_blocks: int = 15
+    nr_filters: int = 100
+    downsample_after: tuple[int, ...] = (3,)  # 1-based block numbers
+    upsample_after: tuple[int, ...] = (9, 12)
+    dropout: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Adam with an exponential learning-rate decay applied after every step."""
+
+    lr: float = 1e-3
+    lr_decay: float = 0.99999
+    batch_size: int = 64
+    ema_decay: float = 0.9995  # Polyak averaging of the weights used for evaluation
+
+
+@dataclass(frozen=True)
+class PixelCNNppConfig:
+    """Plain PixelCNN++ p(X), the baseline."""
+
+    net: NetConfig = field(default_factory=NetConfig)
+    dataset: str = "cifar10"
+    image_size: int = 32
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class GrayscaleConfig:
+    """Grayscale PixelCNN: p(X̂) over 4-bit grayscale (16-way softmax) times p(X | X̂)."""
+
+    aux_net: NetConfig = field(default_factory=NetConfig)
+    cond_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=4))
+    embedding: EmbeddingConfig = field(
+        default_factory=lambda: EmbeddingConfig(
+            nr_blocks=24, nr_filters=160, downsample_after=(4, 8), upsample_after=(16, 20)
+        )
+    )
+    dataset: str = "cifar10"
+    image_size: int = 32
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class PyramidConfig:
+    """Pyramid PixelCNN: p(X_8) p(X_16 | X_8) ... p(X_128 | X_64) with light per-scale nets."""
+
+    resolutions: tuple[int, ...] = (8, 16, 32, 64, 128)
+    base_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=3, nr_filters=100, nr_resolutions=1))
+    level_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=3, nr_filters=100, nr_resolutions=1))
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    dataset: str = "celeba"
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16))
+
+    @property
+    def image_size(self) -> int:
+        return self.resolutions[-1]
+
+
+_SMOKE_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5)
+_SMOKE_EMBEDDING = EmbeddingConfig(nr_blocks=4, nr_filters=8, downsample_after=(1,), upsample_after=(2, 3))
+_SMOKE_TRAIN = TrainConfig(batch_size=8)
+
+PRESETS: dict[str, dict[str, object]] = {
+    "pixelcnnpp": {
+        # Salimans et al.'s CIFAR-10 model; the paper's optimizer settings.
+        "paper": PixelCNNppConfig(),
+        "cpu": PixelCNNppConfig(net=NetConfig(nr_resnet=2, nr_filters=48)),
+        "smoke": PixelCNNppConfig(net=_SMOKE_NET, train=_SMOKE_TRAIN),
+    },
+    "grayscale": {
+        "paper": GrayscaleConfig(),
+        "cpu": GrayscaleConfig(
+            aux_net=NetConfig(nr_resnet=2, nr_filters=32),
+            cond_net=NetConfig(nr_resnet=2, nr_filters=48),
+            embedding=EmbeddingConfig(nr_blocks=6, nr_filters=48, downsample_after=(1, 2), upsample_after=(4, 5)),
+        ),
+        "smoke": GrayscaleConfig(
+            aux_net=_SMOKE_NET,
+            cond_net=_SMOKE_NET,
+            embedding=EmbeddingConfig(nr_blocks=6, nr_filters=8, downsample_after=(1, 2), upsample_after=(4, 5)),
+            train=_SMOKE_TRAIN,
+        ),
+    },
+    "pyramid": {
+        # CelebA faces 8 -> 128 (paper section 4.2).
+        "paper": PyramidConfig(),
+        # The paper's light nets on CIFAR-10, 8 -> 32 (paper: 3.32 bits/dim).
+        "paper-cifar": PyramidConfig(resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig()),
+        "cpu": PyramidConfig(
+            resolutions=(8, 16, 32, 64),
+            base_net=NetConfig(nr_resnet=2, nr_filters=48, nr_resolutions=1),
+            level_net=NetConfig(nr_resnet=2, nr_filters=48, nr_resolutions=1),
+            embedding=EmbeddingConfig(nr_blocks=6, nr_filters=48, downsample_after=(2,), upsample_after=(4, 5)),
+        ),
+        "cpu-cifar": PyramidConfig(
+            resolutions=(8, 16, 32),
+            base_net=NetConfig(nr_resnet=2, nr_filters=48, nr_resolutions=1),
+            level_net=NetConfig(nr_resnet=2, nr_filters=48, nr_resolutions=1),
+            embedding=EmbeddingConfig(nr_blocks=6, nr_filters=48, downsample_after=(2,), upsample_after=(4, 5)),
+            dataset="cifar10",
+            train=TrainConfig(),
+        ),
+        "smoke": PyramidConfig(
+            resolutions=(4, 8, 16),
+            base_net=NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1),
+            level_net=NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1),
+            embedding=_SMOKE_EMBEDDING,
+            dataset="cifar10",
+            train=_SMOKE_TRAIN,
+        ),
+    },
+}
+KINDS = tuple(PRESETS)
+
+
+def preset(kind: str, name: str = "cpu", **overrides):
+    """The config of ``kind`` at preset ``name``, with fields replaced by ``overrides``.
+
+    A nested config may be overridden by a dict of its fields:
+    ``preset("pixelcnnpp", "cpu", net={"nr_filters": 64})``.
+    """
+    if kind not in PRESETS:
+        raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
+    if name not in PRESETS[kind]:
+        raise ConfigError(f"unknown preset {name!r} for {kind}: choose one of {', '.join(PRESETS[kind])}")
+    return replace(PRESETS[kind][name], **overrides)
+
+
+def replace(config, **overrides):
+    """dataclasses.replace that also merges dicts into nested configs, with clear errors."""
+    names = {f.name for f in dataclasses.fields(config)}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in names:
+            raise ConfigError(f"{type(config).__name__} has no field {key!r}: fields are {', '.join(sorted(names))}")
+        current = getattr(config, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            value = replace(current, **value)
+        elif isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        changes[key] = value
+    return dataclasses.replace(config, **changes)
+
+
+def config_to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(kind: str, data: dict):
+    """Rebuild a config saved with :func:`config_to_dict` (e.g. from a checkpoint)."""
+    if kind not in PRESETS:
+        raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
+    default = next(iter(PRESETS[kind].values()))
+    return replace(default, **data)

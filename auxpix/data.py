@@ -1,0 +1,370 @@
+"""Loading the paper's data sets as uint8 image tensors [N, 3, H, W].
+
+CIFAR-10 comes in the official "python version" pickle layout; CelebA as the aligned
+``img_align_celeba`` JPEGs, cropped to the paper's 128x128 face window. Every problem
+with the input is raised as a one-line :class:`DataError` that says what is wrong,
+where we looked and how to fix it.
+"""
+from __future__ import annotations
+
+import codecs
+import hashlib
+import http.client
+import json
+import os
+import pickle
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .errors import DataError
+
+try:
+    from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
+except ImportError:  # numpy < 2
+    from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
+
+DATA_ENV = "AUXPIX_DATA"
+CACHE_ENV = "AUXPIX_CACHE"
+DATASETS = ("cifar10", "cifar10-lossless", "celeba")
+
+CIFAR_DIR = "cifar-10-batches-py"
+CIFAR_LOSSLESS_DIR = "cifar-10-lossless-subset"
+CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"
+CIFAR_SPLITS = ("train", "test")
+DOWNLOAD_TIMEOUT_S = 30
+
+CELEBA_SIZE = (178, 218)  # (width, height) of every img_align_celeba JPEG
+CELEBA_CROP = (50, 178, 25, 153)  # the paper's window: img[50:178, 25:153], 128x128
+CELEBA_RESOLUTION = 128
+CELEBA_SPLITS = {"train": 0, "valid": 1, "test": 2}  # codes of list_eval_partition.txt
+CELEBA_TRAIN_FRACTION_PERCENT = 95  # the paper's split when there is no partition file
+
+_HOW_TO_POINT = f"pass --data DIR or set {DATA_ENV}=DIR"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data folder: the argument, else $AUXPIX_DATA, else ``data/`` at the repository root."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    return Path(__file__).resolve().parent.parent / "data"
+
+
+def load_dataset(name: str, split: str, data_dir=None, *, resolution: int | None = None) -> torch.Tensor:
+    """One entry point for the CLI: images of data set ``name`` as uint8 [N, 3, H, W]."""
+    if name == "celeba":
+        return load_celeba(split, data_dir, resolution=CELEBA_RESOLUTION if resolution is None else resolution)
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+    if resolution not in (None, 32):
+        raise DataError(f"{name} images are 32x32, got resolution={resolution}; omit the resolution for CIFAR-10")
+    return load_cifar10(split, data_dir, lossless=name == "cifar10-lossless")
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2: the paper's CIFAR-10 augmentation."""
+    device = generator.device if generator is not None else x.device
+    flip = torch.rand(x.shape[0], generator=generator, device=device).to(x.device) < 0.5
+    return torch.where(flip.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+
+def load_cifar10(split: str, data_dir=None, *, lossless: bool = False, download: bool = True) -> torch.Tensor:
+    """CIFAR-10 images of ``split`` ("train" or "test") as uint8 [N, 3, 32, 32].
+
+    ``lossless=True`` reads the exact-pixel subset (4,000 train / 1,000 test images)
+    instead of the full, JPEG-decoded copy. Only the full set can be downloaded.
+    """
+    if split not in CIFAR_SPLITS:
+        raise DataError(f"unknown CIFAR-10 split {split!r}; choose one of {', '.join(CIFAR_SPLITS)}")
+    root = resolve_data_dir(data_dir)
+    folder = root / (CIFAR_LOSSLESS_DIR if lossless else CIFAR_DIR)
+    if not folder.is_dir():
+        if lossless or not download:
+            raise DataError(f"CIFAR-10 not found: no folder {folder}; {_HOW_TO_POINT} "
+                            f"to a folder that holds {folder.name}/")
+        _download_cifar10(root)
+    batches = [_read_cifar_batch(path) for path in _cifar_batch_files(folder, split, lossless)]
+    return torch.from_numpy(np.concatenate(batches).reshape(-1, 3, 32, 32))
+
+
+def _cifar_batch_files(folder: Path, split: str, lossless: bool) -> list[Path]:
+    """The batch files of a split; the lossless subset has fewer (and fewer-image) batches."""
+    if split == "test":
+        names = ["test_batch"]
+    elif lossless:
+        names = sorted((p.name for p in folder.iterdir() if re.fullmatch(r"data_batch_\d+", p.name)),
+                       key=lambda name: int(name.rsplit("_", 1)[1]))
+        if not names:
+            raise DataError(f"no data_batch_* file in {folder}; restore the CIFAR-10 lossless subset there")
+    else:
+        names = [f"data_batch_{k}" for k in range(1, 6)]
+    paths = [folder / name for name in names]
+    for path in paths:
+        if not path.is_file():
+            raise DataError(f"CIFAR-10 file missing: {path}; restore the complete {folder.name}/ folder")
+    return paths
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays, nothing else.
+
+    A pickle can name any importable callable; refusing all but numpy's array
+    reconstruction means a tampered data file cannot run code when it is loaded.
+    ``_codecs.encode`` (str -> bytes) is allowed too: Python 3 stores bytes that way
+    under protocol 2, the protocol of the official files.
+    """
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in (("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")):
+            return _numpy_reconstruct  # numpy 1 and numpy 2 pickles name it differently
+        if module == "numpy" and name in ("ndarray", "dtype"):
+            return getattr(np, name)
+        if (module, name) == ("_codecs", "encode"):
+            return codecs.encode
+        raise pickle.UnpicklingError(f"refused to load {module}.{name} (only numpy arrays are allowed)")
+
+
+def _read_cifar_batch(path: Path) -> np.ndarray:
+    """The b"data" array of one batch file, checked: uint8 [N, 3072]."""
+    hint = f"replace {path} with the official CIFAR-10 file"
+    try:
+        with open(path, "rb") as f:
+            batch = _NumpyOnlyUnpickler(f, encoding="bytes").load()
+    except OSError as e:
+        raise DataError(f"cannot read {path} ({_one_line(e)}); check that the file is readable") from e
+    except Exception as e:  # a truncated or garbled pickle can fail in almost any way
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({_one_line(e)}); {hint}") from e
+    data = batch.get(b"data") if isinstance(batch, dict) else None
+    if not isinstance(data, np.ndarray):
+        raise DataError(f"{path} has no b'data' array, so it is not a CIFAR-10 batch; {hint}")
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataError(f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072); {hint}")
+    return data
+
+
+def _download_cifar10(root: Path) -> None:
+    """Fetch and unpack the official archive into ``root``, all or nothing.
+
+    The archive goes to a temporary file and is unpacked into a temporary folder
+    inside ``root``; only a complete, MD5-verified copy is renamed into place, so an
+    interrupted download never leaves data that looks usable.
+    """
+    how = (f"put the official {CIFAR_DIR}/ folder (from {CIFAR_URL}) in {root}, "
+           f"or {_HOW_TO_POINT} to a folder that holds it")
+    if not _may_write(root):
+        raise DataError(f"CIFAR-10 not found in {root / CIFAR_DIR} and cannot be downloaded there "
+                        f"(folder not writable); {how}")
+    archive = unpack_dir = None
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, suffix=".tar.gz.part", delete=False) as archive:
+            md5 = _fetch(CIFAR_URL, archive)
+        if md5 != CIFAR_MD5:
+            raise DataError(f"CIFAR-10 download from {CIFAR_URL} is corrupt (MD5 {md5}, expected {CIFAR_MD5}); {how}")
+        unpack_dir = Path(tempfile.mkdtemp(dir=root, prefix=".cifar-unpack-"))
+        with tarfile.open(archive.name, "r:gz") as tar:
+            tar.extractall(unpack_dir, filter="data")
+        os.replace(unpack_dir / CIFAR_DIR, root / CIFAR_DIR)
+    except (OSError, http.client.HTTPException, tarfile.TarError) as e:  # offline, read-only dir, bad archive
+        raise DataError(f"CIFAR-10 not found in {root / CIFAR_DIR} and could not be downloaded "
+                        f"({_one_line(e)}); {how}") from e
+    finally:
+        if archive is not None:
+            Path(archive.name).unlink(missing_ok=True)
+        if unpack_dir is not None:
+            shutil.rmtree(unpack_dir, ignore_errors=True)
+
+
+def _fetch(url: str, out: BinaryIO) -> str:
+    """Stream ``url`` into ``out``; returns the MD5 hex digest of what was written."""
+    md5 = hashlib.md5()
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        while chunk := response.read(1 << 20):
+            md5.update(chunk)
+            out.write(chunk)
+    return md5.hexdigest()
+
+
+# --------------------------------------------------------------------------- CelebA
+
+
+def load_celeba(split: str, data_dir=None, *, resolution: int = CELEBA_RESOLUTION) -> torch.Tensor:
+    """CelebA faces of ``split`` ("train", "valid", "test") as uint8 [N, 3, resolution, resolution].
+
+    Each image is the paper's 128x128 crop; smaller resolutions (128 / 2^k) repeat the
+    Pyramid PixelCNN's 2x2 downsampling so that the data matches its auxiliary views.
+    """
+    if split not in CELEBA_SPLITS:
+        raise DataError(f"unknown CelebA split {split!r}; choose one of {', '.join(CELEBA_SPLITS)}")
+    halvings = _halvings(resolution)
+    celeba = resolve_data_dir(data_dir) / "celeba"
+    files = _celeba_split(celeba, _celeba_files(celeba / "img_align_celeba"), split)
+    x = torch.from_numpy(_cached_crops(celeba, files, split))
+    if halvings:
+        from .auxvars import downsample
+
+        for _ in range(halvings):
+            x = downsample(x)
+    return x
+
+
+def _halvings(resolution: int) -> int:
+    """How many 2x reductions turn 128 into ``resolution``."""
+    for k in range(CELEBA_RESOLUTION.bit_length()):
+        if CELEBA_RESOLUTION >> k == resolution:
+            return k
+    raise DataError(f"CelebA resolution must be 128 / 2^k (128, 64, 32, ...), got {resolution}")
+
+
+def _celeba_files(folder: Path) -> list[Path]:
+    """All JPEGs of the image folder, sorted by name."""
+    how = f"{_HOW_TO_POINT} to a folder that holds celeba/img_align_celeba/*.jpg"
+    if not folder.is_dir():
+        raise DataError(f"CelebA not found: no folder {folder}; {how}")
+    files = sorted(folder.glob("*.jpg"))
+    if not files:
+        raise DataError(f"CelebA folder {folder} holds no .jpg images; {how}")
+    return files
+
+
+def _celeba_split(celeba: Path, files: list[Path], split: str) -> list[Path]:
+    """The images of ``split``: the official partition if its file is there, else the paper's 95/5."""
+    partition = celeba / "list_eval_partition.txt"
+    if partition.is_file():
+        code = _read_partition(partition)
+        chosen = [f for f in files if code.get(f.name) == CELEBA_SPLITS[split]]
+    else:
+        n_train = len(files) * CELEBA_TRAIN_FRACTION_PERCENT // 100
+        train = np.zeros(len(files), dtype=bool)
+        train[np.random.default_rng(0).permutation(len(files))[:n_train]] = True
+        # The paper's split has no validation images, so "valid" stays empty.
+        chosen = [] if split == "valid" else [f for f, t in zip(files, train) if t == (split == "train")]
+    if not chosen:
+        source = partition if partition.is_file() else "the paper's 95/5 train/test split (no partition file)"
+        raise DataError(f"CelebA split {split!r} is empty: none of the {len(files)} images in "
+                        f"{files[0].parent} belongs to it under {source}")
+    return chosen
+
+
+def _read_partition(path: Path) -> dict[str, int]:
+    """``list_eval_partition.txt`` as {file name: 0 train / 1 valid / 2 test}."""
+    code = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+            raise DataError(f"{path}, line {number}: expected 'NNNNNN.jpg <0|1|2>', got {line.strip()!r}; "
+                            "replace it with the official list_eval_partition.txt or delete it")
+        code[fields[0]] = int(fields[1])
+    return code
+
+
+def _cached_crops(celeba: Path, files: list[Path], split: str) -> np.ndarray:
+    """The 128x128 crops of ``files``, decoded once and then read from a .npy cache.
+
+    The cache name hashes the crop window and the names and sizes of the files, so a
+    changed crop or image set is decoded afresh instead of silently reusing old pixels.
+    """
+    key = json.dumps([CELEBA_CROP, split, [(f.name, f.stat().st_size) for f in files]])
+    name = f"celeba-{split}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+    dirs = _cache_dirs(celeba)
+    for folder in dirs:
+        cached = _read_cache(folder / name, len(files))
+        if cached is not None:
+            return cached
+    crops = _decode_crops(files, split)
+    if not any(_write_cache(folder / name, crops) for folder in dirs):
+        warnings.warn(f"could not write the CelebA cache to {' or '.join(map(str, dirs))}; "
+                      f"set {CACHE_ENV} to a writable folder to avoid decoding again")
+    return crops
+
+
+def _cache_dirs(celeba: Path) -> list[Path]:
+    """Where the cache may live, best first: $AUXPIX_CACHE if set, else next to the images, else ~/.cache."""
+    if os.environ.get(CACHE_ENV):
+        return [Path(os.environ[CACHE_ENV]).expanduser()]
+    return [celeba / ".cache", Path.home() / ".cache" / "auxpix"]
+
+
+def _read_cache(path: Path, count: int) -> np.ndarray | None:
+    """A cached array if it is there and intact, else None (it is then rebuilt)."""
+    try:
+        crops = np.load(path)
+    except (OSError, ValueError, EOFError):
+        return None
+    size = CELEBA_RESOLUTION
+    return crops if crops.dtype == np.uint8 and crops.shape == (count, 3, size, size) else None
+
+
+def _write_cache(path: Path, crops: np.ndarray) -> bool:
+    """Write atomically (temp file + rename) so readers never see half a file; False if not writable."""
+    if not _may_write(path.parent):
+        return False
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.part")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, crops)
+        os.replace(tmp, path)
+        return True
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        return False
+
+
+def _decode_crops(files: list[Path], split: str) -> np.ndarray:
+    """Decode every JPEG and cut out the paper's window: uint8 [N, 3, 128, 128]."""
+    top, bottom, left, right = CELEBA_CROP
+    crops = np.empty((len(files), 3, bottom - top, right - left), dtype=np.uint8)
+    for i, path in enumerate(tqdm(files, desc=f"decoding CelebA {split}", unit="img")):
+        crops[i] = _decode(path)[top:bottom, left:right].transpose(2, 0, 1)
+    return crops
+
+
+def _decode(path: Path) -> np.ndarray:
+    """One aligned CelebA image as uint8 [218, 178, 3], checked for the official size."""
+    try:
+        with Image.open(path) as image:
+            if image.size != CELEBA_SIZE:  # checked from the header, before decoding
+                raise DataError(f"{path} is {image.size[0]}x{image.size[1]}, expected "
+                                f"{CELEBA_SIZE[0]}x{CELEBA_SIZE[1]} (aligned img_align_celeba); "
+                                "use the original aligned images")
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"cannot decode {path} ({_one_line(e)}); replace or delete that file") from e
+
+
+def _may_write(folder: Path) -> bool:
+    """Whether ``folder`` (or the nearest existing folder above it) is writable.
+
+    Also requires a write bit in its mode: root may write anywhere, but a folder
+    marked read-only, such as a shared copy of the data, must stay untouched.
+    """
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception as a short single line, to embed in a DataError message."""
+    return " ".join(f"{type(error).__name__}: {error}".split())

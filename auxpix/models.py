@@ -1,0 +1,230 @@
+"""The paper's models, each a product of independently trainable PixelCNN parts (eq. 2, 4).
+
+* :class:`PixelCNNpp` — p(X), the baseline (one part, ``pixelcnnpp``).
+* :class:`GrayscalePixelCNN` — p(X̂) p(X | X̂), X̂ = 4-bit grayscale (parts ``aux``, ``cond``).
+* :class:`PyramidPixelCNN` — p(X_8) p(X_16 | X_8) ... (one part per resolution, ``"8"``, ``"16"``, ...).
+
+All take and return integer images [B, 3, H, W] with values 0..255. ``bpd(x)`` gives
+bits per dimension per image for every part and the ``total``; call ``model.eval()``
+first to switch dropout off. Build them with :func:`auxpix.build`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .auxvars import GRAY_LEVELS, grayscale_4bit, pyramid
+from .config import KINDS, GrayscaleConfig, PixelCNNppConfig, PyramidConfig
+from .config import preset as preset_config
+from .errors import ConfigError
+from .pixelcnn import PixelCNN, in_eval_mode
+
+
+class AuxiliaryVariableModel(nn.Module):
+    """Base: a dict of PixelCNN ``parts``; ``part_inputs`` says what each part models."""
+
+    kind: str
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.parts = nn.ModuleDict()
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    def part_inputs(self, name: str, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(target, auxiliary input) of part ``name`` for the images x."""
+        raise NotImplementedError
+
+    def part_dims(self, name: str) -> int:
+        """The number of dimensions that part ``name``'s bits are divided by."""
+        return 3 * self.image_size**2
+
+    def check_images(self, x: torch.Tensor) -> None:
+        want = [3, self.image_size, self.image_size]
+        if x.dim() != 4 or list(x.shape[1:]) != want:
+            raise ValueError(f"{self.kind} expects images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}")
+        if x.is_floating_point():
+            raise ValueError("expected integer pixel values 0..255, got a floating-point tensor")
+
+    def nll(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """-log p of each part in nats, per image."""
+        self.check_images(x)
+        return {name: -part.log_prob(*self.part_inputs(name, x)) for name, part in self.parts.items()}
+
+    def bpd(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Bits per dimension per image: each part (divided by ``part_dims``) and the total."""
+        nll = self.nll(x)
+        out = {name: value / (self.part_dims(name) * math.log(2)) for name, value in nll.items()}
+        out["total"] = sum(nll.values()) / (3 * self.image_size**2 * math.log(2))
+        return out
+
+    def log_prob(self, x: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
+        """log p(X, X̂) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``,
+        for models whose parts all live at the image's resolution)."""
+        self.check_images(x)
+        return sum(part.log_prob(*self.part_inputs(name, x), reduction=reduction) for name, part in self.parts.items())
+
+
+class PixelCNNpp(AuxiliaryVariableModel):
+    """Plain PixelCNN++ (Salimans et al. 2017): p(X)."""
+
+    kind = "pixelcnnpp"
+    config_class = PixelCNNppConfig
+
+    def __init__(self, config: PixelCNNppConfig):
+        super().__init__(config)
+        self.parts["pixelcnnpp"] = PixelCNN(config.net, channels=3, levels=256, image_size=config.image_size)
+
+    def part_inputs(self, name, x):
+        return x, None
+
+    @in_eval_mode
+    def sample(self, n: int, **options) -> torch.Tensor:
+        """n images [n, 3, H, W] uint8; options: ``map``, ``log_scale_shift``, ``generator``, ``progress``."""
+        return self.parts["pixelcnnpp"].sample(n, **options)
+
+
+class GrayscalePixelCNN(AuxiliaryVariableModel):
+    """Grayscale PixelCNN (paper, section 3.1): p(X̂) p(X | X̂), X̂ = grayscale_4bit(X).
+
+    Both parts' bits are divided by the 3·H·W dimensions of the colour image, as the
+    paper does, so ``aux + cond = total`` (paper: 0.459 + 2.52 ≈ 2.98).
+    """
+
+    kind = "grayscale"
+    config_class = GrayscaleConfig
+
+    def __init__(self, config: GrayscaleConfig):
+        super().__init__(config)
+        size = config.image_size
+        self.parts["aux"] = PixelCNN(config.aux_net, channels=1, levels=GRAY_LEVELS, image_size=size)
+        self.parts["cond"] = PixelCNN(
+            config.cond_net, channels=3, levels=256, image_size=size,
+            embedding=config.embedding, aux_channels=1, aux_levels=GRAY_LEVELS, aux_size=size,
+        )  # fmt: skip
+
+    def part_inputs(self, name, x):
+        gray = grayscale_4bit(x)
+        return (gray, None) if name == "aux" else (x, gray)
+
+    @in_eval_mode
+    def sample(self, n: int, aux: torch.Tensor | None = None, *, generator=None, progress=False, **options):
+        """(X̂, X): draw X̂ ~ p(X̂) (or take the given 4-bit ``aux``, [n, 1, H, W]: colorization,
+        paper Figure 3), then X ~ p(X | X̂). ``map``/``log_scale_shift`` apply to X."""
+        if aux is None:
+            aux = self.parts["aux"].sample(n, generator=generator, progress=progress)
+        aux = aux.to(next(self.parameters()).device).long()
+        image = self.parts["cond"].sample(n, aux, generator=generator, progress=progress, **options)
+        return aux.to(torch.uint8), image
+
+
+class PyramidPixelCNN(AuxiliaryVariableModel):
+    """Pyramid PixelCNN (paper, section 3.2): X̂ is X at half resolution, recursively.
+
+    ``bpd(x)`` gives each level's conditional bits divided by that level's own 3·r²
+    dimensions (keys ``"8"``, ``"16"``, ...) and the ``total`` for the full image;
+    :meth:`bpd_by_resolution` the bits per dimension of the whole image at each resolution.
+    """
+
+    kind = "pyramid"
+    config_class = PyramidConfig
+
+    def __init__(self, config: PyramidConfig):
+        super().__init__(config)
+        sizes = config.resolutions
+        if any(hi != 2 * lo for lo, hi in zip(sizes, sizes[1:])):
+            raise ConfigError(f"pyramid resolutions must double at every level, got {sizes}")
+        self.parts[str(sizes[0])] = PixelCNN(config.base_net, channels=3, levels=256, image_size=sizes[0])
+        for lo, hi in zip(sizes, sizes[1:]):
+            self.parts[str(hi)] = PixelCNN(
+                config.level_net, channels=3, levels=256, image_size=hi,
+                embedding=config.embedding, aux_channels=3, aux_levels=256, aux_size=lo,
+            )  # fmt: skip
+
+    def part_inputs(self, name, x):
+        views = pyramid(x, len(self.config.resolutions))
+        level = self.config.resolutions.index(int(name))
+        return views[level], views[level - 1] if level else None
+
+    def part_dims(self, name):
+        return 3 * int(name) ** 2
+
+    def bpd_by_resolution(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Bits per dimension of the whole image at each resolution r: -log p(X_r) / (3 r²)."""
+        nll, total, out = self.nll(x), 0.0, {}
+        for size in self.config.resolutions:
+            total = total + nll[str(size)]
+            out[str(size)] = total / (3 * size**2 * math.log(2))
+        return out
+
+    def log_prob(self, x, reduction="sum"):
+        if reduction != "sum":
+            raise ValueError("a pyramid's parts live at different resolutions: use reduction='sum'")
+        return super().log_prob(x)
+
+    @in_eval_mode
+    def sample(
+        self,
+        n: int,
+        *,
+        start: torch.Tensor | None = None,
+        map: bool | Sequence[bool] = False,
+        log_scale_shift: float | Sequence[float] = 0.0,
+        generator=None,
+        progress=False,
+    ) -> list[torch.Tensor]:
+        """Every level, lowest resolution first (paper Figure 6), each [n, 3, r, r] uint8.
+
+        ``start``: a given image at one of the resolutions to upscale from (it is the first
+        returned level). ``map`` and ``log_scale_shift`` may be given per level.
+        """
+        sizes = self.config.resolutions
+        maps = _per_level(map, len(sizes), "map")
+        shifts = _per_level(log_scale_shift, len(sizes), "log_scale_shift")
+        first, levels = 0, []
+        if start is not None:
+            if start.shape[-1] not in sizes:
+                raise ValueError(f"start must be at one of the resolutions {sizes}, got {list(start.shape)}")
+            first = sizes.index(start.shape[-1])
+            levels.append(start.to(next(self.parameters()).device).to(torch.uint8))
+        for level in range(first + (start is not None), len(sizes)):
+            aux = levels[-1].long() if levels else None
+            levels.append(
+                self.parts[str(sizes[level])].sample(
+                    n, aux, map=maps[level], log_scale_shift=shifts[level], generator=generator, progress=progress
+                )
+            )
+        return levels
+
+
+def _per_level(value, count, name):
+    if isinstance(value, (bool, int, float)):
+        return [value] * count
+    value = list(value)
+    if len(value) != count:
+        raise ValueError(f"{name} needs one value per level ({count}), got {len(value)}")
+    return value
+
+
+MODEL_CLASSES = {cls.kind: cls for cls in (PixelCNNpp, GrayscalePixelCNN, PyramidPixelCNN)}
+assert tuple(MODEL_CLASSES) == KINDS
+
+
+def from_config(config) -> AuxiliaryVariableModel:
+    """The model a config describes."""
+    for cls in MODEL_CLASSES.values():
+        if type(config) is cls.config_class:
+            return cls(config)
+    raise ConfigError(f"not a model config: {type(config).__name__}")
+
+
+def build(kind: str, preset: str = "cpu", **overrides) -> AuxiliaryVariableModel:
+    """A new model of ``kind`` (pixelcnnpp, grayscale, pyramid) at a named ``preset``
+    (paper, cpu, smoke, ...), with config fields replaced by ``overrides``."""
+    return from_config(preset_config(kind, preset, **overrides))

@@ -1,0 +1,158 @@
+"""One autoregressive factor: p(X) or p(X | X̂) — a PixelCNN++ network, its output
+distribution and, when conditional, the embedding f_w(X̂) (paper, eq. 3).
+
+Every model of the paper is made of these: the plain PixelCNN++ is one, the Grayscale
+PixelCNN two, the Pyramid PixelCNN one per resolution.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import EmbeddingConfig, NetConfig
+from .distributions import (
+    categorical_log_prob,
+    categorical_sample,
+    logistic_mixture_log_prob,
+    logistic_mixture_sample,
+)
+from .errors import ConfigError
+from .model import EmbeddingNetwork, PixelCNNNetwork
+
+
+def in_eval_mode(method):
+    """Run ``method`` with dropout off and without gradients, restoring the mode after."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            self.train(was_training)
+
+    return wrapper
+
+
+def to_unit(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """Integer levels 0..levels-1 -> floats in [-1, 1], the networks' input scale."""
+    return x.float() * (2.0 / (levels - 1)) - 1.0
+
+
+class PixelCNN(nn.Module):
+    """p(X) for images of ``channels`` x ``image_size`` x ``image_size`` with ``levels`` values.
+
+    RGB (channels=3, levels=256) uses PixelCNN++'s discretized logistic mixture; one
+    channel with few levels (the 4-bit grayscale X̂) uses a categorical softmax. With an
+    ``embedding`` config it is conditional, p(X | X̂), X̂ having ``aux_channels``,
+    ``aux_levels`` and side ``aux_size``.
+    """
+
+    def __init__(
+        self,
+        net: NetConfig,
+        *,
+        channels: int,
+        levels: int,
+        image_size: int,
+        embedding: EmbeddingConfig | None = None,
+        aux_channels: int = 0,
+        aux_levels: int = 256,
+        aux_size: int | None = None,
+    ):
+        super().__init__()
+        if (channels, levels) != (3, 256) and channels != 1:
+            raise ConfigError(f"PixelCNN models RGB with 256 levels or one channel, got {channels}x{levels}")
+        if image_size % 2 ** (net.nr_resolutions - 1):
+            raise ConfigError(f"image size {image_size} cannot be halved {net.nr_resolutions - 1} times")
+        self.channels, self.levels, self.image_size = channels, levels, image_size
+        self.aux_levels = aux_levels
+        out_channels = 10 * net.nr_logistic_mix if channels == 3 else levels
+        self.embedding = None
+        if embedding is not None:
+            self.embedding = EmbeddingNetwork(embedding, aux_channels)
+            needed = {image_size // 2**i for i in range(net.nr_resolutions)}
+            offered = {aux_size * s for s in self.embedding.scales}
+            if not needed <= offered:
+                raise ConfigError(
+                    f"the embedding of a {aux_size}x{aux_size} X̂ reaches sizes {sorted(offered)}, "
+                    f"but the conditional network works at sizes {sorted(needed)}: "
+                    "change its downsample_after/upsample_after"
+                )
+        embed_channels = self.embedding.out_channels if self.embedding is not None else 0
+        self.network = PixelCNNNetwork(net, channels, out_channels, embed_channels)
+
+    @property
+    def conditional(self) -> bool:
+        return self.embedding is not None
+
+    def embed(self, aux: torch.Tensor | None) -> dict[int, torch.Tensor] | None:
+        """f_w(X̂) at every resolution; computed once per image when sampling."""
+        if self.embedding is None:
+            if aux is not None:
+                raise ValueError("this PixelCNN is unconditional: do not pass aux")
+            return None
+        if aux is None:
+            raise ValueError("this PixelCNN is conditional: pass the auxiliary image aux")
+        return self.embedding(to_unit(aux, self.aux_levels))
+
+    def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None, *, embedding=None) -> torch.Tensor:
+        """Distribution parameters for every pixel (mixture parameters or logits)."""
+        if embedding is None:
+            embedding = self.embed(aux)
+        return self.network(to_unit(x, self.levels), embedding)
+
+    def _check(self, x: torch.Tensor) -> None:
+        want = (self.channels, self.image_size, self.image_size)
+        if x.dim() != 4 or tuple(x.shape[1:]) != want:
+            raise ValueError(f"expected images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}")
+        if x.is_floating_point():
+            raise ValueError("expected integer pixel values, got a floating-point tensor")
+
+    def log_prob_from_params(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        if self.channels == 3:
+            return logistic_mixture_log_prob(x.long(), params)
+        return categorical_log_prob(x, params)
+
+    def log_prob(self, x: torch.Tensor, aux: torch.Tensor | None = None, reduction: str = "sum") -> torch.Tensor:
+        """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``)."""
+        self._check(x)
+        per_pixel = self.log_prob_from_params(x, self(x, aux))
+        if reduction == "none":
+            return per_pixel
+        if reduction == "sum":
+            return per_pixel.sum(dim=(1, 2))
+        raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+
+    def sample_pixel(self, params, *, map=False, log_scale_shift=0.0, generator=None) -> torch.Tensor:
+        """Draw values for the pixels whose parameters are given."""
+        if self.channels == 3:
+            return logistic_mixture_sample(params, map=map, log_scale_shift=log_scale_shift, generator=generator)
+        return categorical_sample(params, map=map, generator=generator)
+
+    @in_eval_mode
+    def sample(
+        self,
+        n: int,
+        aux: torch.Tensor | None = None,
+        *,
+        map: bool = False,
+        log_scale_shift: float = 0.0,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """n images [n, C, H, W] (uint8), one full network pass per pixel (the reference sampler)."""
+        device = next(self.parameters()).device
+        embedding = self.embed(aux)
+        x = torch.zeros(n, self.channels, self.image_size, self.image_size, dtype=torch.long, device=device)
+        positions = [(i, j) for i in range(self.image_size) for j in range(self.image_size)]
+        for i, j in tqdm(positions, desc=f"sampling {self.image_size}x{self.image_size}", disable=not progress):
+            params = self(x, embedding=embedding)[:, :, i : i + 1, j : j + 1]
+            value = self.sample_pixel(params, map=map, log_scale_shift=log_scale_shift, generator=generator)
+            x[:, :, i : i + 1, j : j + 1] = value
+        return x.to(torch.uint8)

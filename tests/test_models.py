@@ -1,0 +1,171 @@
+"""Causality of the networks, the models' bits/dim bookkeeping, sampling shapes, presets."""
+import math
+
+import pytest
+import torch
+
+import auxpix
+from auxpix.config import ConfigError
+
+SIZE = 8
+
+
+def small(kind, **overrides):
+    if kind == "pyramid":
+        overrides.setdefault("resolutions", (4, 8))
+    else:
+        overrides.setdefault("image_size", SIZE)
+    model = auxpix.build(kind, preset="smoke", **overrides)
+    return model.eval()
+
+
+def images(n=2, size=SIZE, seed=0):
+    return torch.randint(0, 256, (n, 3, size, size), generator=torch.Generator().manual_seed(seed))
+
+
+def all_parts():
+    for kind in auxpix.KINDS:
+        model = small(kind)
+        for name, part in model.parts.items():
+            yield pytest.param(model, name, id=f"{kind}-{name}")
+
+
+@pytest.mark.parametrize("model,name", list(all_parts()))
+def test_network_output_depends_only_on_earlier_pixels(model, name):
+    """Gradient test: output (i, j) has zero gradient w.r.t. every input at or after (i, j)
+    in raster order, and a nonzero one w.r.t. its left and upper neighbours."""
+    torch.manual_seed(0)
+    part = model.parts[name]
+    target, aux = model.part_inputs(name, images(1, size=model.image_size))
+    size = part.image_size
+    x = torch.rand(1, part.channels, size, size, requires_grad=True)
+    embedding = part.embed(aux)
+    out = part.network(x, embedding)
+    order = torch.arange(size * size).view(size, size)
+    for i in range(size):
+        for j in range(size):
+            (grad,) = torch.autograd.grad(out[0, :, i, j].sum(), x, retain_graph=True)
+            seen = grad.abs().sum(dim=(0, 1)) > 0
+            assert not seen[order >= i * size + j].any(), f"output ({i},{j}) sees a later pixel"
+            if j > 0:
+                assert seen[i, j - 1], f"output ({i},{j}) does not see its left neighbour"
+            if i > 0:
+                assert seen[i - 1, j], f"output ({i},{j}) does not see the pixel above"
+
+
+@pytest.mark.parametrize("kind", ["pixelcnnpp", "grayscale"])
+def test_changing_later_pixels_never_changes_earlier_log_probs(kind):
+    model = small(kind)
+    x = images(1)
+    before = model.log_prob(x, reduction="none").view(-1)
+    for position in [0, 5, 17, 40, SIZE * SIZE - 1]:
+        changed = x.clone().view(1, 3, -1)
+        changed[..., position + 1 :] = torch.randint(0, 256, changed[..., position + 1 :].shape)
+        if kind == "pixelcnnpp":  # pixel `position` itself keeps its value, so its log p too
+            after = model.log_prob(changed.view_as(x), reduction="none").view(-1)
+            assert torch.allclose(before[: position + 1], after[: position + 1], atol=1e-5)
+        else:  # the grayscale X̂ of later pixels changes too; X̂ may be seen whole by p(X|X̂)
+            gray = auxpix.grayscale_4bit(x)
+            cond = model.parts["cond"]
+            lp = lambda im: cond.log_prob(im, gray, reduction="none").view(-1)  # noqa: E731
+            assert torch.allclose(lp(x)[: position + 1], lp(changed.view_as(x))[: position + 1], atol=1e-5)
+
+
+def test_conditional_part_uses_the_auxiliary_image():
+    model = small("grayscale")
+    x = images(1)
+    cond = model.parts["cond"]
+    gray = auxpix.grayscale_4bit(x)
+    other = (gray + 5) % 16
+    change = cond.log_prob(x, gray, reduction="none") - cond.log_prob(x, other, reduction="none")
+    assert change.abs().min() > 0  # every pixel's distribution depends on X̂
+
+
+def test_grayscale_bpd_parts_add_up_and_use_colour_dimensions():
+    model = small("grayscale")
+    x = images(3)
+    bpd = model.bpd(x)
+    assert torch.allclose(bpd["aux"] + bpd["cond"], bpd["total"])
+    dims = 3 * SIZE * SIZE * math.log(2)
+    assert torch.allclose(bpd["aux"], -model.parts["aux"].log_prob(auxpix.grayscale_4bit(x)) / dims)
+    assert torch.allclose(model.log_prob(x), -bpd["total"] * dims, rtol=1e-5)
+
+
+def test_pyramid_bpd_levels_and_resolutions():
+    model = small("pyramid", resolutions=(4, 8, 16))
+    x = images(2, size=16)
+    bpd, by_res = model.bpd(x), model.bpd_by_resolution(x)
+    assert set(bpd) == {"4", "8", "16", "total"}
+    nats = {r: bpd[r] * 3 * int(r) ** 2 * math.log(2) for r in ("4", "8", "16")}
+    assert torch.allclose(by_res["8"], (nats["4"] + nats["8"]) / (3 * 64 * math.log(2)))
+    assert torch.allclose(by_res["16"], bpd["total"])
+    low = auxpix.downsample(x)
+    assert torch.allclose(nats["16"], -model.parts["16"].log_prob(x, low), rtol=1e-5)
+
+
+def test_samples_have_the_right_shapes_and_ranges():
+    g = torch.Generator().manual_seed(0)
+    x = small("pixelcnnpp", image_size=4).sample(2, generator=g)
+    assert x.shape == (2, 3, 4, 4) and x.dtype == torch.uint8
+    gray, colour = small("grayscale", image_size=4).sample(2, generator=g, map=True)
+    assert gray.shape == (2, 1, 4, 4) and int(gray.max()) < 16 and colour.shape == (2, 3, 4, 4)
+    pyramid = small("pyramid", resolutions=(2, 4))
+    levels = pyramid.sample(2, generator=g, log_scale_shift=[0.0, 0.5])
+    assert [tuple(level.shape) for level in levels] == [(2, 3, 2, 2), (2, 3, 4, 4)]
+    start = torch.randint(0, 256, (2, 3, 2, 2), dtype=torch.uint8)
+    upscaled = pyramid.sample(2, start=start, generator=g)
+    assert torch.equal(upscaled[0], start) and upscaled[1].shape == (2, 3, 4, 4)
+
+
+def test_sampling_is_reproducible_with_a_seed_and_restores_train_mode():
+    model = small("pixelcnnpp", image_size=4).train()
+    a = model.sample(2, generator=torch.Generator().manual_seed(7))
+    b = model.sample(2, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(a, b) and model.training
+
+
+def test_colorization_keeps_the_given_grayscale():
+    model = small("grayscale", image_size=4)
+    gray = auxpix.grayscale_4bit(images(2, size=4))
+    out_gray, colour = model.sample(2, aux=gray, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out_gray.long(), gray) and colour.shape == (2, 3, 4, 4)
+
+
+@pytest.mark.parametrize(
+    "kind,preset",
+    [(kind, preset) for kind in auxpix.KINDS for preset in ("paper", "cpu")]
+    + [("pyramid", "paper-cifar"), ("pyramid", "cpu-cifar")],
+)
+def test_presets_build_and_run_forward_backward(kind, preset):
+    model = auxpix.build(kind, preset=preset).train()
+    x = images(1, size=model.image_size)
+    for name, part in model.parts.items():
+        if kind == "pyramid" and preset == "paper" and name not in ("8", "128"):
+            continue  # the middle levels are the same network as level 128, at other sizes
+        loss = -part.log_prob(*model.part_inputs(name, x)).mean()
+        loss.backward()
+        assert all(p.grad is not None for p in part.parameters())
+        part.zero_grad(set_to_none=True)
+
+
+def test_paper_parameter_counts():
+    counts = {kind: sum(p.numel() for p in auxpix.build(kind, preset="paper").parameters()) for kind in auxpix.KINDS}
+    # PixelCNN++ as released has ~53M parameters.
+    assert 50e6 < counts["pixelcnnpp"] < 56e6
+    assert counts["grayscale"] > counts["pixelcnnpp"]
+
+
+def test_bad_configs_and_inputs_fail_clearly():
+    with pytest.raises(ConfigError, match="unknown model kind"):
+        auxpix.build("pixelcnn")
+    with pytest.raises(ConfigError, match="unknown preset"):
+        auxpix.build("grayscale", preset="huge")
+    with pytest.raises(ConfigError, match="no field"):
+        auxpix.build("grayscale", preset="smoke", nr_filters=3)
+    with pytest.raises(ConfigError, match="embedding"):
+        auxpix.build("pyramid", preset="smoke", embedding={"upsample_after": (2,)})
+    model = small("pixelcnnpp")
+    with pytest.raises(ValueError, match="shaped"):
+        model.bpd(images(1, size=16))
+    with pytest.raises(ValueError, match="integer"):
+        model.bpd(images(1).float())

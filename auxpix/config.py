@@ -6,6 +6,8 @@ Presets:
 * ``cpu``   — scaled down to train in about an hour per part on 2 CPU cores.
 * ``smoke`` — tiny, for tests and CI (seconds).
 
+The pyramid's presets model CelebA faces; their ``-cifar`` twins model CIFAR-10 (8 -> 32).
+
 How we read the paper's layer counts. PixelCNN++ (Salimans et al. 2017) stacks
 ``nr_resnet`` gated residual blocks per stream at each of 3 resolutions on the way up and
 again on the way down: 6 groups of ``nr_resnet``. The paper's "24 residual blocks instead
@@ -100,6 +102,7 @@ class PyramidConfig:
 
 _SMOKE_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5)
 _SMOKE_EMBEDDING = EmbeddingConfig(nr_blocks=4, nr_filters=8, downsample_after=(1,), upsample_after=(2, 3))
+_SMOKE_LIGHT_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1)
 _SMOKE_TRAIN = TrainConfig(batch_size=8)
 
 PRESETS: dict[str, dict[str, object]] = {
@@ -143,9 +146,16 @@ PRESETS: dict[str, dict[str, object]] = {
             train=TrainConfig(),
         ),
         "smoke": PyramidConfig(
-            resolutions=(4, 8, 16),
-            base_net=NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1),
-            level_net=NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1),
+            resolutions=(8, 16, 32),
+            base_net=_SMOKE_LIGHT_NET,
+            level_net=_SMOKE_LIGHT_NET,
+            embedding=_SMOKE_EMBEDDING,
+            train=_SMOKE_TRAIN,
+        ),
+        "smoke-cifar": PyramidConfig(
+            resolutions=(8, 16, 32),
+            base_net=_SMOKE_LIGHT_NET,
+            level_net=_SMOKE_LIGHT_NET,
             embedding=_SMOKE_EMBEDDING,
             dataset="cifar10",
             train=_SMOKE_TRAIN,

@@ -86,7 +86,8 @@ class PixelCNNpp(AuxiliaryVariableModel):
 
     @in_eval_mode
     def sample(self, n: int, **options) -> torch.Tensor:
-        """n images [n, 3, H, W] uint8; options: ``map``, ``log_scale_shift``, ``generator``, ``progress``."""
+        """n images [n, 3, H, W] uint8; options: ``method`` ("cached" or "naive"), ``map``,
+        ``log_scale_shift``, ``generator``, ``progress``."""
         return self.parts["pixelcnnpp"].sample(n, **options)
 
 
@@ -114,13 +115,16 @@ class GrayscalePixelCNN(AuxiliaryVariableModel):
         return (gray, None) if name == "aux" else (x, gray)
 
     @in_eval_mode
-    def sample(self, n: int, aux: torch.Tensor | None = None, *, generator=None, progress=False, **options):
+    def sample(
+        self, n: int, aux: torch.Tensor | None = None, *, method="cached", generator=None, progress=False, **options
+    ):
         """(X̂, X): draw X̂ ~ p(X̂) (or take the given 4-bit ``aux``, [n, 1, H, W]: colorization,
-        paper Figure 3), then X ~ p(X | X̂). ``map``/``log_scale_shift`` apply to X."""
+        paper Figure 3), then X ~ p(X | X̂). ``map``/``log_scale_shift`` apply to X; ``method``
+        ("cached" or "naive") to both."""
         if aux is None:
-            aux = self.parts["aux"].sample(n, generator=generator, progress=progress)
+            aux = self.parts["aux"].sample(n, method=method, generator=generator, progress=progress)
         aux = aux.to(next(self.parameters()).device).long()
-        image = self.parts["cond"].sample(n, aux, generator=generator, progress=progress, **options)
+        image = self.parts["cond"].sample(n, aux, method=method, generator=generator, progress=progress, **options)
         return aux.to(torch.uint8), image
 
 
@@ -174,6 +178,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         n: int,
         *,
         start: torch.Tensor | None = None,
+        method: str = "cached",
         map: bool | Sequence[bool] = False,
         log_scale_shift: float | Sequence[float] = 0.0,
         generator=None,
@@ -182,7 +187,8 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         """Every level, lowest resolution first (paper Figure 6), each [n, 3, r, r] uint8.
 
         ``start``: a given image at one of the resolutions to upscale from (it is the first
-        returned level). ``map`` and ``log_scale_shift`` may be given per level.
+        returned level). ``map`` and ``log_scale_shift`` may be given per level; ``method``
+        ("cached" or "naive") is the sampler of every level.
         """
         sizes = self.config.resolutions
         maps = _per_level(map, len(sizes), "map")
@@ -197,8 +203,9 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
             aux = levels[-1].long() if levels else None
             levels.append(
                 self.parts[str(sizes[level])].sample(
-                    n, aux, map=maps[level], log_scale_shift=shifts[level], generator=generator, progress=progress
-                )
+                    n, aux, method=method, map=maps[level], log_scale_shift=shifts[level],
+                    generator=generator, progress=progress,
+                )  # fmt: skip
             )
         return levels
 

@@ -7,9 +7,11 @@ PixelCNN two, the Pyramid PixelCNN one per resolution.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from tqdm.auto import tqdm
 
 from .config import EmbeddingConfig, NetConfig
@@ -20,6 +22,7 @@ from .distributions import (
     logistic_mixture_sample,
 )
 from .errors import ConfigError
+from .fast_sampling import pixel_params
 from .model import EmbeddingNetwork, PixelCNNNetwork
 
 
@@ -99,13 +102,16 @@ class PixelCNN(nn.Module):
             return None
         if aux is None:
             raise ValueError("this PixelCNN is conditional: pass the auxiliary image aux")
-        return self.embedding(to_unit(aux, self.aux_levels))
+        return self.embedding(to_unit(aux, self.aux_levels).to(self._dtype()))
+
+    def _dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
 
     def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None, *, embedding=None) -> torch.Tensor:
         """Distribution parameters for every pixel (mixture parameters or logits)."""
         if embedding is None:
             embedding = self.embed(aux)
-        return self.network(to_unit(x, self.levels), embedding)
+        return self.network(to_unit(x, self.levels).to(self._dtype()), embedding)
 
     def _check(self, x: torch.Tensor) -> None:
         want = (self.channels, self.image_size, self.image_size)
@@ -141,18 +147,50 @@ class PixelCNN(nn.Module):
         n: int,
         aux: torch.Tensor | None = None,
         *,
+        method: str = "cached",
         map: bool = False,
         log_scale_shift: float = 0.0,
         generator: torch.Generator | None = None,
         progress: bool = False,
     ) -> torch.Tensor:
-        """n images [n, C, H, W] (uint8), one full network pass per pixel (the reference sampler)."""
-        device = next(self.parameters()).device
-        embedding = self.embed(aux)
-        x = torch.zeros(n, self.channels, self.image_size, self.image_size, dtype=torch.long, device=device)
-        positions = [(i, j) for i in range(self.image_size) for j in range(self.image_size)]
-        for i, j in tqdm(positions, desc=f"sampling {self.image_size}x{self.image_size}", disable=not progress):
-            params = self(x, embedding=embedding)[:, :, i : i + 1, j : j + 1]
-            value = self.sample_pixel(params, map=map, log_scale_shift=log_scale_shift, generator=generator)
-            x[:, :, i : i + 1, j : j + 1] = value
+        """n images [n, C, H, W] (uint8), drawn pixel by pixel in raster order.
+
+        ``method="naive"`` runs the whole network for every pixel (the reference);
+        ``"cached"`` computes each activation once (:mod:`auxpix.fast_sampling`). Both draw
+        the same random numbers in the same order, so they give the same images.
+        """
+        steps = self.sample_steps(n, aux, method=method, map=map, log_scale_shift=log_scale_shift, generator=generator)
+        size = self.image_size
+        with parametrize.cached():  # weight normalization once, not once per pixel
+            for x in tqdm(steps, total=size * size, desc=f"sampling {size}x{size}", disable=not progress):
+                pass
         return x.to(torch.uint8)
+
+    def sample_steps(
+        self,
+        n: int,
+        aux: torch.Tensor | None = None,
+        *,
+        method: str = "cached",
+        map: bool = False,
+        log_scale_shift: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Yield the n images (int64, [n, C, H, W]) after each pixel drawn in raster order.
+
+        The loop behind :meth:`sample`, which runs it to the end; timing runs a prefix. The
+        caller sets eval mode and ``torch.no_grad()``: a generator cannot hold them for it.
+        """
+        like = next(self.parameters())
+        embedding = self.embed(aux)
+        size = self.image_size
+        x = torch.zeros(n, self.channels, size, size, dtype=torch.long, device=like.device)
+        network_input = to_unit(x, self.levels).to(like.dtype)  # kept equal to to_unit(x)
+        params_at = pixel_params(method, self.network, embedding, network_input)
+        for i in range(size):
+            for j in range(size):
+                params = params_at(network_input, i, j)
+                value = self.sample_pixel(params, map=map, log_scale_shift=log_scale_shift, generator=generator)
+                x[:, :, i : i + 1, j : j + 1] = value
+                network_input[:, :, i : i + 1, j : j + 1] = to_unit(value, self.levels)
+                yield x

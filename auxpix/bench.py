@@ -1,0 +1,91 @@
+"""How fast a preset trains and samples on this machine, to size a run before starting it.
+
+* Training: images per second of each part's optimizer step (forward, backward, Adam) at
+  the preset's batch size, on random images, timed after warm-up steps.
+* Sampling: seconds per generated pixel (one position, all channels, of the final image).
+  Sampling a whole image can take hours, so each part is timed on its first pixels in
+  raster order for a share of ``max_seconds`` and the time per pixel extrapolated
+  (:func:`auxpix.fast_sampling.seconds_per_pixel`); for a model of several parts the
+  parts' times are added up per pixel of the final image.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .config import preset as preset_config
+from .errors import ConfigError
+from .fast_sampling import METHODS, conditioning, seconds_per_pixel
+from .models import from_config
+from .train import resolve_device, train_step
+
+
+def training_speed(kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2) -> dict[str, float]:
+    """{part: training images per second}, each part timed over ``steps`` steps after ``warmup``."""
+    device = resolve_device(device)
+    model = from_config(preset_config(kind, preset)).to(device)
+    size, generator = model.image_size, torch.Generator().manual_seed(0)  # the values do not matter
+    batch = torch.randint(0, 256, (model.config.train.batch_size, 3, size, size), generator=generator).to(device)
+    speeds = {}
+    for name, net in model.parts.items():
+        optimizer = torch.optim.Adam(net.parameters(), lr=model.config.train.lr)
+        for _ in range(warmup):
+            train_step(model, name, batch, optimizer)
+        _synchronize(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            train_step(model, name, batch, optimizer)
+        _synchronize(device)
+        speeds[name] = steps * len(batch) / (time.perf_counter() - start)
+    return speeds
+
+
+def sampling_speed(
+    kind: str,
+    *,
+    preset: str,
+    resolution: int | None = None,
+    methods=METHODS,
+    max_seconds: float = 10.0,
+    n: int = 1,
+    device="auto",
+) -> dict[str, float]:
+    """{method: seconds per generated pixel} when sampling ``n`` images at once.
+
+    ``methods`` are those of ``PixelCNN.sample`` (``naive``: a full network pass per pixel;
+    ``cached``: each activation computed once). ``resolution`` samples at another image
+    size than the preset's (a pyramid keeps its levels up to that size).
+    """
+    unknown = [method for method in methods if method not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown sampling method {unknown[0]!r}: choose from {', '.join(METHODS)}")
+    device = resolve_device(device)
+    model = from_config(_config_at(kind, preset, resolution)).to(device)
+    budget = max_seconds / (len(methods) * len(model.parts))
+    speeds = {}
+    for method in methods:
+        seconds = 0.0  # for one pixel of the final image: each part's pixels, scaled by their number
+        for name, net in model.parts.items():
+            aux = conditioning(model, name, n)
+            per_pixel = seconds_per_pixel(net, method=method, n=n, max_seconds=budget, aux=aux)
+            seconds += per_pixel * net.image_size**2
+        speeds[method] = seconds / model.image_size**2
+    return speeds
+
+
+def _config_at(kind: str, preset: str, resolution: int | None):
+    """The preset's config, at image size ``resolution`` if given."""
+    config = preset_config(kind, preset)
+    if resolution is None:
+        return config
+    if kind != "pyramid":
+        return preset_config(kind, preset, image_size=resolution)
+    if resolution not in config.resolutions:
+        raise ConfigError(f"a {preset} pyramid samples at {', '.join(map(str, config.resolutions))}, not {resolution}")
+    return preset_config(kind, preset, resolutions=tuple(r for r in config.resolutions if r <= resolution))
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

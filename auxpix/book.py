@@ -1,0 +1,105 @@
+"""The tables of the book: our numbers beside the paper's, each row saying what it measured.
+
+The notebooks call these with trained models and test images; every table is a pandas
+DataFrame whose paper columns come from :mod:`auxpix.paper`.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from . import experiments, paper
+from .evaluate import evaluate
+
+STATUS_NOTEBOOKS = ("cifar10_likelihoods", "celeba_pyramid", "variance_reduction", "sampling_speed", "grayscale_samples")
+
+
+def _minutes(summary: dict) -> str:
+    return " + ".join(f"{part} {s['minutes']:g} min / {s['epochs']:g} ep" for part, s in summary.items())
+
+
+def evaluate_all(models: dict, datasets: dict[str, torch.Tensor]) -> dict:
+    """``{model name: {data name: evaluate(model, images)}}``, each pair scored once."""
+    return {name: {label: evaluate(model, x, progress=False) for label, x in datasets.items()} for name, model in models.items()}
+
+
+def cifar10_table(scores: dict, paper_bpd: dict, runs: dict) -> pd.DataFrame:
+    """Table 1 for our models: total test bits/dim on each data set, the paper's number,
+    and the training behind ours."""
+    rows = []
+    for name, by_data in scores.items():
+        row = {"model": name}
+        row.update({f"ours: {label} ({r['n_images']} img)": r["bpd"]["total"] for label, r in by_data.items()})
+        row["paper (exact test set)"] = paper_bpd[name]
+        row["training"] = _minutes(experiments.training_summary(runs[name]))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def loss_split(scores: dict, train_score: dict) -> pd.DataFrame:
+    """The Grayscale PixelCNN's bits per colour dimension — p(X̂) on train and test, p(X | X̂),
+    the total, p(X̂)'s share — one column per test set, beside the paper's section 4.1.
+    ``scores``: {data name: evaluate(...)} on test sets; ``train_score``: on training images."""
+    index = ["p(X̂), train", "p(X̂), test", "p(X | X̂), test", "total, test", "p(X̂) share of the total, test"]
+    columns = {}
+    for label, result in scores.items():
+        bpd = result["bpd"]
+        train_aux = train_score["bpd"]["aux"] if label == next(iter(scores)) else None
+        columns[f"ours: {label} ({result['n_images']} img)"] = [
+            train_aux, bpd["aux"], bpd["cond"], bpd["total"], bpd["aux"] / bpd["total"]
+        ]
+    split = paper.GRAYSCALE_SPLIT
+    columns["paper"] = [
+        split["aux_train"], split["aux_test"], split["cond_test"], split["total_test"], split["aux_test"] / split["total_test"]
+    ]
+    return pd.DataFrame(columns, index=index)
+
+
+def pyramid_table(model, test: torch.Tensor) -> pd.DataFrame:
+    """Table 2: per resolution r, the level's conditional bits/dim -log p(X_r | X_r/2) / 3r²
+    (for the lowest level, -log p(X_8) / 3·8²), and the whole image's -log p(X_r) / 3r²."""
+    result = evaluate(model, test, progress=False)
+    sizes = model.config.resolutions
+    return pd.DataFrame(
+        {
+            "ours: level | level below": [result["bpd"][str(r)] for r in sizes],
+            "ours: whole image at r": [result["bpd_by_resolution"][str(r)] for r in sizes],
+            "paper": [paper.TABLE2.get(r) for r in sizes],
+        },
+        index=[f"{r}x{r}" for r in sizes],
+    )
+
+
+def sharpness(images: torch.Tensor) -> torch.Tensor:
+    """Mean absolute Laplacian of the luma per image: high for crisp edges and noise, low for blur."""
+    luma = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).float()
+    lap = 4 * luma[:, 1:-1, 1:-1] - luma[:, :-2, 1:-1] - luma[:, 2:, 1:-1] - luma[:, 1:-1, :-2] - luma[:, 1:-1, 2:]
+    return lap.abs().mean(dim=(1, 2))
+
+
+def status_table(preset: str) -> pd.DataFrame:
+    """Every table and figure of the paper: the paper's value, ours at ``preset`` (from the
+    notebooks' records), and the data and compute behind ours."""
+    rows = []
+    records = {name: experiments.recorded(name, preset) for name in STATUS_NOTEBOOKS}
+
+    def add(what, theirs, name, key, fmt="{:.3f}"):
+        rec = records[name]
+        value = rec["values"].get(key) if rec else None
+        ours = fmt.format(value) if isinstance(value, (int, float)) else (value or "not run yet")
+        rows.append({"paper item": what, "paper": theirs, "ours": ours,
+                     "data / compute": f"{rec['data']}; {rec['compute']}" if rec else ""})  # fmt: skip
+
+    add("Table 1: Grayscale PixelCNN, bits/dim", "≤ 2.98", "cifar10_likelihoods", "grayscale_total_exact")
+    add("Table 1: PixelCNN++, bits/dim", "2.92", "cifar10_likelihoods", "pixelcnnpp_total_exact")
+    add("§4.2: Pyramid PixelCNN on CIFAR-10, bits/dim", "3.32", "cifar10_likelihoods", "pyramid_total_exact")
+    add("§4.1: p(X̂) train / test, bits/dim", "0.442 / 0.459", "cifar10_likelihoods", "aux_train_test", "{}")
+    add("§4.1: p(X | X̂), bits/dim", "2.52", "cifar10_likelihoods", "cond_test")
+    add("§4.1: p(X̂) share of the bits", "15 %", "cifar10_likelihoods", "aux_share", "{:.0%}")
+    for r, value in paper.TABLE2.items():
+        add(f"Table 2: CelebA {r}x{r}, bits/dim", f"{value}", "celeba_pyramid", f"level_{r}")
+    add("Figures 2–3: grayscale samples, colorization", "images", "grayscale_samples", "figures", "{}")
+    add("Figures 4: variance reduction", "images", "variance_reduction", "figures", "{}")
+    add("Figures 5–6: MAP samples, pyramid levels", "images", "celeba_pyramid", "figures", "{}")
+    add("§4.2: s/pixel, Pyramid vs PixelCNN++ (ratio)", "0.004 vs 0.05 (12.5x)", "sampling_speed", "summary", "{}")
+    return pd.DataFrame(rows).set_index("paper item")

@@ -1,0 +1,308 @@
+"""The ``auxpix`` command: train, evaluate, sample and benchmark the paper's models.
+
+    auxpix train grayscale --preset cpu --out runs/gray --epochs 30 --part aux
+    auxpix train grayscale --preset cpu --out runs/gray --epochs 200 --part cond
+    auxpix eval runs/gray --json
+    auxpix sample runs/gray --n 16 --out samples/gray.png
+    auxpix bench pyramid --preset paper
+
+Data come from ``--data DIR`` (default: $AUXPIX_DATA, else ``data/`` at the repository
+root), loaded by :func:`auxpix.data.load_dataset` at the model's resolution; a data set
+that cannot provide that resolution (CIFAR-10 is 32x32 only) is a clear error.
+
+Bad input prints one line, ``auxpix: error: ...``, to stderr and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+import torch
+
+from . import data
+from .auxvars import grayscale_4bit
+from .bench import sampling_speed, training_speed
+from .config import KINDS, PRESETS
+from .config import preset as preset_config
+from .errors import AuxpixError, ConfigError
+from .evaluate import evaluate
+from .fast_sampling import METHODS
+from .models import from_config
+from .sampling_io import check_samples_path, draw, save_samples
+from .train import check_run, load_run, resolve_device, train
+
+SPLITS = ("train", "test", "valid")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv); returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        args.command(args)
+    except (AuxpixError, ValueError, OSError) as e:
+        print(f"auxpix: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("auxpix: interrupted (a training run continues from its last checkpoint with --resume)", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _train(args) -> None:
+    config = _config(args.kind, args.preset, args.set)
+    torch.manual_seed(args.seed)  # the initial weights
+    model = from_config(config)
+    parts = [args.part] if args.part else list(model.parts)
+    check_run(args.out, model, parts, seed=args.seed, resume=args.resume)
+    device = resolve_device(args.device)
+    train_images = _images(config.dataset, "train", args.data, config.image_size)
+    test_images = None
+    if args.eval_images:
+        test_images = _images(config.dataset, "test", args.data, config.image_size, args.eval_images)
+    print(f"training {args.kind} ({args.preset}) {', '.join(parts)} on {len(train_images)} {config.dataset} "
+          f"images, device {device}, into {args.out}", file=sys.stderr)
+    states = train(
+        model, train_images, run_dir=args.out, parts=parts, preset=args.preset,
+        steps=args.steps, epochs=args.epochs, minutes=args.minutes,
+        test_images=test_images, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, device=device, seed=args.seed, resume=args.resume,
+    )  # fmt: skip
+    for name, state in states.items():
+        print(_summary(name, state))
+
+
+def _eval(args) -> None:
+    weights = "raw" if args.raw_weights else "ema"
+    model = load_run(args.run_dir, device=resolve_device(args.device), weights=weights)
+    dataset = args.dataset or model.config.dataset
+    images = _images(dataset, args.split, args.data, model.image_size, args.limit)
+    report = {"run": str(args.run_dir), "kind": model.kind, "dataset": dataset, "split": args.split,
+              "weights": weights, **evaluate(model, images)}  # fmt: skip
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"{model.kind} run {args.run_dir} ({weights} weights) on {report['n_images']} {dataset} {args.split} images:")
+    for name, value in report["bpd"].items():
+        print(f"  {name:>10}  {value:.4f} bits/dim")
+    for size, value in report.get("bpd_by_resolution", {}).items():
+        print(f"  {size + 'x' + size:>10}  {value:.4f} bits/dim of the whole image at that resolution")
+
+
+def _sample(args) -> None:
+    check_samples_path(args.out)
+    device = resolve_device(args.device)
+    model = load_run(args.run_dir, device=device, weights="raw" if args.raw_weights else "ema")
+    blocks, aux = {}, None
+    if args.aux_from:
+        originals = _images(model.config.dataset, args.aux_from, args.data, model.image_size, args.n)
+        if len(originals) < args.n:
+            raise ConfigError(f"--n {args.n} needs {args.n} {args.aux_from} images, the data set has {len(originals)}")
+        blocks["original"], aux = originals, grayscale_4bit(originals)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    blocks |= draw(model, args.n, aux=aux, method=args.method, map=args.map, log_scale_shift=args.log_scale_shift,
+                   generator=generator, progress=True)  # fmt: skip
+    for path in save_samples(args.out, blocks):
+        print(f"wrote {path}")
+
+
+def _bench(args) -> None:
+    device = resolve_device(args.device)
+    config = preset_config(args.kind, args.preset)
+    speeds = training_speed(args.kind, preset=args.preset, device=device, steps=args.steps)
+    print(f"{args.kind} ({args.preset}) on {device}")
+    print(f"training, batch {config.train.batch_size}, {args.steps} steps timed after warm-up:")
+    for name, speed in speeds.items():
+        print(f"  part {name:>10}  {speed:10.1f} images/s")
+    size = args.resolution or config.image_size
+    print(f"sampling one {size}x{size} image (timed on the first pixels for {args.seconds:g} s, "
+          "extrapolated per pixel):")
+    speeds = sampling_speed(args.kind, preset=args.preset, resolution=args.resolution,
+                            methods=args.method or METHODS, max_seconds=args.seconds, device=device)  # fmt: skip
+    for method, seconds in speeds.items():
+        print(f"  {method:>15}  {seconds:.4g} s/pixel  (~{seconds * size * size:.4g} s per image)")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _summary(part: str, state: dict) -> str:
+    """One line on a trained part: "aux: step 20, 12 s, train 1.3378, test 1.3345 bits/dim"."""
+    metrics = state["metrics"] or {}
+    scores = [f"{key.removesuffix('_bpd')} {value:.4f}" for key, value in metrics.items() if key.endswith("_bpd")]
+    line = f"{part}: step {state['step']}, {state['seconds']:.0f} s"
+    return f"{line}, {', '.join(scores)} bits/dim" if scores else line
+
+
+def _images(dataset: str, split: str, data_dir, resolution: int, limit: int | None = None) -> torch.Tensor:
+    """The first ``limit`` (default: all) images of a split at ``resolution``."""
+    images = data.load_dataset(dataset, split, data_dir, resolution=resolution)
+    return images[:limit] if limit else images
+
+
+def _config(kind: str, preset: str, assignments: list[str] | None):
+    """The preset's config with ``--set key=value`` overrides; dotted keys reach nested
+    configs (``net.nr_filters=64``), values are parsed as the field's type."""
+    base = preset_config(kind, preset)
+    overrides: dict = {}
+    for assignment in assignments or []:
+        key, equals, text = assignment.partition("=")
+        if not equals:
+            raise ConfigError(f"--set takes key=value, got {assignment!r}")
+        *groups, name = key.split(".")
+        config, node = base, overrides
+        for group in groups:
+            config, node = _field(config, group, key), node.setdefault(group, {})
+        node[name] = _parse(_field(config, name, key), text, key)
+    return preset_config(kind, preset, **overrides)
+
+
+def _field(config, name: str, key: str):
+    """The current value of field ``name`` of ``config`` (part of the --set ``key``)."""
+    names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) else []
+    if name not in names:
+        where = f"{type(config).__name__} has" if names else f"{key.rsplit('.', 1)[0]} is a value and has"
+        fields = f"; fields are {', '.join(names)}" if names else ""
+        raise ConfigError(f"--set {key}: {where} no field {name!r}{fields}")
+    return getattr(config, name)
+
+
+def _parse(current, text: str, key: str):
+    """``text`` as a value of the type of ``current`` (a tuple is a comma-separated list of integers)."""
+    if dataclasses.is_dataclass(current):
+        raise ConfigError(f"--set {key}: {key} is a group of settings; set its fields, e.g. {key}.<field>=value")
+    try:
+        if isinstance(current, bool):
+            return {"true": True, "false": False}[text.lower()]
+        if isinstance(current, tuple):
+            return tuple(int(item) for item in text.strip("[]() ").split(",") if item.strip())
+        return type(current)(text)
+    except (KeyError, ValueError) as e:
+        kind = "a comma-separated list of integers" if isinstance(current, tuple) else type(current).__name__
+        raise ConfigError(f"--set {key}={text}: expected {kind} (the preset has {current!r})") from e
+
+
+def _positive(kind, *, zero: bool = False):
+    """An argparse type: a number of ``kind`` above 0 (or at least 0 with ``zero``)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = -1
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"expected a {'non-negative' if zero else 'positive'} "
+                                             f"{kind.__name__}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr with status 2, like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"auxpix: error: {message} (see '{self.prog} --help')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="auxpix",
+        description="PixelCNN models with auxiliary variables (Kolesnikov & Lampert, ICML 2017): "
+        "train, evaluate, sample and benchmark them. Each command has its own --help.",
+        epilog="examples:\n" + __doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    presets = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in PRESETS.items())
+
+    def command(name, function, help, description):
+        sub = commands.add_parser(name, help=help, description=description)
+        sub.set_defaults(command=function)
+        return sub
+
+    def add_device(sub):
+        sub.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda")
+
+    def add_data(sub):
+        sub.add_argument("--data", metavar="DIR", help=f"data folder (default: ${data.DATA_ENV}, else data/ "
+                         "at the repository root): cifar-10-batches-py/ or celeba/ inside")  # fmt: skip
+
+    train_cmd = command("train", _train, "train a model, one part at a time, into a run directory",
+        "Train every part of a model in turn (or only --part), each with the same budget, saving "
+        "checkpoints, metrics.jsonl and the averaged weights into the run directory. A run stopped "
+        "at any moment continues from its last checkpoint with --resume, exactly on CPU.")  # fmt: skip
+    train_cmd.add_argument("kind", help=f"model kind: {', '.join(KINDS)}")
+    train_cmd.add_argument("--preset", default="cpu", help=f"named config (default cpu): {presets}")
+    train_cmd.add_argument("--out", required=True, metavar="RUN_DIR", help="the run directory")
+    add_data(train_cmd)
+    budget = train_cmd.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--steps", type=_positive(int), help="train each part for this many steps in all")
+    budget.add_argument("--epochs", type=_positive(float), help="... or epochs (may be fractional)")
+    budget.add_argument("--minutes", type=_positive(float), help="... or minutes of wall-clock time")
+    train_cmd.add_argument("--part", help="train only this part (grayscale: aux, cond; pyramid: one per resolution)")
+    train_cmd.add_argument("--resume", action="store_true", help="continue the run's last checkpoints")
+    add_device(train_cmd)
+    train_cmd.add_argument("--seed", type=int, default=0, help="initial weights, data order, dropout (default 0)")
+    train_cmd.add_argument("--set", action="append", metavar="KEY=VALUE",
+                           help="override a config field, e.g. --set image_size=16 --set net.nr_filters=64 "
+                                "--set train.lr=2e-3 --set resolutions=8,16,32 (repeatable)")  # fmt: skip
+    train_cmd.add_argument("--eval-every", type=_positive(int), default=1000, metavar="STEPS",
+                           help="score the test subset with the averaged weights this often (default 1000)")
+    train_cmd.add_argument("--eval-images", type=_positive(int, zero=True), default=500, metavar="N",
+                           help="the test subset: the first N test images (default 500; 0: none)")
+    train_cmd.add_argument("--checkpoint-every", type=_positive(int), default=250, metavar="STEPS",
+                           help="save a checkpoint this often (default 250), and at the end")
+
+    eval_cmd = command("eval", _eval, "bits per dimension of a trained run on a data split",
+        "Mean bits per dimension of every part and in total (pyramid: also of the whole image at "
+        "each resolution), with the averaged weights unless --raw-weights.")  # fmt: skip
+    eval_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'auxpix train'")
+    eval_cmd.add_argument("--split", default="test", choices=SPLITS, help="default: test")
+    eval_cmd.add_argument("--dataset", choices=data.DATASETS,
+                          help="another data set than the run's, e.g. cifar10-lossless (exact CIFAR-10 pixels)")
+    add_data(eval_cmd)
+    eval_cmd.add_argument("--limit", type=_positive(int), metavar="N", help="only the first N images")
+    eval_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_device(eval_cmd)
+    eval_cmd.add_argument("--raw-weights", action="store_true", help="the last step's weights, not the averaged ones")
+
+    sample_cmd = command("sample", _sample, "draw samples from a trained run into a PNG grid (+ raw .npy/.npz)",
+        "Draw N samples and write FILE.png, a grid with up to 8 images per row and one block of rows "
+        "per stage (grayscale: the 4-bit grays above the colour images; with --aux-from, the "
+        "original images above their grays and colorizations; pyramid: one block per level, "
+        "upscaled), and next to it FILE.npy (one block) or FILE.npz (one array per block).")  # fmt: skip
+    sample_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'auxpix train'")
+    sample_cmd.add_argument("--n", type=_positive(int), default=8, help="number of samples (default 8)")
+    sample_cmd.add_argument("--out", required=True, metavar="FILE.png", help="the grid to write")
+    sample_cmd.add_argument("--method", choices=METHODS, default="cached",
+                            help="cached (each activation computed once, default) or naive (the reference: "
+                            "a full network pass per pixel); both draw the same images")  # fmt: skip
+    sample_cmd.add_argument("--map", action="store_true", help="MAP sampling of the colour values (paper, Fig. 5)")
+    sample_cmd.add_argument("--log-scale-shift", type=float, default=0.0, metavar="C",
+                            help="subtract C from the predicted log-scales: less noisy samples (paper, Fig. 4)")
+    sample_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    sample_cmd.add_argument("--aux-from", choices=("test", "train"),
+                            help="grayscale only: colorize the 4-bit grays of the first N images of this split")
+    add_data(sample_cmd)
+    add_device(sample_cmd)
+    sample_cmd.add_argument("--raw-weights", action="store_true", help="the last step's weights, not the averaged ones")
+
+    bench_cmd = command("bench", _bench, "time training and sampling of a preset on this machine",
+        "Training images per second of each part (random images, after warm-up) and seconds per "
+        "generated pixel of sampling (the first pixels are timed and the rest extrapolated).")  # fmt: skip
+    bench_cmd.add_argument("kind", help=f"model kind: {', '.join(KINDS)}")
+    bench_cmd.add_argument("--preset", default="cpu", help=f"named config (default cpu): {presets}")
+    add_device(bench_cmd)
+    bench_cmd.add_argument("--steps", type=_positive(int), default=5, help="timed training steps per part (default 5)")
+    bench_cmd.add_argument("--seconds", type=_positive(float), default=10.0,
+                           help="time box of the sampling measurement (default 10)")
+    bench_cmd.add_argument("--method", action="append", choices=METHODS,
+                           help="time only this sampler (repeatable; default: all)")
+    bench_cmd.add_argument("--resolution", type=_positive(int), help="sample at this size instead of the preset's")
+    return parser

@@ -1,0 +1,78 @@
+"""Test-set bits per dimension of a model and of each of its parts.
+
+Evaluation is deterministic: dropout off (``model.eval()``) and no gradients. Results are
+means over the images, as plain floats, ready for JSON.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+from .models import AuxiliaryVariableModel, PyramidPixelCNN
+from .pixelcnn import in_eval_mode
+
+
+def part_bpd(model: AuxiliaryVariableModel, name: str, x: torch.Tensor) -> torch.Tensor:
+    """Bits per dimension of part ``name`` for each image of x, [B].
+
+    Differentiable: its batch mean is the training loss. Only this part runs, so training
+    or evaluating one part does not pay for the others.
+    """
+    nll = -model.parts[name].log_prob(*model.part_inputs(name, x))
+    return nll / (model.part_dims(name) * math.log(2))
+
+
+@in_eval_mode
+def evaluate_part(
+    model: AuxiliaryVariableModel, name: str, images: torch.Tensor, *, batch_size: int | None = None, progress=False
+) -> float:
+    """Mean bits per dimension of part ``name`` over ``images`` (the periodic test score of training)."""
+    total = 0.0
+    for x in _batches(model, images, batch_size, progress, desc=f"evaluating {name}"):
+        total += part_bpd(model, name, x).double().sum().item()
+    return total / len(images)
+
+
+@in_eval_mode
+def evaluate(
+    model: AuxiliaryVariableModel,
+    images: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> dict:
+    """Mean bits per dimension of every part and the total over ``images`` (uint8 [N, 3, H, W]).
+
+    Returns ``{"bpd": {part: ..., "total": ...}, "n_images": N}``; for a pyramid also
+    ``"bpd_by_resolution": {r: bits/dim of the whole image at r x r}`` (paper, Table 2).
+    Runs where the model is, or on ``device`` (the model is moved there).
+    """
+    model.check_images(images)
+    if device is not None:
+        model.to(device)
+    sums: dict[str, dict[str, float]] = {}
+    for x in _batches(model, images, batch_size, progress, desc="evaluating"):
+        results = {"bpd": model.bpd(x)}
+        if isinstance(model, PyramidPixelCNN):
+            results["bpd_by_resolution"] = model.bpd_by_resolution(x)
+        for key, values in results.items():
+            for name, value in values.items():
+                sums.setdefault(key, {}).setdefault(name, 0.0)
+                sums[key][name] += value.double().sum().item()
+    means = {key: {name: value / len(images) for name, value in values.items()} for key, values in sums.items()}
+    return {**means, "n_images": len(images)}
+
+
+def _batches(model, images: torch.Tensor, batch_size: int | None, progress: bool, desc: str) -> Iterator[torch.Tensor]:
+    """``images`` in batches (default: 4x the training batch, which fits in memory since
+    evaluation keeps no activations for gradients), moved to the model's device."""
+    if len(images) == 0:
+        raise ValueError("no images to evaluate")
+    size = batch_size or 4 * model.config.train.batch_size
+    device = next(model.parameters()).device
+    for start in tqdm(range(0, len(images), size), desc=desc, unit="batch", disable=not progress, leave=False):
+        yield images[start : start + size].to(device)

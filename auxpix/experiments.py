@@ -1,0 +1,144 @@
+"""What the book's notebooks call: the committed runs (trained when missing or asked),
+test images, and the record of every number a notebook reports.
+
+Runs live in ``results/runs/<kind>-<preset>/`` (see :mod:`auxpix.train` for the layout);
+numbers in ``results/<preset>/<notebook>.json``, each with how it was measured.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from . import data
+from .config import preset as preset_config
+from .models import AuxiliaryVariableModel, from_config
+from .train import load_run, read_run, resolve_device, train_part
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+TEST_SUBSET_DURING_TRAINING = 500  # test images scored every eval_every steps while training
+
+# Training budget of each part when a notebook has to train it. The paper's epochs are
+# section 4's; "cpu" is sized to train each model in about an hour on 2 cores.
+BUDGETS = {
+    "smoke": {"steps": 150},
+    "cpu": {"minutes": 60},
+    "paper": {"epochs": 200},
+}
+PAPER_EPOCHS = {("grayscale", "aux"): 30, ("grayscale", "cond"): 200, ("pyramid", None): 60}
+
+
+def run_dir(kind: str, preset: str) -> Path:
+    return RESULTS / "runs" / f"{kind}-{preset}"
+
+
+def budget(kind: str, preset: str, part: str, parts: int) -> dict:
+    """The training budget of one part: the preset's, shared among a pyramid's levels."""
+    base = preset.split("-")[0]
+    if base == "paper":
+        epochs = PAPER_EPOCHS.get((kind, part), PAPER_EPOCHS.get((kind, None), BUDGETS["paper"]["epochs"]))
+        return {"epochs": epochs}
+    if kind == "pyramid" and "minutes" in BUDGETS[base]:
+        return {"minutes": BUDGETS[base]["minutes"] / parts}
+    return dict(BUDGETS[base])
+
+
+def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=True):
+    """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode).
+
+    Loads the committed run; trains it first when it is missing or when ``train`` is set.
+    A retrain goes into ``<run>.training`` and replaces the old run only when it is done,
+    so an interrupted retrain loses nothing (and calling again resumes it).
+    """
+    final = run_dir(kind, preset)
+    if train or not _complete(final):
+        _train_all(kind, preset, final, data_dir=data_dir, device=device, progress=progress)
+    return load_run(final, device=device)
+
+
+def _complete(path: Path) -> bool:
+    if not (path / "run.json").is_file():
+        return False
+    model = from_config(read_run(path)["config"])
+    return all(_part_state(path / name).get("done") for name in model.parts)
+
+
+def _part_state(part_dir: Path) -> dict:
+    path = part_dir / "state.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None:
+    staging = final.with_name(final.name + ".training")
+    model = from_config(preset_config(kind, preset))
+    train_images = images(model, "train", data_dir=data_dir)
+    test_images = images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
+    for part in model.parts:
+        train_part(
+            model, part, train_images, run_dir=staging, preset=preset, test_images=test_images,
+            device=device, resume=True, progress=progress, **budget(kind, preset, part, len(model.parts)),
+        )  # fmt: skip
+    if final.exists():
+        shutil.rmtree(final)
+    staging.rename(final)
+
+
+def images(model: AuxiliaryVariableModel, split: str, *, data_dir=None, limit=None, dataset=None) -> torch.Tensor:
+    """``split`` images of the model's dataset (or ``dataset``) at the model's resolution,
+    the first ``limit`` of them."""
+    name = dataset or model.config.dataset
+    resolution = model.image_size if name == "celeba" else None
+    x = data.load_dataset(name, split, data_dir, resolution=resolution)
+    return x[:limit] if limit else x
+
+
+def training_summary(path: Path) -> dict:
+    """Per part: steps, epochs and minutes trained (from the run's state files)."""
+    model = from_config(read_run(path)["config"])
+    summary = {}
+    for name in model.parts:
+        state = _part_state(path / name)
+        summary[name] = {
+            "steps": state["step"],
+            "epochs": round(state["metrics"]["epoch"], 2),
+            "minutes": round(state["seconds"] / 60, 1),
+        }
+    return summary
+
+
+def compute_label(device="auto") -> str:
+    """Where a measurement ran, e.g. "cpu (2 threads), torch 2.13.0"."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        where = torch.cuda.get_device_name(device)
+    else:
+        where = f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+    return f"{where}, torch {torch.__version__.split('+')[0]}"
+
+
+def record(name: str, preset: str, values: dict, *, data: str, device="auto") -> Path:
+    """Save a notebook's numbers as results/<preset>/<name>.json, with how they were measured."""
+    path = RESULTS / preset / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = {
+        "preset": preset,
+        "data": data,
+        "compute": compute_label(device),
+        "python": sys.version.split()[0],
+        "values": values,
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def recorded(name: str, preset: str) -> dict | None:
+    """What :func:`record` saved, or None if that notebook has not run at this preset."""
+    path = RESULTS / preset / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,324 @@
+"""Tests of auxpix.train and auxpix.evaluate on tiny smoke models and synthetic images."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import auxpix
+from auxpix import train as training
+from auxpix.errors import CheckpointError, ConfigError, DataError
+from auxpix.evaluate import evaluate, evaluate_part
+from auxpix.train import load_run, load_weights, train, train_part
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and tests running side by side do not fight.
+    (The thread count changes the rounding of results, so every run here uses one.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_model(kind: str = "pixelcnnpp", **overrides):
+    """A smoke model at 8x8 with fixed initial weights."""
+    torch.manual_seed(0)
+    size = {"resolutions": (4, 8)} if kind == "pyramid" else {"image_size": 8}
+    return auxpix.build(kind, preset="smoke", **size, **overrides)
+
+
+def random_images(n: int = 32, size: int = 8, seed: int = 1) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def structured_images(n: int = 8, size: int = 8) -> torch.Tensor:
+    """Flat colours plus a horizontal ramp: easy to model, so training must show progress."""
+    colour = torch.randint(0, 200, (n, 3, 1, 1), generator=torch.Generator().manual_seed(0))
+    ramp = torch.arange(size).view(1, 1, 1, size) * (48 // size)
+    return (colour + ramp).expand(n, 3, size, size).to(torch.uint8).contiguous()
+
+
+def metrics(run_dir: Path, part: str) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / part / training.METRICS_FILE).read_text().splitlines()]
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[name], sb[name]) for name in sa)
+
+
+def quiet(**options):
+    return {"progress": False, **options}
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_training_lowers_bpd(tmp_path):
+    model = small_model(train={"lr": 0.01})
+    train_part(model, "pixelcnnpp", structured_images(), run_dir=tmp_path, steps=30, log_every=1, **quiet())
+    bpd = [record["train_bpd"] for record in metrics(tmp_path, "pixelcnnpp")]
+    assert len(bpd) == 30
+    assert bpd[-1] < bpd[0] - 1.0
+
+
+def test_run_directory_layout(tmp_path):
+    model = small_model("grayscale")
+    states = train(model, random_images(), run_dir=tmp_path, preset="smoke", steps=3,
+                   test_images=random_images(4, seed=2), eval_every=2, **quiet())  # fmt: skip
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["kind"] == "grayscale" and run["preset"] == "smoke" and run["config"]["image_size"] == 8
+    for part in ("aux", "cond"):
+        state = json.loads((tmp_path / part / "state.json").read_text())
+        assert state == states[part]
+        assert state["step"] == 3 and state["done"] and state["epoch"] == 0 and state["position"] == 3
+        folders = [p.name for p in (tmp_path / part).iterdir() if p.is_dir()]
+        assert folders == [state["checkpoint"]]
+        files = {p.name for p in (tmp_path / part / state["checkpoint"]).iterdir()}
+        assert files == {"weights.safetensors", "ema.safetensors", "optimizer.pt", "rng.safetensors"}
+        lines = metrics(tmp_path, part)
+        assert [line["step"] for line in lines] == [2, 3]
+        assert all(line.keys() == {"step", "epoch", "seconds", "lr", "train_bpd", "test_bpd"} for line in lines)
+        assert lines[-1]["lr"] == pytest.approx(1e-3 * 0.99999**2)
+
+
+def test_batches_cover_each_epoch_once():
+    images = torch.arange(32, dtype=torch.uint8).view(32, 1, 1, 1).expand(32, 3, 8, 8)
+    epoch = [training._batch(images, step, 4, 8, seed=0, flip=False)[:, 0, 0, 0] for step in range(4)]
+    assert sorted(torch.cat(epoch).tolist()) == list(range(32))
+    again = training._batch(images, 2, 4, 8, seed=0, flip=True)
+    assert torch.equal(again, training._batch(images, 2, 4, 8, seed=0, flip=True))
+    assert not torch.equal(training._batch(images, 4, 4, 8, seed=0, flip=False)[:, 0, 0, 0], epoch[0])
+
+
+def test_budget_in_epochs_and_minutes(tmp_path):
+    model = small_model()
+    state = train_part(model, "pixelcnnpp", random_images(32), run_dir=tmp_path / "e", epochs=1.5, **quiet())
+    assert state["step"] == 6 and state["epoch"] == 1 and state["position"] == 2  # 4 batches of 8 per epoch
+    state = train_part(model, "pixelcnnpp", random_images(32), run_dir=tmp_path / "m", minutes=0.001, **quiet())
+    assert state["step"] >= 1 and state["done"]
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"steps": 2, "epochs": 1}, ConfigError, "exactly one"),
+        ({}, ConfigError, "exactly one"),
+        ({"steps": 2, "part": "aux"}, ConfigError, "no part 'aux': its parts are pixelcnnpp"),
+        ({"steps": 2, "images": random_images(4)}, DataError, "fewer than one batch of 8"),
+        ({"steps": 2, "images": random_images(8, size=16)}, ValueError, r"expects images shaped \[B, 3, 8, 8\]"),
+    ],
+)
+def test_bad_training_arguments(tmp_path, options, error, message):
+    images, part = options.pop("images", random_images()), options.pop("part", "pixelcnnpp")
+    with pytest.raises(error, match=message):
+        train_part(small_model(), part, images, run_dir=tmp_path, **quiet(**options))
+
+
+def test_run_directory_is_never_overwritten(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="not an auxpix run"):
+        train_part(small_model(), "pixelcnnpp", random_images(), run_dir=tmp_path, steps=1, **quiet())
+    run = tmp_path / "run"
+    train_part(small_model(), "pixelcnnpp", random_images(), run_dir=run, steps=1, **quiet())
+    with pytest.raises(CheckpointError, match="already holds a checkpoint .step 1.; pass --resume"):
+        train_part(small_model(), "pixelcnnpp", random_images(), run_dir=run, steps=2, **quiet())
+    with pytest.raises(CheckpointError, match="trained with seed 0, not 5"):
+        train_part(small_model(), "pixelcnnpp", random_images(), run_dir=run, steps=2, seed=5, resume=True, **quiet())
+
+
+# --------------------------------------------------------------------------- exact resumption
+
+
+def test_resume_reaches_the_uninterrupted_weights(tmp_path):
+    """Grayscale (two parts, an embedding, flips on CIFAR-10) stopped after a checkpoint at step 3."""
+    options = quiet(test_images=random_images(4, seed=2), eval_every=2, log_every=1)
+    whole = small_model("grayscale")
+    train(whole, random_images(), run_dir=tmp_path / "whole", steps=6, **options)
+    stopped = small_model("grayscale")
+    train(stopped, random_images(), run_dir=tmp_path / "stopped", steps=3, **options)
+    resumed = small_model("grayscale")
+    train(resumed, random_images(), run_dir=tmp_path / "stopped", steps=6, resume=True, **options)
+    assert_same_weights(whole, resumed)
+    assert_same_weights(load_run(tmp_path / "whole"), load_run(tmp_path / "stopped"))  # the averaged weights
+    for part in ("aux", "cond"):
+        losses = [[(r["step"], r["train_bpd"]) for r in metrics(tmp_path / run, part)] for run in ("whole", "stopped")]
+        assert losses[0] == losses[1]
+
+
+def test_crash_while_saving_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    images, run = random_images(), tmp_path / "run"
+    write = training._write_file
+
+    def crash_in_second_checkpoint(path, content):
+        if path.name == "ema.safetensors" and path.parent.name.startswith("ckpt-00000004-"):
+            raise OSError("disk full")
+        write(path, content)
+
+    monkeypatch.setattr(training, "_write_file", crash_in_second_checkpoint)
+    with pytest.raises(OSError, match="disk full"):
+        train_part(small_model(), "pixelcnnpp", images, run_dir=run, steps=4, checkpoint_every=2, **quiet(log_every=1))
+    monkeypatch.setattr(training, "_write_file", write)
+    assert json.loads((run / "pixelcnnpp" / "state.json").read_text())["step"] == 2
+    load_run(run)  # the step-2 checkpoint is intact
+    resumed = small_model()
+    train_part(resumed, "pixelcnnpp", images, run_dir=run, steps=4, resume=True, log_every=1, **quiet())
+    whole = small_model()
+    train_part(whole, "pixelcnnpp", images, run_dir=tmp_path / "whole", steps=4, **quiet())
+    assert_same_weights(whole, resumed)
+    assert [r["step"] for r in metrics(run, "pixelcnnpp")] == [1, 2, 3, 4]
+    assert len([p for p in (run / "pixelcnnpp").iterdir() if p.is_dir()]) == 1  # the broken folder is gone
+
+
+KILLED_RUN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from test_train import random_images, small_model
+import torch
+from auxpix.train import train_part
+torch.set_num_threads(1)
+train_part(small_model(), "pixelcnnpp", random_images(), run_dir=sys.argv[2], steps=1000,
+           checkpoint_every=1, resume=True, progress=False)
+"""
+
+
+def _saved_step(state: Path) -> int:
+    try:
+        return json.loads(state.read_text())["step"]
+    except FileNotFoundError:
+        return 0
+
+
+def test_kill_9_then_resume_reaches_the_uninterrupted_weights(tmp_path):
+    run = tmp_path / "run"
+    state = run / "pixelcnnpp" / "state.json"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(Path(__file__).parent), str(run)],
+                               cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while _saved_step(state) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)  # most likely in the middle of writing a checkpoint
+    assert process.wait() == -signal.SIGKILL, process.stderr.read().decode()
+    killed_at = _saved_step(state)
+    assert 3 <= killed_at < 12
+    resumed = small_model()
+    train_part(resumed, "pixelcnnpp", random_images(), run_dir=run, steps=12, resume=True, **quiet())
+    whole = small_model()
+    train_part(whole, "pixelcnnpp", random_images(), run_dir=tmp_path / "whole", steps=12, **quiet())
+    assert_same_weights(whole, resumed)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("trained") / "run"
+    train_part(small_model(), "pixelcnnpp", random_images(), run_dir=run, preset="smoke", steps=3, **quiet())
+    return run
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path) -> Path:
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+def checkpoint_file(run: Path, name: str) -> Path:
+    state = json.loads((run / "pixelcnnpp" / "state.json").read_text())
+    return run / "pixelcnnpp" / state["checkpoint"] / name
+
+
+def test_load_run_gives_averaged_or_raw_weights(trained_run):
+    model = small_model()
+    train_part(model, "pixelcnnpp", random_images(), run_dir=trained_run.parent / "again", steps=3, **quiet())
+    raw = load_run(trained_run, weights="raw")
+    assert not raw.training and raw.config == model.config
+    assert_same_weights(raw, model)
+    ema = load_run(trained_run)
+    assert any(not torch.equal(a, b) for a, b in zip(ema.state_dict().values(), raw.state_dict().values()))
+    with pytest.raises(ValueError, match="weights must be one of ema, raw"):
+        load_run(trained_run, weights="best")
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda run: _truncate(checkpoint_file(run, "ema.safetensors")), r"ema\.safetensors is unreadable"),
+        (lambda run: (run / "pixelcnnpp" / "state.json").write_text("{garbage"), r"cannot read .*state\.json"),
+        (lambda run: (run / "pixelcnnpp" / "state.json").write_text("[1, 2]"), r"state\.json is corrupt"),
+        (lambda run: (run / "run.json").unlink(), r"not an auxpix run \(no run\.json\)"),
+        (lambda run: (run / "run.json").write_text('{"kind": "vae"}'), r"run\.json is corrupt"),
+        (lambda run: checkpoint_file(run, "ema.safetensors").unlink(), r"ema\.safetensors is missing"),
+        (
+            lambda run: checkpoint_file(run, "ema.safetensors").write_bytes(
+                checkpoint_file(run, "ema.safetensors").read_bytes().replace(b'"step":"3"', b'"step":"2"')
+            ),
+            "belongs to step 2, not to the step 3",
+        ),
+    ],
+)
+def test_damaged_checkpoints_are_refused(run_copy, damage, message):
+    damage(run_copy)
+    with pytest.raises(CheckpointError, match=message):
+        load_run(run_copy)
+
+
+@pytest.mark.parametrize("name", ["weights.safetensors", "optimizer.pt", "rng.safetensors"])
+def test_resume_refuses_a_damaged_checkpoint(run_copy, name):
+    _truncate(checkpoint_file(run_copy, name))
+    with pytest.raises(CheckpointError, match=f"{name} is unreadable.*delete .*pixelcnnpp to train that part again"):
+        train_part(small_model(), "pixelcnnpp", random_images(), run_dir=run_copy, steps=4, resume=True, **quiet())
+
+
+def test_foreign_runs_are_refused(trained_run):
+    with pytest.raises(CheckpointError, match="holds a pixelcnnpp run .preset smoke., not a grayscale one"):
+        load_weights(small_model("grayscale"), trained_run)
+    other = small_model(net={"nr_filters": 16})
+    with pytest.raises(CheckpointError, match="another config .net.nr_filters: run 8, yours 16."):
+        load_weights(other, trained_run)
+    with pytest.raises(CheckpointError, match="another config"):
+        train_part(other, "pixelcnnpp", random_images(), run_dir=trained_run, steps=4, resume=True, **quiet())
+
+
+def test_a_part_without_checkpoint_cannot_be_loaded(tmp_path):
+    train_part(small_model("grayscale"), "aux", random_images(), run_dir=tmp_path, steps=1, **quiet())
+    with pytest.raises(CheckpointError, match="no checkpoint of part 'cond' yet"):
+        load_run(tmp_path)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_evaluate_grayscale_parts_add_up():
+    model, images = small_model("grayscale"), random_images(10)
+    result = evaluate(model, images, batch_size=4, progress=False)
+    assert result["n_images"] == 10 and set(result["bpd"]) == {"aux", "cond", "total"}
+    assert result["bpd"]["aux"] + result["bpd"]["cond"] == pytest.approx(result["bpd"]["total"])
+    assert evaluate(model, images, batch_size=3, progress=False)["bpd"] == pytest.approx(result["bpd"])
+    assert evaluate_part(model, "cond", images) == pytest.approx(result["bpd"]["cond"])
+    assert model.training  # evaluation leaves the mode as it was
+    json.dumps(result)
+
+
+def test_evaluate_pyramid_by_resolution():
+    result = evaluate(small_model("pyramid"), random_images(6), progress=False)
+    assert set(result["bpd"]) == {"4", "8", "total"} and set(result["bpd_by_resolution"]) == {"4", "8"}
+    assert result["bpd_by_resolution"]["8"] == pytest.approx(result["bpd"]["total"])
+    assert result["bpd_by_resolution"]["4"] == pytest.approx(result["bpd"]["4"])

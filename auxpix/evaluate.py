@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterator
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .models import AuxiliaryVariableModel, PyramidPixelCNN
 from .pixelcnn import in_eval_mode

@@ -48,10 +48,11 @@ def budget(kind: str, preset: str, part: str, parts: int) -> dict:
     return dict(BUDGETS[base])
 
 
-def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=True):
+def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=False):
     """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode).
 
-    Loads the committed run; trains it first when it is missing or when ``train`` is set.
+    Loads the committed run; trains it first when it is missing or when ``train`` is set
+    (one line per part, or progress bars with ``progress``).
     A retrain goes into ``<run>.training`` and replaces the old run only when it is done,
     so an interrupted retrain loses nothing (and calling again resumes it).
     """
@@ -79,10 +80,15 @@ def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None
     train_images = images(model, "train", data_dir=data_dir)
     test_images = images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
     for part in model.parts:
-        train_part(
+        limit = budget(kind, preset, part, len(model.parts))
+        print(f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True)
+        state = train_part(
             model, part, train_images, run_dir=staging, preset=preset, test_images=test_images,
-            device=device, resume=True, progress=progress, **budget(kind, preset, part, len(model.parts)),
+            device=device, resume=True, progress=progress, **limit,
         )  # fmt: skip
+        metrics = state["metrics"]
+        print(f"  {state['step']} steps, {state['seconds'] / 60:.1f} min: train {metrics['train_bpd']:.3f}, "
+              f"test {metrics.get('test_bpd', float('nan')):.3f} bits/dim", flush=True)
     if final.exists():
         shutil.rmtree(final)
     staging.rename(final)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import EmbeddingConfig, NetConfig
 from .distributions import (

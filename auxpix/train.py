@@ -38,7 +38,7 @@ from pathlib import Path
 import safetensors
 import safetensors.torch
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import data
 from .config import config_from_dict, config_to_dict

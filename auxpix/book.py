@@ -86,9 +86,14 @@ def status_table(preset: str) -> pd.DataFrame:
     def add(what, theirs, name, key, fmt="{:.3f}"):
         rec = records[name]
         value = rec["values"].get(key) if rec else None
-        ours = fmt.format(value) if isinstance(value, (int, float)) else (value or "not run yet")
+        if rec is None:
+            ours = "not run yet"
+        elif value is None:
+            ours = "not in this preset"
+        else:
+            ours = fmt.format(value)
         rows.append({"paper item": what, "paper": theirs, "ours": ours,
-                     "data / compute": f"{rec['data']}; {rec['compute']}" if rec else ""})  # fmt: skip
+                     "preset; data; compute": f"{preset}; {rec['data']}; {rec['compute']}" if rec else ""})  # fmt: skip
 
     add("Table 1: Grayscale PixelCNN, bits/dim", "≤ 2.98", "cifar10_likelihoods", "grayscale_total_exact")
     add("Table 1: PixelCNN++, bits/dim", "2.92", "cifar10_likelihoods", "pixelcnnpp_total_exact")
@@ -99,7 +104,7 @@ def status_table(preset: str) -> pd.DataFrame:
     for r, value in paper.TABLE2.items():
         add(f"Table 2: CelebA {r}x{r}, bits/dim", f"{value}", "celeba_pyramid", f"level_{r}")
     add("Figures 2–3: grayscale samples, colorization", "images", "grayscale_samples", "figures", "{}")
-    add("Figures 4: variance reduction", "images", "variance_reduction", "figures", "{}")
+    add("Figure 4: variance reduction", "images", "variance_reduction", "figures", "{}")
     add("Figures 5–6: MAP samples, pyramid levels", "images", "celeba_pyramid", "figures", "{}")
     add("§4.2: s/pixel, Pyramid vs PixelCNN++ (ratio)", "0.004 vs 0.05 (12.5x)", "sampling_speed", "summary", "{}")
     return pd.DataFrame(rows).set_index("paper item")

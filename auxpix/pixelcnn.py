@@ -142,24 +142,16 @@ class PixelCNN(nn.Module):
         return categorical_sample(params, map=map, generator=generator)
 
     @in_eval_mode
-    def sample(
-        self,
-        n: int,
-        aux: torch.Tensor | None = None,
-        *,
-        method: str = "cached",
-        map: bool = False,
-        log_scale_shift: float = 0.0,
-        generator: torch.Generator | None = None,
-        progress: bool = False,
-    ) -> torch.Tensor:
+    def sample(self, n: int, aux: torch.Tensor | None = None, *, progress: bool = False, **options) -> torch.Tensor:
         """n images [n, C, H, W] (uint8), drawn pixel by pixel in raster order.
 
-        ``method="naive"`` runs the whole network for every pixel (the reference);
-        ``"cached"`` computes each activation once (:mod:`auxpix.fast_sampling`). Both draw
-        the same random numbers in the same order, so they give the same images.
+        ``options`` are those of :meth:`sample_steps`: ``method="naive"`` runs the whole
+        network for every pixel (the reference); ``"cached"`` (the default) computes each
+        activation once (:mod:`auxpix.fast_sampling`). Both draw the same random numbers in
+        the same order, so they give the same images. ``map``, ``log_scale_shift`` and
+        ``generator`` choose how each pixel is drawn (:func:`~auxpix.distributions.logistic_mixture_sample`).
         """
-        steps = self.sample_steps(n, aux, method=method, map=map, log_scale_shift=log_scale_shift, generator=generator)
+        steps = self.sample_steps(n, aux, **options)
         size = self.image_size
         with parametrize.cached():  # weight normalization once, not once per pixel
             for x in tqdm(steps, total=size * size, desc=f"sampling {size}x{size}", disable=not progress):

@@ -190,8 +190,21 @@ def replace(config, **overrides):
             value = replace(current, **value)
         elif isinstance(current, tuple) and isinstance(value, list):
             value = tuple(value)
+        if not _same_kind(current, value):
+            raise ConfigError(
+                f"{type(config).__name__}.{key} must be of type {type(current).__name__}, like {current!r}, got {value!r}"
+            )
         changes[key] = value
     return dataclasses.replace(config, **changes)
+
+
+def _same_kind(current, value) -> bool:
+    """Whether ``value`` may replace ``current`` (an int may stand for a float)."""
+    if isinstance(current, bool) or isinstance(value, bool):
+        return type(current) is type(value)
+    if isinstance(current, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(current))
 
 
 def config_to_dict(config) -> dict:

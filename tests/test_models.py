@@ -162,6 +162,8 @@ def test_bad_configs_and_inputs_fail_clearly():
         auxpix.build("grayscale", preset="huge")
     with pytest.raises(ConfigError, match="no field"):
         auxpix.build("grayscale", preset="smoke", nr_filters=3)
+    with pytest.raises(ConfigError, match="must be of type int"):
+        auxpix.build("pixelcnnpp", preset="smoke", image_size="8")
     with pytest.raises(ConfigError, match="embedding"):
         auxpix.build("pyramid", preset="smoke", embedding={"upsample_after": (2,)})
     model = small("pixelcnnpp")

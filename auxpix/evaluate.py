@@ -56,9 +56,10 @@ def evaluate(
         model.to(device)
     sums: dict[str, dict[str, float]] = {}
     for x in _batches(model, images, batch_size, progress, desc="evaluating"):
-        results = {"bpd": model.bpd(x)}
+        nll = model.nll(x)  # once: a pyramid's two tables come from the same nats
+        results = {"bpd": model.bpd_from_nll(nll)}
         if isinstance(model, PyramidPixelCNN):
-            results["bpd_by_resolution"] = model.bpd_by_resolution(x)
+            results["bpd_by_resolution"] = model.bpd_by_resolution_from_nll(nll)
         for key, values in results.items():
             for name, value in values.items():
                 sums.setdefault(key, {}).setdefault(name, 0.0)

@@ -7,7 +7,6 @@ numbers in ``results/<preset>/<notebook>.json``, each with how it was measured.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import sys
@@ -18,7 +17,7 @@ import torch
 from . import data
 from .config import preset as preset_config
 from .models import AuxiliaryVariableModel, from_config
-from .train import load_run, read_run, resolve_device, train_part
+from .train import load_run, read_run, read_state, resolve_device, train_part, write_atomic
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every eval_every steps while training
@@ -66,12 +65,7 @@ def _complete(path: Path) -> bool:
     if not (path / "run.json").is_file():
         return False
     model = from_config(read_run(path)["config"])
-    return all(_part_state(path / name).get("done") for name in model.parts)
-
-
-def _part_state(part_dir: Path) -> dict:
-    path = part_dir / "state.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return all((read_state(path / name) or {}).get("done") for name in model.parts)
 
 
 def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None:
@@ -108,7 +102,7 @@ def training_summary(path: Path) -> dict:
     model = from_config(read_run(path)["config"])
     summary = {}
     for name in model.parts:
-        state = _part_state(path / name)
+        state = read_state(path / name)
         summary[name] = {
             "steps": state["step"],
             "epochs": round(state["metrics"]["epoch"], 2),
@@ -138,9 +132,7 @@ def record(name: str, preset: str, values: dict, *, data: str, device="auto") ->
         "python": sys.version.split()[0],
         "values": values,
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(content, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 

@@ -59,7 +59,10 @@ class AuxiliaryVariableModel(nn.Module):
 
     def bpd(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Bits per dimension per image: each part (divided by ``part_dims``) and the total."""
-        nll = self.nll(x)
+        return self.bpd_from_nll(self.nll(x))
+
+    def bpd_from_nll(self, nll: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """:meth:`bpd` from the parts' nats that :meth:`nll` gave."""
         out = {name: value / (self.part_dims(name) * math.log(2)) for name, value in nll.items()}
         out["total"] = sum(nll.values()) / (3 * self.image_size**2 * math.log(2))
         return out
@@ -161,7 +164,11 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
 
     def bpd_by_resolution(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Bits per dimension of the whole image at each resolution r: -log p(X_r) / (3 r²)."""
-        nll, total, out = self.nll(x), 0.0, {}
+        return self.bpd_by_resolution_from_nll(self.nll(x))
+
+    def bpd_by_resolution_from_nll(self, nll: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """:meth:`bpd_by_resolution` from the levels' nats that :meth:`nll` gave."""
+        total, out = 0.0, {}
         for size in self.config.resolutions:
             total = total + nll[str(size)]
             out[str(size)] = total / (3 * size**2 * math.log(2))

@@ -182,7 +182,7 @@ def check_run(run_dir, model: AuxiliaryVariableModel, parts, *, seed: int = 0, r
         raise CheckpointError(f"{run_dir} exists and is not an auxpix run (no {RUN_FILE}); "
                               "choose a new or empty folder")
     for part in parts:
-        state = _read_state(run_dir / part)
+        state = read_state(run_dir / part)
         if state is not None and not resume:
             raise CheckpointError(f"{run_dir / part} already holds a checkpoint (step {state['step']}); "
                                   "pass --resume to continue it, or choose another run directory")
@@ -277,7 +277,7 @@ def _open_run(run_dir: Path, model: AuxiliaryVariableModel, preset: str | None) 
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     run = {"kind": model.kind, "preset": preset, "config": config_to_dict(model.config)}
-    _write_atomic(run_dir / RUN_FILE, json.dumps(run, indent=2).encode())
+    write_atomic(run_dir / RUN_FILE, json.dumps(run, indent=2).encode())
 
 
 def read_run(run_dir) -> dict:
@@ -341,7 +341,7 @@ def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema"
     run_dir = Path(run_dir)
     _check_same_model(run_dir, model)
     for name, net in model.parts.items():
-        state = _read_state(run_dir / name)
+        state = read_state(run_dir / name)
         if state is None:
             raise CheckpointError(f"{run_dir} has no checkpoint of part {name!r} yet; train it first "
                                   f"('auxpix train {model.kind} --out {run_dir} --part {name} ...')")
@@ -354,7 +354,7 @@ def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema"
 
 def _start_or_resume(part_dir: Path, net, ema: EMA, optimizer, *, seed: int, device) -> dict:
     """The state to train from: a fresh one (dropout seeded by ``seed``) or the last checkpoint's."""
-    state = _read_state(part_dir)
+    state = read_state(part_dir)
     if state is None:
         part_dir.mkdir(exist_ok=True)
         torch.manual_seed(seed)
@@ -380,13 +380,13 @@ def _save_checkpoint(part_dir: Path, state: dict, net, ema: EMA, optimizer, devi
     _write_file(folder / OPTIMIZER_FILE, _torch_bytes({"step": step, "optimizer": optimizer.state_dict()}))
     _write_file(folder / RNG_FILE, _safetensors_bytes(_rng_state(device), meta))
     state["checkpoint"] = folder.name
-    _write_atomic(part_dir / STATE_FILE, json.dumps(state, indent=2).encode())
+    write_atomic(part_dir / STATE_FILE, json.dumps(state, indent=2).encode())
     for old in part_dir.glob(f"{CHECKPOINT_PREFIX}*"):
         if old != folder:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _read_state(part_dir: Path) -> dict | None:
+def read_state(part_dir: Path) -> dict | None:
     """The part's state.json, checked, or None if the part has no checkpoint yet."""
     path = part_dir / STATE_FILE
     if not path.exists():
@@ -480,7 +480,7 @@ def _metrics_log(path: Path, *, after_step: int):
                     kept.append(line + "\n")
             except (ValueError, KeyError, TypeError):
                 break
-    _write_atomic(path, "".join(kept).encode())
+    write_atomic(path, "".join(kept).encode())
     with open(path, "a") as f:
 
         def log(record: dict) -> None:
@@ -508,7 +508,7 @@ def _write_file(path: Path, content: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
+def write_atomic(path: Path, content: bytes) -> None:
     """Replace ``path`` all at once: readers see the old or the new content, never a mix."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

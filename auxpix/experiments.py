@@ -20,31 +20,41 @@ from .models import AuxiliaryVariableModel, from_config
 from .train import load_run, read_run, read_state, resolve_device, train_part, write_atomic
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
-TEST_SUBSET_DURING_TRAINING = 500  # test images scored every eval_every steps while training
+TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
+EVAL_EVERY = 100  # often enough for a training curve, cheap enough (~3% of the time)
 
-# Training budget of each part when a notebook has to train it. The paper's epochs are
-# section 4's; "cpu" is sized to train each model in about an hour on 2 cores.
+# Training budget of each model when a notebook has to train it. The paper's epochs are
+# section 4's. "cpu" gives each model an hour of wall-clock time on 2 cores, shared among its
+# parts: the Grayscale PixelCNN's p(X̂) gets a quarter (16 values per pixel are learnt fast),
+# a pyramid's levels get shares proportional to their resolution (the bits are at the top).
 BUDGETS = {
     "smoke": {"steps": 150},
     "cpu": {"minutes": 60},
     "paper": {"epochs": 200},
 }
 PAPER_EPOCHS = {("grayscale", "aux"): 30, ("grayscale", "cond"): 200, ("pyramid", None): 60}
+GRAYSCALE_MINUTE_SHARES = {"aux": 0.25, "cond": 0.75}
 
 
 def run_dir(kind: str, preset: str) -> Path:
     return RESULTS / "runs" / f"{kind}-{preset}"
 
 
-def budget(kind: str, preset: str, part: str, parts: int) -> dict:
-    """The training budget of one part: the preset's, shared among a pyramid's levels."""
+def budget(kind: str, preset: str, part: str, parts) -> dict:
+    """The training budget of part ``part`` of a model whose parts are ``parts``."""
     base = preset.split("-")[0]
     if base == "paper":
         epochs = PAPER_EPOCHS.get((kind, part), PAPER_EPOCHS.get((kind, None), BUDGETS["paper"]["epochs"]))
         return {"epochs": epochs}
-    if kind == "pyramid" and "minutes" in BUDGETS[base]:
-        return {"minutes": BUDGETS[base]["minutes"] / parts}
-    return dict(BUDGETS[base])
+    if "minutes" not in BUDGETS[base]:
+        return dict(BUDGETS[base])
+    if kind == "grayscale":
+        share = GRAYSCALE_MINUTE_SHARES[part]
+    elif kind == "pyramid":
+        share = int(part) / sum(int(name) for name in parts)
+    else:
+        share = 1.0
+    return {"minutes": BUDGETS[base]["minutes"] * share}
 
 
 def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=False):
@@ -74,11 +84,11 @@ def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None
     train_images = images(model, "train", data_dir=data_dir)
     test_images = images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
     for part in model.parts:
-        limit = budget(kind, preset, part, len(model.parts))
+        limit = budget(kind, preset, part, list(model.parts))
         print(f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True)
         state = train_part(
             model, part, train_images, run_dir=staging, preset=preset, test_images=test_images,
-            device=device, resume=True, progress=progress, **limit,
+            eval_every=EVAL_EVERY, device=device, resume=True, progress=progress, **limit,
         )  # fmt: skip
         metrics = state["metrics"]
         print(f"  {state['step']} steps, {state['seconds'] / 60:.1f} min: train {metrics['train_bpd']:.3f}, "

@@ -84,8 +84,8 @@ def status_table(preset: str) -> pd.DataFrame:
     """Every table and figure of the paper: the paper's value, ours at ``preset`` (from the
     notebooks' records), the gap, why there is one, and the data and compute behind ours."""
     records = {name: experiments.recorded(name, preset) for name in STATUS_NOTEBOOKS}
-    trained = {kind: _training_note(kind, preset) for kind in ("grayscale", "pixelcnnpp", "pyramid")}
-    trained["pyramid-cifar"] = _training_note("pyramid", f"{preset}-cifar")
+    trained = {kind: training_note(kind, preset) for kind in ("grayscale", "pixelcnnpp", "pyramid")}
+    trained["pyramid-cifar"] = training_note("pyramid", f"{preset}-cifar")
     cifar = "trained on the JPEG-decoded copy; scored on exact pixels"
     rows = []
 
@@ -136,7 +136,7 @@ def status_table(preset: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("paper item")
 
 
-def _training_note(kind: str, preset: str) -> str:
+def training_note(kind: str, preset: str) -> str:
     """How long the committed run of ``kind`` at ``preset`` trained, e.g. "trained 60 min (2.1 epochs)"."""
     path = experiments.run_dir(kind, preset)
     if not (path / "run.json").is_file():
@@ -144,4 +144,4 @@ def _training_note(kind: str, preset: str) -> str:
     summary = experiments.training_summary(path)
     minutes = sum(part["minutes"] for part in summary.values())
     epochs = ", ".join(f"{name} {part['epochs']:g}" for name, part in summary.items())
-    return f"trained {minutes:.0f} min in all (epochs: {epochs})"
+    return f"trained {round(minutes, 1):g} min in all (epochs: {epochs})"

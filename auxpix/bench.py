@@ -21,10 +21,13 @@ from .models import from_config
 from .train import resolve_device, train_step
 
 
-def training_speed(kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2) -> dict[str, float]:
-    """{part: training images per second}, each part timed over ``steps`` steps after ``warmup``."""
+def training_speed(
+    kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2, **overrides
+) -> dict[str, float]:
+    """{part: training images per second}, each part timed over ``steps`` steps after ``warmup``,
+    for the preset's config with fields replaced by ``overrides`` (as in :func:`auxpix.build`)."""
     device = resolve_device(device)
-    model = from_config(preset_config(kind, preset)).to(device)
+    model = from_config(preset_config(kind, preset, **overrides)).to(device)
     size, generator = model.image_size, torch.Generator().manual_seed(0)  # the values do not matter
     batch = torch.randint(0, 256, (model.config.train.batch_size, 3, size, size), generator=generator).to(device)
     speeds = {}

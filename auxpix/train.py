@@ -135,10 +135,14 @@ def train_part(
         return step >= max_steps if max_steps is not None else seconds >= max_seconds
 
     step, started = state["step"], time.monotonic() - state["seconds"]
+    # Decided once per step, so that the step that reaches the budget is always logged and
+    # checkpointed as done (re-reading the clock after it would skip that when the final
+    # evaluation crosses a time budget).
+    done = state["done"] or reached(step, time.monotonic() - started)
     window: list[torch.Tensor] = []
     bar = tqdm(total=max_steps, initial=step, desc=f"{model.kind} {part}", unit="step", disable=not progress)
     with bar, _metrics_log(part_dir / METRICS_FILE, after_step=step) as log:
-        while not reached(step, time.monotonic() - started):
+        while not done:
             batch = _batch(train_images, step, steps_per_epoch, cfg.batch_size, seed, flip)
             _set_lr(optimizer, cfg.lr * cfg.lr_decay**step)
             window.append(train_step(model, part, batch.to(device), optimizer))

@@ -112,6 +112,29 @@ def test_budget_in_epochs_and_minutes(tmp_path):
     assert state["step"] >= 1 and state["done"]
 
 
+class SlowClock:
+    """A clock that advances one second per reading."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.mark.parametrize("minutes", [0.05, 0.1])  # 3 and 6 clock readings: both parities of the step
+def test_time_budget_ends_with_a_done_checkpoint_of_the_last_step(tmp_path, monkeypatch, minutes):
+    """The step that exhausts a time budget is checkpointed as done, even when the clock
+    passes the budget during that step's logging (once, that lost the last 200 steps)."""
+    monkeypatch.setattr(training, "time", SlowClock())
+    state = train_part(small_model(), "pixelcnnpp", random_images(32), run_dir=tmp_path, minutes=minutes,
+                       test_images=random_images(8), eval_every=1, **quiet())  # fmt: skip
+    saved = training.read_state(tmp_path / "pixelcnnpp")
+    assert state["done"] and saved["done"] and saved["step"] == state["step"] == metrics(tmp_path, "pixelcnnpp")[-1]["step"]
+    assert saved["seconds"] >= minutes * 60
+
+
 @pytest.mark.parametrize(
     "options, error, message",
     [

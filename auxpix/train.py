@@ -137,8 +137,8 @@ def train_part(
     step, started = state["step"], time.monotonic() - state["seconds"]
     # Decided once per step, so that the step that reaches the budget is always logged and
     # checkpointed as done (re-reading the clock after it would skip that when the final
-    # evaluation crosses a time budget).
-    done = state["done"] or reached(step, time.monotonic() - started)
+    # evaluation crosses a time budget). A part that was done under a smaller budget goes on.
+    done = reached(step, state["seconds"])
     window: list[torch.Tensor] = []
     bar = tqdm(total=max_steps, initial=step, desc=f"{model.kind} {part}", unit="step", disable=not progress)
     with bar, _metrics_log(part_dir / METRICS_FILE, after_step=step) as log:

@@ -5,11 +5,13 @@ DataFrame whose paper columns come from :mod:`auxpix.paper`.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
-from . import experiments, paper
+from . import experiments, paper, plots
 from .evaluate import evaluate
+from .models import from_config
 from .train import read_run
 
 STATUS_NOTEBOOKS = ("cifar10_likelihoods", "celeba_pyramid", "variance_reduction", "sampling_speed", "grayscale_samples")
@@ -73,6 +75,51 @@ def pyramid_table(model, test: torch.Tensor) -> pd.DataFrame:
     )
 
 
+def sizing_pilot(runs: dict, part: str, minutes=None) -> pd.DataFrame:
+    """Networks for part ``part`` trained for the same wall-clock budget, side by side: their
+    size and speed, and the test bits/dim (averaged weights, the runs' test subset) each had
+    reached after each of ``minutes`` (default: each quarter of the first run's budget;
+    interpolated between the runs' evaluations, which are minutes apart)."""
+    if minutes is None:
+        budget = round(plots.read_metrics(next(iter(runs.values())), part)[-1]["seconds"] / 60)
+        minutes = [budget * quarter / 4 for quarter in (1, 2, 3, 4)]
+    rows = []
+    for label, path in runs.items():
+        config = read_run(path)["config"]
+        metrics = plots.read_metrics(path, part)
+        seconds, bpd = zip(*[(m["seconds"], m["test_bpd"]) for m in metrics if "test_bpd" in m])
+        last = metrics[-1]
+        row = {"network": label,
+               "parameters": sum(p.numel() for p in from_config(config).parts[part].parameters()),
+               "images/s": last["step"] * config.train.batch_size / last["seconds"],
+               "steps": last["step"], "epochs": last["epoch"]}
+        for t in minutes:  # between two evaluations: interpolated; outside them: none
+            row[f"test bpd at {t:g} min"] = np.interp(t * 60, seconds, bpd, left=np.nan, right=np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("network")
+
+
+def sizing_reading(sizing: pd.DataFrame) -> str:
+    """A sentence on a :func:`sizing_pilot` table: which network won the budget, by how much,
+    and whether its lead grew or shrank over the budget."""
+    tested = [column for column in sizing.columns if column.startswith("test bpd")]
+    first, final = tested[0], tested[-1]
+    best = sizing[final].idxmin()
+    lead = {column: sizing[column].drop(best).min() - sizing.loc[best, column] for column in (first, final)}
+    when = {column: column.split(" at ")[1] for column in (first, final)}
+    others = ", ".join(f"{name}: {value:.3f}" for name, value in sizing[final].items() if name != best)
+    if lead[first] < 0:
+        trend = f"It was {-lead[first]:.2f} bits/dim behind after {when[first]} and overtook the others later."
+    elif lead[final] < lead[first]:
+        trend = (f"Its lead shrinks from {lead[first]:.2f} bits/dim after {when[first]} to {lead[final]:.2f} after "
+                 f"{when[final]}: with a longer budget another network may win.")
+    else:
+        trend = f"Its lead grows from {lead[first]:.2f} bits/dim after {when[first]} to {lead[final]:.2f} after {when[final]}."
+    return (f"After {when[final]}, **{best}** has the lowest test bits/dim ({sizing.loc[best, final]:.3f}; {others}). "
+            + ("The preset uses it. " if "(the preset)" in best else
+               "The preset does not use it: its committed runs were trained before this pilot. ") + trend)
+
+
 def sharpness(images: torch.Tensor) -> torch.Tensor:
     """Mean absolute Laplacian of the luma per image: high for crisp edges and noise, low for blur."""
     luma = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).float()
@@ -89,7 +136,7 @@ def status_table(preset: str) -> pd.DataFrame:
     cifar = "trained on the JPEG-decoded copy; scored on exact pixels"
     rows = []
 
-    def add(what, theirs, name, key, *, fmt="{:.3f}", paper_value=None, why=""):
+    def add(what, theirs, name, key, *, fmt="{:.3f}", paper_value=None, why="", why_absent=""):
         rec = records[name]
         value = rec["values"].get(key) if rec else None
         if rec is None:
@@ -102,7 +149,7 @@ def status_table(preset: str) -> pd.DataFrame:
         rows.append({
             "paper item": what, "paper": theirs, "ours": ours,
             "gap (ours − paper)": fmt.replace("{:", "{:+", 1).format(value - paper_value) if numeric else "",
-            "why the gap": why if rec else "",
+            "why the gap": (why if value is not None else why_absent) if rec else "",
             "preset; data; compute": f"{preset}; {rec['data']}; {rec['compute']}" if rec else "",
         })  # fmt: skip
 
@@ -123,7 +170,7 @@ def status_table(preset: str) -> pd.DataFrame:
                   "data: our 6,097 CelebA faces of 200 people (paper: 202,599)")  # fmt: skip
     for r, value in paper.TABLE2.items():
         add(f"Table 2: CelebA {r}x{r}, bits/dim", f"{value}", "celeba_pyramid", f"level_{r}", paper_value=value,
-            why=celeba_why)
+            why=celeba_why, why_absent=f"this preset's pyramid stops below {r}x{r} (compute: see How to reproduce)")
     pictures = "pictures: compare them in the chapter"
     add("Figures 2–3: grayscale samples, colorization", "images", "grayscale_samples", "figures", fmt="{}",
         why=f"{pictures}; {trained['grayscale']}")

@@ -105,10 +105,11 @@ _SMOKE_EMBEDDING = EmbeddingConfig(nr_blocks=4, nr_filters=8, downsample_after=(
 _SMOKE_LIGHT_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1)
 _SMOKE_TRAIN = TrainConfig(batch_size=8)
 
-# cpu: sized by measured training speed (1 thread, 2 cores shared by two runs): nr_resnet 1 /
-# 32 filters trains a PixelCNN++ at 25 images/s, 1/48 at 13, 2/48 at 9 — in an hour only the
-# smallest sees the training set twice. No dropout: a model that sees each image a few times
-# does not overfit, and dropout costs 30% of a CPU step.
+# cpu: sized for an hour on 2 cores shared by two runs (1 thread each). nr_resnet 1 / 32
+# filters trains a PixelCNN++ at 24 images/s, 1/48 at 14, 2/32 at 16; trained side by side for
+# that hour (scripts/size_cpu_preset.sh), 1/32 reached the lowest test bits/dim (chapter 01).
+# No dropout: a model that sees each image a few times does not overfit, and dropout costs 30%
+# of a CPU step.
 _CPU_NET = NetConfig(nr_resnet=1, nr_filters=32, dropout=0.0)
 _CPU_EMBEDDING = EmbeddingConfig(nr_blocks=6, nr_filters=32, downsample_after=(1, 2), upsample_after=(4, 5), dropout=0.0)
 _CPU_LIGHT_NET = NetConfig(nr_resnet=2, nr_filters=32, nr_resolutions=1, dropout=0.0)
@@ -214,6 +215,17 @@ def _same_kind(current, value) -> bool:
 
 def config_to_dict(config) -> dict:
     return dataclasses.asdict(config)
+
+
+def flat_config(config: dict, prefix: str = "") -> dict:
+    """A :func:`config_to_dict` dict with dotted keys, as ``--set`` names them: {"net.nr_filters": 32, ...}."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def config_from_dict(kind: str, data: dict):

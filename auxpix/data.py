@@ -25,9 +25,9 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
 
 from .errors import DataError
+from .progress import progress_bar
 
 try:
     from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
@@ -336,7 +336,7 @@ def _decode_crops(files: list[Path], split: str) -> np.ndarray:
     """Decode every JPEG and cut out the paper's window: uint8 [N, 3, 128, 128]."""
     top, bottom, left, right = CELEBA_CROP
     crops = np.empty((len(files), 3, bottom - top, right - left), dtype=np.uint8)
-    for i, path in enumerate(tqdm(files, desc=f"decoding CelebA {split}", unit="img")):
+    for i, path in enumerate(progress_bar(files, desc=f"decoding CelebA {split}", unit="img")):
         crops[i] = _decode(path)[top:bottom, left:right].transpose(2, 0, 1)
     return crops
 

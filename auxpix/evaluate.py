@@ -9,10 +9,10 @@ import math
 from collections.abc import Iterator
 
 import torch
-from tqdm import tqdm
 
 from .models import AuxiliaryVariableModel, PyramidPixelCNN
 from .pixelcnn import in_eval_mode
+from .progress import progress_bar
 
 
 def part_bpd(model: AuxiliaryVariableModel, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -75,5 +75,5 @@ def _batches(model, images: torch.Tensor, batch_size: int | None, progress: bool
         raise ValueError("no images to evaluate")
     size = batch_size or 4 * model.config.train.batch_size
     device = next(model.parameters()).device
-    for start in tqdm(range(0, len(images), size), desc=desc, unit="batch", disable=not progress, leave=False):
+    for start in progress_bar(range(0, len(images), size), desc=desc, unit="batch", show=progress, leave=False):
         yield images[start : start + size].to(device)

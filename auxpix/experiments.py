@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from . import data
+from .config import config_to_dict, flat_config
 from .config import preset as preset_config
 from .models import AuxiliaryVariableModel, from_config
 from .train import load_run, read_run, read_state, resolve_device, train_part, write_atomic
@@ -38,6 +39,24 @@ GRAYSCALE_MINUTE_SHARES = {"aux": 0.25, "cond": 0.75}
 
 def run_dir(kind: str, preset: str) -> Path:
     return RESULTS / "runs" / f"{kind}-{preset}"
+
+
+def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
+    """The sizing pilot of ``kind`` at ``preset`` (scripts/size_cpu_preset.sh): the committed
+    run and each candidate trained for the same budget in results/pilot/, labelled by the
+    config fields in which they differ (as ``--set`` names them); empty without candidates."""
+    candidates = [path for path in sorted((RESULTS / "pilot").glob(f"{kind}-*"))
+                  if read_run(path)["preset"] == preset]  # fmt: skip
+    if not candidates:
+        return {}
+    base = flat_config(config_to_dict(preset_config(kind, preset)))
+    configs = {path: flat_config(config_to_dict(read_run(path)["config"])) for path in candidates}
+    changed = [key for key in base if any(config[key] != base[key] for config in configs.values())]
+
+    def label(config: dict) -> str:
+        return " ".join(f"{key}={config[key]}" for key in changed)
+
+    return {f"{label(base)} (the preset)": run_dir(kind, preset), **{label(c): path for path, c in configs.items()}}
 
 
 def budget(kind: str, preset: str, part: str, parts) -> dict:

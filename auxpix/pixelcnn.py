@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from tqdm import tqdm
 
 from .config import EmbeddingConfig, NetConfig
 from .distributions import (
@@ -24,6 +23,7 @@ from .distributions import (
 from .errors import ConfigError
 from .fast_sampling import pixel_params
 from .model import EmbeddingNetwork, PixelCNNNetwork
+from .progress import progress_bar
 
 
 def in_eval_mode(method):
@@ -154,7 +154,7 @@ class PixelCNN(nn.Module):
         steps = self.sample_steps(n, aux, **options)
         size = self.image_size
         with parametrize.cached():  # weight normalization once, not once per pixel
-            for x in tqdm(steps, total=size * size, desc=f"sampling {size}x{size}", disable=not progress):
+            for x in progress_bar(steps, total=size * size, desc=f"sampling {size}x{size}", show=progress):
                 pass
         return x.to(torch.uint8)
 

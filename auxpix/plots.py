@@ -41,7 +41,7 @@ def training_curves(runs: dict[str, Path], parts: dict[str, list[str]] | None = 
     panel per run, one colour per part."""
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.2), squeeze=False)
     for ax, (label, path) in zip(axes[0], runs.items()):
-        names = (parts or {}).get(label) or sorted(p.name for p in Path(path).iterdir() if p.is_dir())
+        names = (parts or {}).get(label) or sorted((p.name for p in Path(path).iterdir() if p.is_dir()), key=_natural)
         for colour, part in enumerate(names):
             rows = read_metrics(path, part)
             minutes = [r["seconds"] / 60 for r in rows]
@@ -51,6 +51,23 @@ def training_curves(runs: dict[str, Path], parts: dict[str, list[str]] | None = 
                 ax.plot(*zip(*test), "o-", color=f"C{colour}", ms=3, label=f"{part} (test)")
         ax.set(title=label, xlabel="training minutes", ylabel="bits/dim")
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _natural(name: str):
+    """Pyramid levels in numeric order (8, 16, 32), other part names after them by name."""
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def test_curves(runs: dict[str, Path], part: str, *, title: str = ""):
+    """Test bits/dim against training minutes of part ``part`` of several runs, on one axis."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for label, path in runs.items():
+        test = [(r["seconds"] / 60, r["test_bpd"]) for r in read_metrics(path, part) if "test_bpd" in r]
+        ax.plot(*zip(*test), "o-", ms=2.5, label=label)
+    ax.set(title=title, xlabel="training minutes", ylabel="test bits/dim")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -38,13 +38,13 @@ from pathlib import Path
 import safetensors
 import safetensors.torch
 import torch
-from tqdm import tqdm
 
 from . import data
-from .config import config_from_dict, config_to_dict
+from .config import config_from_dict, config_to_dict, flat_config
 from .errors import AuxpixError, CheckpointError, ConfigError, DataError
 from .evaluate import evaluate_part, part_bpd
 from .models import MODEL_CLASSES, AuxiliaryVariableModel, from_config
+from .progress import progress_bar
 
 RUN_FILE = "run.json"
 STATE_FILE = "state.json"
@@ -140,7 +140,7 @@ def train_part(
     # evaluation crosses a time budget). A part that was done under a smaller budget goes on.
     done = reached(step, state["seconds"])
     window: list[torch.Tensor] = []
-    bar = tqdm(total=max_steps, initial=step, desc=f"{model.kind} {part}", unit="step", disable=not progress)
+    bar = progress_bar(total=max_steps, initial=step, desc=f"{model.kind} {part}", unit="step", show=progress)
     with bar, _metrics_log(part_dir / METRICS_FILE, after_step=step) as log:
         while not done:
             batch = _batch(train_images, step, steps_per_epoch, cfg.batch_size, seed, flip)
@@ -314,19 +314,9 @@ def _check_same_model(run_dir: Path, model: AuxiliaryVariableModel) -> None:
 
 def _config_diff(run: dict, mine: dict) -> str:
     """The fields where two configs differ: "net.nr_filters: run 8, yours 160; ..."."""
-    run, mine = _flatten(run), _flatten(mine)
+    run, mine = flat_config(run), flat_config(mine)
     keys = sorted(key for key in run.keys() | mine.keys() if run.get(key) != mine.get(key))
     return "; ".join(f"{key}: run {run.get(key)}, yours {mine.get(key)}" for key in keys)
-
-
-def _flatten(config: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
 
 
 def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema") -> AuxiliaryVariableModel:

@@ -45,12 +45,11 @@ def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
     """The sizing pilot of ``kind`` at ``preset`` (scripts/size_cpu_preset.sh): the committed
     run and each candidate trained for the same budget in results/pilot/, labelled by the
     config fields in which they differ (as ``--set`` names them); empty without candidates."""
-    candidates = [path for path in sorted((RESULTS / "pilot").glob(f"{kind}-*"))
-                  if read_run(path)["preset"] == preset]  # fmt: skip
-    if not candidates:
+    pilot = {path: read_run(path) for path in sorted((RESULTS / "pilot").glob(f"{kind}-*"))}
+    configs = {path: flat_config(config_to_dict(run["config"])) for path, run in pilot.items() if run["preset"] == preset}
+    if not configs:
         return {}
     base = flat_config(config_to_dict(preset_config(kind, preset)))
-    configs = {path: flat_config(config_to_dict(read_run(path)["config"])) for path in candidates}
     changed = [key for key in base if any(config[key] != base[key] for config in configs.values())]
 
     def label(config: dict) -> str:

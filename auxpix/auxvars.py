@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import torch
 
+from .data import check_images
+
 GRAY_LEVELS = 16  # the paper's 4-bit grayscale view
 
 # ITU-R BT.601 luma weights in thousandths (the classic RGB -> gray conversion), kept
@@ -20,7 +22,7 @@ def grayscale_4bit(x: torch.Tensor) -> torch.Tensor:
     (in 0..255), then level = floor(Y / 16): sixteen equal-width bins of the 8-bit range,
     computed exactly in integers.
     """
-    _check_image(x, channels=3)
+    check_images(x, channels=3)
     r, g, b = x.long().unbind(dim=1)
     luma_per_mille = _LUMA_PER_MILLE[0] * r + _LUMA_PER_MILLE[1] * g + _LUMA_PER_MILLE[2] * b
     return (luma_per_mille // (1000 * 256 // GRAY_LEVELS)).unsqueeze(1)
@@ -32,7 +34,7 @@ def downsample(x: torch.Tensor) -> torch.Tensor:
     Averages each 2x2 block and rounds half up, in exact integer arithmetic:
     (a + b + c + d + 2) // 4. Returns the input's dtype, [B, C, H/2, W/2].
     """
-    _check_image(x)
+    check_images(x)
     if x.shape[-1] % 2 or x.shape[-2] % 2:
         raise ValueError(f"downsample needs even height and width, got {tuple(x.shape[-2:])}")
     s = x.long()
@@ -46,11 +48,3 @@ def pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     for _ in range(levels - 1):
         views.append(downsample(views[-1]))
     return views[::-1]
-
-
-def _check_image(x: torch.Tensor, channels: int | None = None) -> None:
-    if x.dim() != 4 or (channels is not None and x.shape[1] != channels):
-        want = f"[B, {channels}, H, W]" if channels else "[B, C, H, W]"
-        raise ValueError(f"expected images shaped {want}, got {list(x.shape)}")
-    if x.is_floating_point():
-        raise ValueError("expected integer pixel values 0..255, got a floating-point tensor")

@@ -5,7 +5,7 @@
 * Sampling: seconds per generated pixel (one position, all channels, of the final image).
   Sampling a whole image can take hours, so each part is timed on its first pixels in
   raster order for a share of ``max_seconds`` and the time per pixel extrapolated
-  (:func:`auxpix.fast_sampling.seconds_per_pixel`); for a model of several parts the
+  (:func:`seconds_per_pixel`); for a model of several parts the
   parts' times are added up per pixel of the final image.
 """
 from __future__ import annotations
@@ -13,12 +13,14 @@ from __future__ import annotations
 import time
 
 import torch
+from torch.nn.utils import parametrize
 
 from .config import preset as preset_config
 from .errors import ConfigError
-from .fast_sampling import METHODS, conditioning, seconds_per_pixel
+from .device import resolve_device, synchronize
+from .fast_sampling import METHODS
 from .models import from_config
-from .train import resolve_device, train_step
+from .train import train_step
 
 
 def training_speed(
@@ -35,11 +37,11 @@ def training_speed(
         optimizer = torch.optim.Adam(net.parameters(), lr=model.config.train.lr)
         for _ in range(warmup):
             train_step(model, name, batch, optimizer)
-        _synchronize(device)
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(steps):
             train_step(model, name, batch, optimizer)
-        _synchronize(device)
+        synchronize(device)
         speeds[name] = steps * len(batch) / (time.perf_counter() - start)
     return speeds
 
@@ -89,6 +91,44 @@ def _config_at(kind: str, preset: str, resolution: int | None):
     return preset_config(kind, preset, resolutions=tuple(r for r in config.resolutions if r <= resolution))
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def seconds_per_pixel(part, *, method: str, n: int = 1, max_seconds: float = 10.0, aux=None) -> float:
+    """Seconds per generated pixel when ``part`` (a :class:`~auxpix.pixelcnn.PixelCNN`)
+    samples ``n`` images at once with ``method``.
+
+    The embedding f_w(X̂) and the first pixel (a warm-up) are not timed; then pixels are
+    drawn in raster order until ``max_seconds`` have passed or the image is complete, and
+    the mean time per pixel is returned. A naive pixel costs the same everywhere in an
+    image; a cached one costs more at the start of a row, so the prefix should span
+    several rows (any partial row only overstates the cost). ``aux``: X̂ for a
+    conditional part (see :func:`conditioning`).
+    """
+    was_training = part.training
+    part.eval()
+    device = next(part.parameters()).device
+    try:
+        with torch.no_grad(), parametrize.cached():
+            steps = part.sample_steps(n, aux, method=method)
+            next(steps)
+            synchronize(device)
+            start, count = time.perf_counter(), 0
+            for _ in steps:
+                count += 1
+                if time.perf_counter() - start >= max_seconds:
+                    break
+            synchronize(device)
+            elapsed = time.perf_counter() - start
+            steps.close()
+    finally:
+        part.train(was_training)
+    if count == 0:
+        raise ValueError("an image of one pixel leaves nothing to time after the warm-up")
+    return elapsed / (count * n)
+
+
+def conditioning(model, name: str, n: int = 1, seed: int = 0) -> torch.Tensor | None:
+    """The auxiliary input X̂ of ``model``'s part ``name`` for n random images (None for an
+    unconditional part) — sampling time does not depend on its values."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, model.image_size, model.image_size), generator=generator)
+    _, aux = model.part_inputs(name, images)
+    return None if aux is None else aux.to(next(model.parameters()).device)

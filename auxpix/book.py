@@ -12,7 +12,7 @@ import torch
 from . import experiments, paper, plots
 from .evaluate import evaluate
 from .models import from_config
-from .train import read_run
+from .runs import read_run
 
 STATUS_NOTEBOOKS = ("cifar10_likelihoods", "celeba_pyramid", "variance_reduction", "sampling_speed", "grayscale_samples")
 

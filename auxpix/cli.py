@@ -15,7 +15,6 @@ Bad input prints one line, ``auxpix: error: ...``, to stderr and exits with stat
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 
@@ -31,7 +30,9 @@ from .evaluate import evaluate
 from .fast_sampling import METHODS
 from .models import from_config
 from .sampling_io import check_samples_path, draw, save_samples
-from .train import check_run, load_run, resolve_device, train
+from .device import resolve_device
+from .runs import check_run, load_run
+from .train import train
 
 SPLITS = ("train", "test", "valid")
 
@@ -54,16 +55,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args) -> None:
-    config = _config(args.kind, args.preset, args.set)
+    config = preset_config(args.kind, args.preset, assignments=args.set)
     torch.manual_seed(args.seed)  # the initial weights
     model = from_config(config)
     parts = [args.part] if args.part else list(model.parts)
     check_run(args.out, model, parts, seed=args.seed, resume=args.resume)
     device = resolve_device(args.device)
-    train_images = _images(config.dataset, "train", args.data, config.image_size)
+    train_images = data.load_dataset(config.dataset, "train", args.data, resolution=config.image_size)
     test_images = None
     if args.eval_images:
-        test_images = _images(config.dataset, "test", args.data, config.image_size, args.eval_images)
+        test_images = data.load_dataset(config.dataset, "test", args.data, resolution=config.image_size, limit=args.eval_images)
     print(f"training {args.kind} ({args.preset}) {', '.join(parts)} on {len(train_images)} {config.dataset} "
           f"images, device {device}, into {args.out}", file=sys.stderr)
     states = train(
@@ -80,7 +81,7 @@ def _eval(args) -> None:
     weights = "raw" if args.raw_weights else "ema"
     model = load_run(args.run_dir, device=resolve_device(args.device), weights=weights)
     dataset = args.dataset or model.config.dataset
-    images = _images(dataset, args.split, args.data, model.image_size, args.limit)
+    images = data.load_dataset(dataset, args.split, args.data, resolution=model.image_size, limit=args.limit)
     report = {"run": str(args.run_dir), "kind": model.kind, "dataset": dataset, "split": args.split,
               "weights": weights, **evaluate(model, images)}  # fmt: skip
     if args.json:
@@ -99,7 +100,7 @@ def _sample(args) -> None:
     model = load_run(args.run_dir, device=device, weights="raw" if args.raw_weights else "ema")
     blocks, aux = {}, None
     if args.aux_from:
-        originals = _images(model.config.dataset, args.aux_from, args.data, model.image_size, args.n)
+        originals = data.load_dataset(model.config.dataset, args.aux_from, args.data, resolution=model.image_size, limit=args.n)
         if len(originals) < args.n:
             raise ConfigError(f"--n {args.n} needs {args.n} {args.aux_from} images, the data set has {len(originals)}")
         blocks["original"], aux = originals, grayscale_4bit(originals)
@@ -136,54 +137,6 @@ def _summary(part: str, state: dict) -> str:
     scores = [f"{key.removesuffix('_bpd')} {value:.4f}" for key, value in metrics.items() if key.endswith("_bpd")]
     line = f"{part}: step {state['step']}, {state['seconds']:.0f} s"
     return f"{line}, {', '.join(scores)} bits/dim" if scores else line
-
-
-def _images(dataset: str, split: str, data_dir, resolution: int, limit: int | None = None) -> torch.Tensor:
-    """The first ``limit`` (default: all) images of a split at ``resolution``."""
-    images = data.load_dataset(dataset, split, data_dir, resolution=resolution)
-    return images[:limit] if limit else images
-
-
-def _config(kind: str, preset: str, assignments: list[str] | None):
-    """The preset's config with ``--set key=value`` overrides; dotted keys reach nested
-    configs (``net.nr_filters=64``), values are parsed as the field's type."""
-    base = preset_config(kind, preset)
-    overrides: dict = {}
-    for assignment in assignments or []:
-        key, equals, text = assignment.partition("=")
-        if not equals:
-            raise ConfigError(f"--set takes key=value, got {assignment!r}")
-        *groups, name = key.split(".")
-        config, node = base, overrides
-        for group in groups:
-            config, node = _field(config, group, key), node.setdefault(group, {})
-        node[name] = _parse(_field(config, name, key), text, key)
-    return preset_config(kind, preset, **overrides)
-
-
-def _field(config, name: str, key: str):
-    """The current value of field ``name`` of ``config`` (part of the --set ``key``)."""
-    names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) else []
-    if name not in names:
-        where = f"{type(config).__name__} has" if names else f"{key.rsplit('.', 1)[0]} is a value and has"
-        fields = f"; fields are {', '.join(names)}" if names else ""
-        raise ConfigError(f"--set {key}: {where} no field {name!r}{fields}")
-    return getattr(config, name)
-
-
-def _parse(current, text: str, key: str):
-    """``text`` as a value of the type of ``current`` (a tuple is a comma-separated list of integers)."""
-    if dataclasses.is_dataclass(current):
-        raise ConfigError(f"--set {key}: {key} is a group of settings; set its fields, e.g. {key}.<field>=value")
-    try:
-        if isinstance(current, bool):
-            return {"true": True, "false": False}[text.lower()]
-        if isinstance(current, tuple):
-            return tuple(int(item) for item in text.strip("[]() ").split(",") if item.strip())
-        return type(current)(text)
-    except (KeyError, ValueError) as e:
-        kind = "a comma-separated list of integers" if isinstance(current, tuple) else type(current).__name__
-        raise ConfigError(f"--set {key}={text}: expected {kind} (the preset has {current!r})") from e
 
 
 def _positive(kind, *, zero: bool = False):

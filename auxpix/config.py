@@ -172,8 +172,9 @@ PRESETS: dict[str, dict[str, object]] = {
 KINDS = tuple(PRESETS)
 
 
-def preset(kind: str, name: str = "cpu", **overrides):
-    """The config of ``kind`` at preset ``name``, with fields replaced by ``overrides``.
+def preset(kind: str, name: str = "cpu", *, assignments: list[str] | None = None, **overrides):
+    """The config of ``kind`` at preset ``name``, with fields replaced by ``overrides``, then by
+    ``assignments`` (the command line's ``--set key=value`` strings, see :func:`parse_assignments`).
 
     A nested config may be overridden by a dict of its fields:
     ``preset("pixelcnnpp", "cpu", net={"nr_filters": 64})``.
@@ -182,7 +183,50 @@ def preset(kind: str, name: str = "cpu", **overrides):
         raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
     if name not in PRESETS[kind]:
         raise ConfigError(f"unknown preset {name!r} for {kind}: choose one of {', '.join(PRESETS[kind])}")
-    return replace(PRESETS[kind][name], **overrides)
+    config = replace(PRESETS[kind][name], **overrides)
+    return replace(config, **parse_assignments(config, assignments or []))
+
+
+def parse_assignments(config, assignments: list[str]) -> dict:
+    """``["net.nr_filters=64", "train.lr=2e-3"]`` as overrides of ``config`` for :func:`replace`:
+    dotted keys reach nested configs, each value is parsed as the type of the field it replaces
+    (a tuple is a comma-separated list of integers, a bool true or false)."""
+    overrides: dict = {}
+    for assignment in assignments:
+        key, equals, text = assignment.partition("=")
+        if not equals:
+            raise ConfigError(f"--set takes key=value, got {assignment!r}")
+        *groups, name = key.split(".")
+        node, current = overrides, config
+        for group in groups:
+            current, node = _field(current, group, key), node.setdefault(group, {})
+        node[name] = _parse(_field(current, name, key), text, key)
+    return overrides
+
+
+def _field(config, name: str, key: str):
+    """The current value of field ``name`` of ``config`` (part of the --set ``key``)."""
+    names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) else []
+    if name not in names:
+        where = f"{type(config).__name__} has" if names else f"{key.rsplit('.', 1)[0]} is a value and has"
+        fields = f"; fields are {', '.join(names)}" if names else ""
+        raise ConfigError(f"--set {key}: {where} no field {name!r}{fields}")
+    return getattr(config, name)
+
+
+def _parse(current, text: str, key: str):
+    """``text`` as a value that may replace ``current`` (the rules of :func:`_same_kind`)."""
+    if dataclasses.is_dataclass(current):
+        raise ConfigError(f"--set {key}: {key} is a group of settings; set its fields, e.g. {key}.<field>=value")
+    try:
+        if isinstance(current, bool):
+            return {"true": True, "false": False}[text.lower()]
+        if isinstance(current, tuple):
+            return tuple(int(item) for item in text.strip("[]() ").split(",") if item.strip())
+        return type(current)(text)
+    except (KeyError, ValueError) as e:
+        kind = "a comma-separated list of integers" if isinstance(current, tuple) else type(current).__name__
+        raise ConfigError(f"--set {key}={text}: expected {kind} (the preset has {current!r})") from e
 
 
 def replace(config, **overrides):

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .errors import DataError
+from .errors import DataError, one_line
 from .progress import progress_bar
 
 try:
@@ -63,15 +63,31 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(__file__).resolve().parent.parent / "data"
 
 
-def load_dataset(name: str, split: str, data_dir=None, *, resolution: int | None = None) -> torch.Tensor:
-    """One entry point for the CLI: images of data set ``name`` as uint8 [N, 3, H, W]."""
+def load_dataset(
+    name: str, split: str, data_dir=None, *, resolution: int | None = None, limit: int | None = None
+) -> torch.Tensor:
+    """The one entry point for training and evaluation images: the first ``limit`` (default:
+    all) images of ``split`` of data set ``name`` at ``resolution``, uint8 [N, 3, H, W]."""
     if name == "celeba":
-        return load_celeba(split, data_dir, resolution=CELEBA_RESOLUTION if resolution is None else resolution)
-    if name not in DATASETS:
+        images = load_celeba(split, data_dir, resolution=CELEBA_RESOLUTION if resolution is None else resolution)
+    elif name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
-    if resolution not in (None, 32):
+    elif resolution not in (None, 32):
         raise DataError(f"{name} images are 32x32, got resolution={resolution}; omit the resolution for CIFAR-10")
-    return load_cifar10(split, data_dir, lossless=name == "cifar10-lossless")
+    else:
+        images = load_cifar10(split, data_dir, lossless=name == "cifar10-lossless")
+    return images[:limit] if limit else images
+
+
+def check_images(x: torch.Tensor, *, channels: int | None = None, size: int | None = None, who: str = "") -> None:
+    """Raise a one-line ValueError unless x is a batch of integer images [B, C, H, W] (with
+    ``channels`` channels and side ``size`` when given); ``who`` names the caller in the message."""
+    want = [channels or "C", size or "H", size or "W"]
+    if x.dim() != 4 or any(isinstance(w, int) and w != have for w, have in zip(want, x.shape[1:])):
+        expects = f"{who} expects" if who else "expected"
+        raise ValueError(f"{expects} images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}")
+    if x.is_floating_point():
+        raise ValueError("expected integer pixel values 0..255, got a floating-point tensor")
 
 
 def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -147,9 +163,9 @@ def _read_cifar_batch(path: Path) -> np.ndarray:
         with open(path, "rb") as f:
             batch = _NumpyOnlyUnpickler(f, encoding="bytes").load()
     except OSError as e:
-        raise DataError(f"cannot read {path} ({_one_line(e)}); check that the file is readable") from e
+        raise DataError(f"cannot read {path} ({one_line(e)}); check that the file is readable") from e
     except Exception as e:  # a truncated or garbled pickle can fail in almost any way
-        raise DataError(f"{path} is not a readable CIFAR-10 batch ({_one_line(e)}); {hint}") from e
+        raise DataError(f"{path} is not a readable CIFAR-10 batch ({one_line(e)}); {hint}") from e
     data = batch.get(b"data") if isinstance(batch, dict) else None
     if not isinstance(data, np.ndarray):
         raise DataError(f"{path} has no b'data' array, so it is not a CIFAR-10 batch; {hint}")
@@ -183,7 +199,7 @@ def _download_cifar10(root: Path) -> None:
         os.replace(unpack_dir / CIFAR_DIR, root / CIFAR_DIR)
     except (OSError, http.client.HTTPException, tarfile.TarError) as e:  # offline, read-only dir, bad archive
         raise DataError(f"CIFAR-10 not found in {root / CIFAR_DIR} and could not be downloaded "
-                        f"({_one_line(e)}); {how}") from e
+                        f"({one_line(e)}); {how}") from e
     finally:
         if archive is not None:
             Path(archive.name).unlink(missing_ok=True)
@@ -351,7 +367,7 @@ def _decode(path: Path) -> np.ndarray:
                                 "use the original aligned images")
             return np.asarray(image.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"cannot decode {path} ({_one_line(e)}); replace or delete that file") from e
+        raise DataError(f"cannot decode {path} ({one_line(e)}); replace or delete that file") from e
 
 
 def _may_write(folder: Path) -> bool:
@@ -363,8 +379,3 @@ def _may_write(folder: Path) -> bool:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
-
-
-def _one_line(error: BaseException) -> str:
-    """An exception as a short single line, to embed in a DataError message."""
-    return " ".join(f"{type(error).__name__}: {error}".split())

@@ -15,3 +15,8 @@ class ConfigError(AuxpixError):
 
 class CheckpointError(AuxpixError):
     """A missing or corrupt checkpoint, or one of another model."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as a short single line, to embed in an error message."""
+    return " ".join(f"{type(error).__name__}: {error}".split())

@@ -5,7 +5,6 @@ means over the images, as plain floats, ready for JSON.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import torch
@@ -15,16 +14,6 @@ from .pixelcnn import in_eval_mode
 from .progress import progress_bar
 
 
-def part_bpd(model: AuxiliaryVariableModel, name: str, x: torch.Tensor) -> torch.Tensor:
-    """Bits per dimension of part ``name`` for each image of x, [B].
-
-    Differentiable: its batch mean is the training loss. Only this part runs, so training
-    or evaluating one part does not pay for the others.
-    """
-    nll = -model.parts[name].log_prob(*model.part_inputs(name, x))
-    return nll / (model.part_dims(name) * math.log(2))
-
-
 @in_eval_mode
 def evaluate_part(
     model: AuxiliaryVariableModel, name: str, images: torch.Tensor, *, batch_size: int | None = None, progress=False
@@ -32,7 +21,7 @@ def evaluate_part(
     """Mean bits per dimension of part ``name`` over ``images`` (the periodic test score of training)."""
     total = 0.0
     for x in _batches(model, images, batch_size, progress, desc=f"evaluating {name}"):
-        total += part_bpd(model, name, x).double().sum().item()
+        total += model.part_bpd(name, x).double().sum().item()
     return total / len(images)
 
 

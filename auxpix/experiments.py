@@ -1,7 +1,7 @@
 """What the book's notebooks call: the committed runs (trained when missing or asked),
 test images, and the record of every number a notebook reports.
 
-Runs live in ``results/runs/<kind>-<preset>/`` (see :mod:`auxpix.train` for the layout);
+Runs live in ``results/runs/<kind>-<preset>/`` (see :mod:`auxpix.runs` for the layout);
 numbers in ``results/<preset>/<notebook>.json``, each with how it was measured.
 """
 from __future__ import annotations
@@ -18,7 +18,9 @@ from . import data
 from .config import config_to_dict, flat_config
 from .config import preset as preset_config
 from .models import AuxiliaryVariableModel, from_config
-from .train import load_run, read_run, read_state, resolve_device, train_part, write_atomic
+from .device import resolve_device
+from .runs import load_run, read_run, read_state, write_atomic
+from .train import train_part
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training

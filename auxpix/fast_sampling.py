@@ -21,7 +21,6 @@ identical; in float32 a draw that sits on a bin boundary may rarely round the ot
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -30,8 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .model import PixelCNNNetwork, _add_ones_channel, _cat
-from .nn import Conv, concat_elu
+from .networks import PixelCNNNetwork, add_ones_channel, cat_present
+from .layers import Conv, concat_elu
 
 METHODS = ("cached", "naive")
 
@@ -41,7 +40,7 @@ class _ConvCache:
     (ul-stream) at a time, in raster order.
 
     ``window`` holds the last kh rows of the convolution's input, zero-padded as
-    :class:`~auxpix.nn.Conv` pads it (nothing below, the padding above is the initial
+    :class:`~auxpix.layers.Conv` pads it (nothing below, the padding above is the initial
     zeros). A stride-s convolution has an output only where its window is aligned.
     """
 
@@ -105,7 +104,7 @@ def _at(t: torch.Tensor | None, col: int | None) -> torch.Tensor | None:
 
 
 class CachedNetwork:
-    """The output of a :class:`~auxpix.model.PixelCNNNetwork` at one pixel at a time.
+    """The output of a :class:`~auxpix.networks.PixelCNNNetwork` at one pixel at a time.
 
     Call it for every pixel (i, j) in raster order, each time with the network's input
     [B, C, H, W] in which the pixels before (i, j) are final; it returns the output at
@@ -144,7 +143,7 @@ class CachedNetwork:
             u = self.like.new_zeros(self.batch, net.u_first.conv.out_channels, 1, self.size)
             self.above = torch.zeros_like(u)
         else:
-            row = _add_ones_channel(x[:, :, i - 1 : i])
+            row = add_ones_channel(x[:, :, i - 1 : i])
             u = self._conv(net.u_first, row, previous)
             self.above = self._conv(net.ul_first_above, row, previous)
         _, self.u_outputs = self._pass(self.u, u, i, None, cross=None)
@@ -153,7 +152,7 @@ class CachedNetwork:
         """The ul-stream's input at (i, j): the row above, plus the pixel to the left (right_shift)."""
         ul = self.above[..., j : j + 1]
         if j > 0:
-            left = _add_ones_channel(x[:, :, i : i + 1, j - 1 : j])
+            left = add_ones_channel(x[:, :, i : i + 1, j - 1 : j])
             ul = ul + self._conv(self.net.ul_first_left, left, (0, i, j - 1))
         return ul
 
@@ -172,7 +171,7 @@ class CachedNetwork:
             site = _site(k, i, j)
             skips.append([x])
             for b, block in enumerate(stream.up[k]):
-                x = self._block(block, x, _cat(self._cross(cross, k, "up", b, site), self._embedding(site)), site)
+                x = self._block(block, x, cat_present(self._cross(cross, k, "up", b, site), self._embedding(site)), site)
                 skips[k].append(x)
             if k == last:
                 break
@@ -184,7 +183,7 @@ class CachedNetwork:
             site, down = _site(k, i, j), last - k
             x = skips[k].pop() if k == last else self._upsampled_at(stream.upsample[down - 1], site)
             for b, block in enumerate(stream.down[down]):
-                aux = _cat(self._cross(cross, k, "down", b, site), skips[k].pop(), self._embedding(site))
+                aux = cat_present(self._cross(cross, k, "down", b, site), skips[k].pop(), self._embedding(site))
                 x = self._block(block, x, aux, site)
                 outputs[k].down.append(x)
             if k > 0:
@@ -192,7 +191,7 @@ class CachedNetwork:
         return x, outputs
 
     def _block(self, block, x, aux, site):
-        """:class:`~auxpix.nn.GatedResnet`'s forward (without dropout) at one site."""
+        """:class:`~auxpix.layers.GatedResnet`'s forward (without dropout) at one site."""
         h = self._conv(block.conv_in, concat_elu(x), site)
         if block.aux_in is not None:
             h = h + block.aux_in(concat_elu(aux))
@@ -237,51 +236,3 @@ def pixel_params(method: str, network: PixelCNNNetwork, embedding, x: torch.Tens
     if method == "cached":
         return CachedNetwork(network, embedding, x)
     raise ValueError(f"sampling method must be one of {', '.join(METHODS)}, got {method!r}")
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def seconds_per_pixel(part, *, method: str, n: int = 1, max_seconds: float = 10.0, aux=None) -> float:
-    """Seconds per generated pixel when ``part`` (a :class:`~auxpix.pixelcnn.PixelCNN`)
-    samples ``n`` images at once with ``method``.
-
-    The embedding f_w(X̂) and the first pixel (a warm-up) are not timed; then pixels are
-    drawn in raster order until ``max_seconds`` have passed or the image is complete, and
-    the mean time per pixel is returned. A naive pixel costs the same everywhere in an
-    image; a cached one costs more at the start of a row, so the prefix should span
-    several rows (any partial row only overstates the cost). ``aux``: X̂ for a
-    conditional part (see :func:`conditioning`).
-    """
-    was_training = part.training
-    part.eval()
-    device = next(part.parameters()).device
-    try:
-        with torch.no_grad(), parametrize.cached():
-            steps = part.sample_steps(n, aux, method=method)
-            next(steps)
-            _synchronize(device)
-            start, count = time.perf_counter(), 0
-            for _ in steps:
-                count += 1
-                if time.perf_counter() - start >= max_seconds:
-                    break
-            _synchronize(device)
-            elapsed = time.perf_counter() - start
-            steps.close()
-    finally:
-        part.train(was_training)
-    if count == 0:
-        raise ValueError("an image of one pixel leaves nothing to time after the warm-up")
-    return elapsed / (count * n)
-
-
-def conditioning(model, name: str, n: int = 1, seed: int = 0) -> torch.Tensor | None:
-    """The auxiliary input X̂ of ``model``'s part ``name`` for n random images (None for an
-    unconditional part) — sampling time does not depend on its values."""
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (n, 3, model.image_size, model.image_size), generator=generator)
-    _, aux = model.part_inputs(name, images)
-    return None if aux is None else aux.to(next(model.parameters()).device)

@@ -19,6 +19,7 @@ from torch import nn
 from .auxvars import GRAY_LEVELS, grayscale_4bit, pyramid
 from .config import KINDS, GrayscaleConfig, PixelCNNppConfig, PyramidConfig
 from .config import preset as preset_config
+from .data import check_images
 from .errors import ConfigError
 from .pixelcnn import PixelCNN, in_eval_mode
 
@@ -46,11 +47,16 @@ class AuxiliaryVariableModel(nn.Module):
         return 3 * self.image_size**2
 
     def check_images(self, x: torch.Tensor) -> None:
-        want = [3, self.image_size, self.image_size]
-        if x.dim() != 4 or list(x.shape[1:]) != want:
-            raise ValueError(f"{self.kind} expects images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}")
-        if x.is_floating_point():
-            raise ValueError("expected integer pixel values 0..255, got a floating-point tensor")
+        check_images(x, channels=3, size=self.image_size, who=self.kind)
+
+    def part_bpd(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Bits per dimension of part ``name`` for each image of x, [B].
+
+        Differentiable: its batch mean is the training loss. Only this part runs, so training
+        or evaluating one part does not pay for the others.
+        """
+        nll = -self.parts[name].log_prob(*self.part_inputs(name, x))
+        return nll / (self.part_dims(name) * math.log(2))
 
     def nll(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """-log p of each part in nats, per image."""

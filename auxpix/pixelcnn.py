@@ -20,9 +20,10 @@ from .distributions import (
     logistic_mixture_log_prob,
     logistic_mixture_sample,
 )
+from .data import check_images
 from .errors import ConfigError
 from .fast_sampling import pixel_params
-from .model import EmbeddingNetwork, PixelCNNNetwork
+from .networks import EmbeddingNetwork, PixelCNNNetwork
 from .progress import progress_bar
 
 
@@ -113,13 +114,6 @@ class PixelCNN(nn.Module):
             embedding = self.embed(aux)
         return self.network(to_unit(x, self.levels).to(self._dtype()), embedding)
 
-    def _check(self, x: torch.Tensor) -> None:
-        want = (self.channels, self.image_size, self.image_size)
-        if x.dim() != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"expected images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}")
-        if x.is_floating_point():
-            raise ValueError("expected integer pixel values, got a floating-point tensor")
-
     def log_prob_from_params(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         if self.channels == 3:
             return logistic_mixture_log_prob(x.long(), params)
@@ -127,7 +121,7 @@ class PixelCNN(nn.Module):
 
     def log_prob(self, x: torch.Tensor, aux: torch.Tensor | None = None, reduction: str = "sum") -> torch.Tensor:
         """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``)."""
-        self._check(x)
+        check_images(x, channels=self.channels, size=self.image_size)
         per_pixel = self.log_prob_from_params(x, self(x, aux))
         if reduction == "none":
             return per_pixel

@@ -24,7 +24,8 @@ import time
 import torch
 
 import auxpix
-from auxpix.fast_sampling import METHODS, conditioning, seconds_per_pixel
+from auxpix.bench import conditioning, seconds_per_pixel
+from auxpix.fast_sampling import METHODS
 
 PYRAMID_LEVELS = (8, 16, 32, 64, 128)
 

@@ -41,12 +41,13 @@ def fake_data(monkeypatch):
     """load_dataset returns 16 train / 8 test random images at the requested resolution."""
     requests = []
 
-    def load_dataset(name, split, data_dir=None, *, resolution=None):
+    def load_dataset(name, split, data_dir=None, *, resolution=None, limit=None):
         requests.append((name, split, resolution))
         n = {"train": 16, "test": 8}[split]
         seed = {"train": 1, "test": 2}[split]
-        return torch.randint(0, 256, (n, 3, resolution, resolution), dtype=torch.uint8,
-                             generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        images = torch.randint(0, 256, (n, 3, resolution, resolution), dtype=torch.uint8,
+                               generator=torch.Generator().manual_seed(seed))  # fmt: skip
+        return images[:limit] if limit else images
 
     monkeypatch.setattr(data, "load_dataset", load_dataset)
     return requests

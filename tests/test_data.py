@@ -459,9 +459,17 @@ def test_real_cifar10_lossless_matches_the_jpeg_copy():
 def real_celeba(tmp_path_factory):
     """Decodes each real split once per session; the cache goes to a temporary folder
     because the shared data folder must stay untouched."""
+    before = _listing(REAL_DATA / "celeba")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(data.CACHE_ENV, str(tmp_path_factory.mktemp("celeba-cache")))
-        yield {split: data.load_celeba(split, REAL_DATA) for split in ("train", "valid", "test")}
+        splits = {split: data.load_celeba(split, REAL_DATA) for split in ("train", "valid", "test")}
+    assert _listing(REAL_DATA / "celeba") == before, "reading the shared data folder wrote into it"
+    yield splits
+
+
+def _listing(folder: Path) -> list[tuple[str, int, int]]:
+    """Every file below ``folder`` with its size and modification time (what a write changes)."""
+    return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
 
 
 @real
@@ -471,4 +479,3 @@ def test_real_celeba_official_split(real_celeba):
         assert x.shape[1:] == (3, 128, 128) and x.dtype == torch.uint8
     mean = real_celeba["train"].numpy().mean((0, 2, 3)) / 255
     assert np.allclose(mean, [0.5423, 0.4193, 0.3538], atol=0.03)  # README, over another subset
-    assert not (REAL_DATA / "celeba" / ".cache").exists()

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 import auxpix
-from auxpix.fast_sampling import CachedNetwork, conditioning, seconds_per_pixel
+from auxpix.bench import conditioning, seconds_per_pixel
+from auxpix.fast_sampling import CachedNetwork
 
 PAPER_LIGHT_NET = auxpix.preset("pyramid", "paper").level_net
 CONFIGS = {  # name: (kind, smoke-preset overrides)

@@ -1,4 +1,4 @@
-"""Tests of auxpix.train and auxpix.evaluate on tiny smoke models and synthetic images."""
+"""Tests of auxpix.train, auxpix.runs and auxpix.evaluate on tiny smoke models and synthetic images."""
 from __future__ import annotations
 
 import json
@@ -14,10 +14,12 @@ import pytest
 import torch
 
 import auxpix
+from auxpix import runs
 from auxpix import train as training
 from auxpix.errors import CheckpointError, ConfigError, DataError
 from auxpix.evaluate import evaluate, evaluate_part
-from auxpix.train import load_run, load_weights, train, train_part
+from auxpix.runs import load_run, load_weights
+from auxpix.train import train, train_part
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +53,7 @@ def structured_images(n: int = 8, size: int = 8) -> torch.Tensor:
 
 
 def metrics(run_dir: Path, part: str) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / part / training.METRICS_FILE).read_text().splitlines()]
+    return [json.loads(line) for line in (run_dir / part / runs.METRICS_FILE).read_text().splitlines()]
 
 
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -130,7 +132,7 @@ def test_time_budget_ends_with_a_done_checkpoint_of_the_last_step(tmp_path, monk
     monkeypatch.setattr(training, "time", SlowClock())
     state = train_part(small_model(), "pixelcnnpp", random_images(32), run_dir=tmp_path, minutes=minutes,
                        test_images=random_images(8), eval_every=1, **quiet())  # fmt: skip
-    saved = training.read_state(tmp_path / "pixelcnnpp")
+    saved = runs.read_state(tmp_path / "pixelcnnpp")
     assert state["done"] and saved["done"] and saved["step"] == state["step"] == metrics(tmp_path, "pixelcnnpp")[-1]["step"]
     assert saved["seconds"] >= minutes * 60
 
@@ -184,17 +186,17 @@ def test_resume_reaches_the_uninterrupted_weights(tmp_path):
 
 def test_crash_while_saving_keeps_the_last_checkpoint(tmp_path, monkeypatch):
     images, run = random_images(), tmp_path / "run"
-    write = training._write_file
+    write = runs._write_file
 
     def crash_in_second_checkpoint(path, content):
         if path.name == "ema.safetensors" and path.parent.name.startswith("ckpt-00000004-"):
             raise OSError("disk full")
         write(path, content)
 
-    monkeypatch.setattr(training, "_write_file", crash_in_second_checkpoint)
+    monkeypatch.setattr(runs, "_write_file", crash_in_second_checkpoint)
     with pytest.raises(OSError, match="disk full"):
         train_part(small_model(), "pixelcnnpp", images, run_dir=run, steps=4, checkpoint_every=2, **quiet(log_every=1))
-    monkeypatch.setattr(training, "_write_file", write)
+    monkeypatch.setattr(runs, "_write_file", write)
     assert json.loads((run / "pixelcnnpp" / "state.json").read_text())["step"] == 2
     load_run(run)  # the step-2 checkpoint is intact
     resumed = small_model()

@@ -18,7 +18,7 @@ from torch import nn
 
 from .config import EmbeddingConfig, NetConfig
 from .errors import ConfigError
-from .nn import (
+from .layers import (
     GatedResnet,
     down_right_shifted_conv,
     down_right_shifted_transposed_conv,
@@ -32,14 +32,15 @@ from .nn import (
 )
 
 
-def _cat(*tensors):
+def cat_present(*tensors):
     """Concatenate the given channel groups, skipping absent ones; None if all are absent."""
     present = [t for t in tensors if t is not None]
     return torch.cat(present, dim=1) if present else None
 
 
-def _add_ones_channel(x):
-    # Lets the first convolutions tell zero padding from image content (as PixelCNN++ does).
+def add_ones_channel(x):
+    """x with a channel of ones: lets the first convolutions tell zero padding from image
+    content (as PixelCNN++ does)."""
     return torch.cat([x, torch.ones_like(x[:, :1])], dim=1)
 
 
@@ -83,15 +84,15 @@ class PixelCNNNetwork(nn.Module):
         def emb(like):
             return None if embedding is None else embedding[like.shape[-2]]
 
-        x = _add_ones_channel(x)
+        x = add_ones_channel(x)
         u = down_shift(self.u_first(x))
         ul = down_shift(self.ul_first_above(x)) + right_shift(self.ul_first_left(x))
         u_skips, ul_skips = [u], [ul]
         for i in range(self.resolutions):
             for u_block, ul_block in zip(self.up_u[i], self.up_ul[i]):
                 e = emb(u)
-                u = u_block(u, _cat(e))
-                ul = ul_block(ul, _cat(u, e))
+                u = u_block(u, cat_present(e))
+                ul = ul_block(ul, cat_present(u, e))
                 u_skips.append(u)
                 ul_skips.append(ul)
             if i < self.resolutions - 1:
@@ -103,8 +104,8 @@ class PixelCNNNetwork(nn.Module):
         for i in range(self.resolutions):
             for u_block, ul_block in zip(self.down_u[i], self.down_ul[i]):
                 e = emb(u)
-                u = u_block(u, _cat(u_skips.pop(), e))
-                ul = ul_block(ul, _cat(u, ul_skips.pop(), e))
+                u = u_block(u, cat_present(u_skips.pop(), e))
+                ul = ul_block(ul, cat_present(u, ul_skips.pop(), e))
             if i < self.resolutions - 1:
                 u, ul = self.upsample_u[i](u), self.upsample_ul[i](ul)
         return self.out(F.elu(ul))
@@ -156,7 +157,7 @@ class EmbeddingNetwork(nn.Module):
         return scales
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
-        h = self.first(_add_ones_channel(x))
+        h = self.first(add_ones_channel(x))
         outputs, saved, level = {h.shape[-2]: h}, {}, 0
         for number, (block, skip) in enumerate(zip(self.blocks, self.skip_from), start=1):
             h = block(h, None if skip is None else saved[skip])

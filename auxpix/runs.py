@@ -1,0 +1,313 @@
+"""The run directory: what a training run writes, and reading it back safely.
+
+A run directory holds everything a run needs to be evaluated, sampled or resumed::
+
+    RUN_DIR/run.json                   kind, preset and config of the model
+    RUN_DIR/<part>/state.json          step, epoch, position, seconds, seed, done, the
+                                       last metrics, and the name of the checkpoint folder
+    RUN_DIR/<part>/ckpt-<step>-<id>/   weights.safetensors, ema.safetensors,
+                                       optimizer.pt, rng.safetensors
+    RUN_DIR/<part>/metrics.jsonl       one JSON object per logged step
+
+Crash safety: a checkpoint is written whole into a new folder, then ``state.json`` is
+atomically replaced to name it, and only then are older folders deleted. A crash at any
+moment (even ``kill -9``) leaves ``state.json`` naming a complete checkpoint. Every problem
+with a run's files is a one-line :class:`~auxpix.errors.CheckpointError` saying how to fix it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import safetensors
+import safetensors.torch
+import torch
+
+from .config import config_from_dict, config_to_dict, flat_config
+from .device import resolve_device
+from .errors import AuxpixError, CheckpointError, ConfigError, one_line
+from .models import MODEL_CLASSES, AuxiliaryVariableModel, from_config
+
+RUN_FILE = "run.json"
+STATE_FILE = "state.json"
+METRICS_FILE = "metrics.jsonl"
+WEIGHTS_FILE = "weights.safetensors"
+EMA_FILE = "ema.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+RNG_FILE = "rng.safetensors"
+CHECKPOINT_PREFIX = "ckpt-"
+WEIGHTS = ("ema", "raw")
+
+
+def check_run(run_dir, model: AuxiliaryVariableModel, parts, *, seed: int = 0, resume: bool = False) -> None:
+    """Raise now, before any data is loaded, the error that training ``parts`` into ``run_dir`` would:
+    an unknown part, a folder that is no run, a run of another model, a part that holds a
+    checkpoint (without ``resume``) or was trained with another seed."""
+    run_dir = Path(run_dir)
+    for part in parts:
+        if part not in model.parts:
+            raise ConfigError(f"{model.kind} has no part {part!r}: its parts are {', '.join(model.parts)}")
+    if (run_dir / RUN_FILE).exists():
+        _check_same_model(run_dir, model)
+    elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise CheckpointError(f"{run_dir} exists and is not an auxpix run (no {RUN_FILE}); "
+                              "choose a new or empty folder")
+    for part in parts:
+        state = read_state(run_dir / part)
+        if state is not None and not resume:
+            raise CheckpointError(f"{run_dir / part} already holds a checkpoint (step {state['step']}); "
+                                  "pass --resume to continue it, or choose another run directory")
+        if state is not None and state["seed"] != seed:
+            raise CheckpointError(f"{run_dir / part} was trained with seed {state['seed']}, not {seed}; "
+                                  f"resume with --seed {state['seed']}")
+
+
+def open_run(run_dir: Path, model: AuxiliaryVariableModel, preset: str | None) -> None:
+    """Create ``run_dir`` and its run.json unless there (checked by :func:`check_run`)."""
+    if (run_dir / RUN_FILE).exists():
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = {"kind": model.kind, "preset": preset, "config": config_to_dict(model.config)}
+    write_atomic(run_dir / RUN_FILE, json.dumps(run, indent=2).encode())
+
+
+def read_run(run_dir) -> dict:
+    """run.json of ``run_dir``, checked: {"kind", "preset", "config" (the config object)}."""
+    run_dir = Path(run_dir)
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        what = "does not exist" if not run_dir.exists() else f"is not an auxpix run (no {RUN_FILE})"
+        raise CheckpointError(f"run directory {run_dir} {what}; pass the --out folder of 'auxpix train'")
+    run = _read_json(path)
+    try:
+        if not isinstance(run, dict) or run.get("kind") not in MODEL_CLASSES:
+            raise ConfigError(f"no known model kind (one of {', '.join(MODEL_CLASSES)})")
+        return {**run, "config": config_from_dict(run["kind"], run["config"])}
+    except (AuxpixError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path} is corrupt ({one_line(e)}); restore it from a backup or train again") from e
+
+
+def _check_same_model(run_dir: Path, model: AuxiliaryVariableModel) -> None:
+    """A CheckpointError, saying what the run holds, unless it is of ``model``'s kind and config."""
+    run = read_run(run_dir)
+    holds = f"{run_dir} holds a {run['kind']} run (preset {run.get('preset') or 'unknown'})"
+    if run["kind"] != model.kind:
+        raise CheckpointError(f"{holds}, not a {model.kind} one; use that kind or another run directory")
+    if run["config"] != model.config:
+        diff = _config_diff(config_to_dict(run["config"]), config_to_dict(model.config))
+        raise CheckpointError(f"{holds} with another config ({diff}); use the run's preset and "
+                              "--set options, or another run directory")
+
+
+def _config_diff(run: dict, mine: dict) -> str:
+    """The fields where two configs differ: "net.nr_filters: run 8, yours 160; ..."."""
+    run, mine = flat_config(run), flat_config(mine)
+    keys = sorted(key for key in run.keys() | mine.keys() if run.get(key) != mine.get(key))
+    return "; ".join(f"{key}: run {run.get(key)}, yours {mine.get(key)}" for key in keys)
+
+
+def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema") -> AuxiliaryVariableModel:
+    """The model of ``run_dir``, built from its run.json, with its trained weights
+    (``"ema"``: the averaged ones, for evaluation and sampling; ``"raw"``: the last step's),
+    on ``device`` and in eval mode."""
+    model = from_config(read_run(run_dir)["config"])
+    load_weights(model, run_dir, weights=weights)
+    return model.to(resolve_device(device)).eval()
+
+
+def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema") -> None:
+    """Load the last checkpoint of every part of ``run_dir`` into ``model`` (of the run's kind and config)."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+    run_dir = Path(run_dir)
+    _check_same_model(run_dir, model)
+    for name, net in model.parts.items():
+        state = read_state(run_dir / name)
+        if state is None:
+            raise CheckpointError(f"{run_dir} has no checkpoint of part {name!r} yet; train it first "
+                                  f"('auxpix train {model.kind} --out {run_dir} --part {name} ...')")
+        folder = run_dir / name / state["checkpoint"]
+        _load_module(net, folder / (EMA_FILE if weights == "ema" else WEIGHTS_FILE), state["step"])
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def new_state(part_dir: Path, seed: int) -> dict:
+    """The state of a part that starts training now (its folder is created)."""
+    part_dir.mkdir(parents=True, exist_ok=True)
+    return {"step": 0, "epoch": 0, "position": 0, "seconds": 0.0, "seed": seed, "done": False, "metrics": None}
+
+
+def load_checkpoint(part_dir: Path, state: dict, *, net, averaged, optimizer, device) -> None:
+    """Load the checkpoint that ``state`` names into ``net`` (raw weights), ``averaged`` (an
+    :class:`~auxpix.train.EMA`), ``optimizer`` and the global RNG (dropout)."""
+    folder, step = part_dir / state["checkpoint"], state["step"]
+    _load_module(net, folder / WEIGHTS_FILE, step)
+    try:
+        averaged.load(_read_tensors(folder / EMA_FILE, step))
+    except (ValueError, RuntimeError) as e:
+        raise _corrupt(folder / EMA_FILE, f"does not fit the model ({one_line(e)[:300]})") from e
+    optimizer.load_state_dict(_read_optimizer(folder / OPTIMIZER_FILE, step, device))
+    _set_rng_state(_read_tensors(folder / RNG_FILE, step), device)
+
+
+def save_checkpoint(part_dir: Path, state: dict, *, net, averaged: dict[str, torch.Tensor], optimizer, device) -> None:
+    """Write a whole checkpoint (raw and ``averaged`` weights, optimizer, RNG) into a new folder,
+    then commit it by replacing state.json."""
+    step = state["step"]
+    folder = Path(tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{step:08d}-", dir=part_dir))
+    meta = {"step": str(step)}
+    _write_file(folder / WEIGHTS_FILE, _safetensors_bytes(net.state_dict(), meta))
+    _write_file(folder / EMA_FILE, _safetensors_bytes(averaged, meta))
+    _write_file(folder / OPTIMIZER_FILE, _torch_bytes({"step": step, "optimizer": optimizer.state_dict()}))
+    _write_file(folder / RNG_FILE, _safetensors_bytes(_rng_state(device), meta))
+    state["checkpoint"] = folder.name
+    write_atomic(part_dir / STATE_FILE, json.dumps(state, indent=2).encode())
+    for old in part_dir.glob(f"{CHECKPOINT_PREFIX}*"):
+        if old != folder:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def read_state(part_dir: Path) -> dict | None:
+    """The part's state.json, checked, or None if the part has no checkpoint yet."""
+    path = part_dir / STATE_FILE
+    if not path.exists():
+        return None
+    state = _read_json(path)
+    fields = {"step": int, "seed": int, "seconds": (int, float), "checkpoint": str}
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), t) for k, t in fields.items()):
+        raise CheckpointError(f"{path} is corrupt (expected an object with {', '.join(fields)}); "
+                              f"delete {part_dir} to train that part again, or restore it from a backup")
+    name = state["checkpoint"]
+    if Path(name).name != name or not name.startswith(CHECKPOINT_PREFIX):
+        raise CheckpointError(f"{path} is corrupt (checkpoint {name!r} is not a checkpoint folder); "
+                              f"delete {part_dir} to train that part again")
+    return state
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read {path} ({one_line(e)}); restore it from a backup "
+                              f"or delete {path.parent} to start it again") from e
+
+
+def _corrupt(path: Path, problem: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint file {path} {problem}; delete {path.parent.parent} to train "
+                           "that part again, or restore the run directory from a backup")
+
+
+def _read_tensors(path: Path, step: int) -> dict[str, torch.Tensor]:
+    """A safetensors file of the checkpoint of ``step`` (its metadata must say so)."""
+    if not path.is_file():
+        raise _corrupt(path, "is missing")
+    try:
+        with safetensors.safe_open(path, framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as e:  # a truncated or garbled file fails in the Rust reader in many ways
+        raise _corrupt(path, f"is unreadable ({one_line(e)})") from e
+    if meta.get("step") != str(step):
+        raise _corrupt(path, f"belongs to step {meta.get('step')}, not to the step {step} of state.json")
+    return tensors
+
+
+def _read_optimizer(path: Path, step: int, device) -> dict:
+    """The optimizer state of the checkpoint of ``step``, loaded without running code from the file."""
+    if not path.is_file():
+        raise _corrupt(path, "is missing")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # unpickling errors of a damaged file have no common type
+        raise _corrupt(path, f"is unreadable ({one_line(e)})") from e
+    if not isinstance(saved, dict) or saved.get("step") != step:
+        raise _corrupt(path, f"does not hold the optimizer of step {step}")
+    return saved["optimizer"]
+
+
+def _load_module(net: torch.nn.Module, path: Path, step: int) -> None:
+    try:
+        net.load_state_dict(_read_tensors(path, step))
+    except RuntimeError as e:
+        raise _corrupt(path, f"does not fit the model ({one_line(e)[:300]})") from e
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """The global RNG states that dropout draws from."""
+    state = {"torch_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["torch_cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["torch_cpu"])
+    if device.type == "cuda" and "torch_cuda" in state:
+        torch.cuda.set_rng_state(state["torch_cuda"], device)
+
+
+@contextmanager
+def metrics_log(path: Path, *, after_step: int):
+    """A function that appends one JSON line per record to ``path``.
+
+    Lines past ``after_step`` (the checkpoint resumed from) are dropped first: those
+    steps are trained again, and a crash may have cut the last line short.
+    """
+    kept = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= after_step:
+                    kept.append(line + "\n")
+            except (ValueError, KeyError, TypeError):
+                break
+    write_atomic(path, "".join(kept).encode())
+    with open(path, "a") as f:
+
+        def log(record: dict) -> None:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+        yield log
+
+
+def read_metrics(run_dir, part: str) -> list[dict]:
+    """The records of a part's metrics.jsonl, oldest first."""
+    path = Path(run_dir) / part / METRICS_FILE
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _safetensors_bytes(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> bytes:
+    return safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=meta)
+
+
+def _torch_bytes(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    """Write and flush to disk, so that a file named by a commit is complete even after a power cut."""
+    with open(path, "wb") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Replace ``path`` all at once: readers see the old or the new content, never a mix."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        _write_file(Path(tmp), content)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

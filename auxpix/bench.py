@@ -1,12 +1,16 @@
-"""How fast a preset trains and samples on this machine, to size a run before starting it.
+"""The one timing module: how fast a model trains and samples on this machine.
 
 * Training: images per second of each part's optimizer step (forward, backward, Adam) at
   the preset's batch size, on random images, timed after warm-up steps.
 * Sampling: seconds per generated pixel (one position, all channels, of the final image).
   Sampling a whole image can take hours, so each part is timed on its first pixels in
   raster order for a share of ``max_seconds`` and the time per pixel extrapolated
-  (:func:`seconds_per_pixel`); for a model of several parts the
-  parts' times are added up per pixel of the final image.
+  (:func:`seconds_per_pixel`); for a model of several parts the parts' times are added up
+  per pixel of the final image. :func:`sampling_table` gives the rows that chapter 05 and
+  ``benchmarks/sampling_speed.py`` both show.
+
+Every function takes ``threads`` (CPU threads for the measurement; None: as set) and
+speed does not depend on the weights, so untrained models are timed.
 """
 from __future__ import annotations
 
@@ -16,15 +20,15 @@ import torch
 from torch.nn.utils import parametrize
 
 from .config import preset as preset_config
+from .device import cpu_threads, resolve_device, synchronize
 from .errors import ConfigError
-from .device import resolve_device, synchronize
 from .fast_sampling import METHODS
 from .models import from_config
 from .train import train_step
 
 
 def training_speed(
-    kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2, **overrides
+    kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2, threads: int | None = None, **overrides
 ) -> dict[str, float]:
     """{part: training images per second}, each part timed over ``steps`` steps after ``warmup``,
     for the preset's config with fields replaced by ``overrides`` (as in :func:`auxpix.build`)."""
@@ -33,16 +37,17 @@ def training_speed(
     size, generator = model.image_size, torch.Generator().manual_seed(0)  # the values do not matter
     batch = torch.randint(0, 256, (model.config.train.batch_size, 3, size, size), generator=generator).to(device)
     speeds = {}
-    for name, net in model.parts.items():
-        optimizer = torch.optim.Adam(net.parameters(), lr=model.config.train.lr)
-        for _ in range(warmup):
-            train_step(model, name, batch, optimizer)
-        synchronize(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            train_step(model, name, batch, optimizer)
-        synchronize(device)
-        speeds[name] = steps * len(batch) / (time.perf_counter() - start)
+    with cpu_threads(threads):
+        for name, net in model.parts.items():
+            optimizer = torch.optim.Adam(net.parameters(), lr=model.config.train.lr)
+            for _ in range(warmup):
+                train_step(model, name, batch, optimizer)
+            synchronize(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                train_step(model, name, batch, optimizer)
+            synchronize(device)
+            speeds[name] = steps * len(batch) / (time.perf_counter() - start)
     return speeds
 
 
@@ -55,28 +60,62 @@ def sampling_speed(
     max_seconds: float = 10.0,
     n: int = 1,
     device="auto",
+    threads: int | None = None,
 ) -> dict[str, float]:
     """{method: seconds per generated pixel} when sampling ``n`` images at once.
 
     ``methods`` are those of ``PixelCNN.sample`` (``naive``: a full network pass per pixel;
     ``cached``: each activation computed once). ``resolution`` samples at another image
-    size than the preset's (a pyramid keeps its levels up to that size).
+    size than the preset's (a pyramid keeps its levels up to that size, and its figure is
+    per pixel of the top level, every level's pixels included).
     """
     unknown = [method for method in methods if method not in METHODS]
     if unknown:
         raise ConfigError(f"unknown sampling method {unknown[0]!r}: choose from {', '.join(METHODS)}")
     device = resolve_device(device)
+    torch.manual_seed(0)  # untrained weights; fixed so that a repeat times the same network
     model = from_config(_config_at(kind, preset, resolution)).to(device)
     budget = max_seconds / (len(methods) * len(model.parts))
     speeds = {}
-    for method in methods:
-        seconds = 0.0  # for one pixel of the final image: each part's pixels, scaled by their number
-        for name, net in model.parts.items():
-            aux = conditioning(model, name, n)
-            per_pixel = seconds_per_pixel(net, method=method, n=n, max_seconds=budget, aux=aux)
-            seconds += per_pixel * net.image_size**2
-        speeds[method] = seconds / model.image_size**2
+    with cpu_threads(threads):
+        for method in methods:
+            seconds = 0.0  # for one pixel of the final image: each part's pixels, scaled by their number
+            for name, net in model.parts.items():
+                aux = conditioning(model, name, n)
+                per_pixel = seconds_per_pixel(net, method=method, n=n, max_seconds=budget, aux=aux)
+                seconds += per_pixel * net.image_size**2
+            speeds[method] = seconds / model.image_size**2
     return speeds
+
+
+def sampling_table(
+    cases, *, preset: str = "paper", methods=METHODS, max_seconds: float = 10.0, n: int = 1, device="auto",
+    threads: int | None = 1,
+) -> list[dict]:
+    """One row per (kind, resolution) of ``cases``: seconds per pixel with each method, the
+    batch ``n`` and the ``threads`` they were measured with (default 1: the cached sampler's
+    small operations gain nothing from more, and a thread that waits for a busy core stalls
+    every operation)."""
+    rows = []
+    for kind, resolution in cases:
+        speeds = sampling_speed(kind, preset=preset, resolution=resolution, methods=methods,
+                                max_seconds=max_seconds, n=n, device=device, threads=threads)  # fmt: skip
+        rows.append({"model": kind, "resolution": resolution, "batch": n, "threads": threads,
+                     **{f"{method} s/pixel": value for method, value in speeds.items()}})  # fmt: skip
+    return rows
+
+
+def whole_sample_seconds(kind: str, *, preset: str = "paper", method: str = "cached", n: int = 1, device="auto",
+                         threads: int | None = 1) -> float:  # fmt: skip
+    """Seconds to draw ``n`` whole samples end to end (a pyramid: every level, embeddings included)."""
+    device = resolve_device(device)
+    torch.manual_seed(0)
+    model = from_config(preset_config(kind, preset)).to(device)
+    with cpu_threads(threads):
+        start = time.perf_counter()
+        model.sample(n, method=method, generator=torch.Generator(device).manual_seed(0))
+        synchronize(device)
+        return time.perf_counter() - start
 
 
 def _config_at(kind: str, preset: str, resolution: int | None):

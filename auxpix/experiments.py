@@ -7,7 +7,6 @@ numbers in ``results/<preset>/<notebook>.json``, each with how it was measured.
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from . import data
 from .config import config_to_dict, flat_config
 from .config import preset as preset_config
 from .models import AuxiliaryVariableModel, from_config
-from .device import resolve_device
+from .device import compute_label
 from .runs import load_run, read_run, read_state, write_atomic
 from .train import train_part
 
@@ -139,16 +138,6 @@ def training_summary(path: Path) -> dict:
             "minutes": round(state["seconds"] / 60, 1),
         }
     return summary
-
-
-def compute_label(device="auto") -> str:
-    """Where a measurement ran, e.g. "cpu (2 threads), torch 2.13.0"."""
-    device = resolve_device(device)
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    else:
-        where = f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
-    return f"{where}, torch {torch.__version__.split('+')[0]}"
 
 
 def record(name: str, preset: str, values: dict, *, data: str, device="auto") -> Path:

@@ -28,12 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--preset", "smoke", "--set", "image_size=8"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

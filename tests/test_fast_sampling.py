@@ -20,14 +20,7 @@ SAMPLED = ["pixelcnnpp-8", "grayscale-8", "pyramid-4-8", "pixelcnnpp-16-wide"]  
 DRAWS = {"ancestral": {}, "map": {"map": True}, "variance-reduced": {"log_scale_shift": 0.5}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are small: intra-op threads only add synchronization, which stalls
-    for milliseconds per operation when another process holds a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(config, dtype=torch.float64):

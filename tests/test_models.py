@@ -1,5 +1,6 @@
 """Causality of the networks, the models' bits/dim bookkeeping, sampling shapes, presets."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ SIZE = 8
 
 
 def small(kind, **overrides):
+    """A smoke model of ``kind`` at a small size, in eval mode, with fixed initial weights."""
+    torch.manual_seed(0)
     if kind == "pyramid":
         overrides.setdefault("resolutions", (4, 8))
     else:
@@ -72,13 +75,16 @@ def test_changing_later_pixels_never_changes_earlier_log_probs(kind):
 
 
 def test_conditional_part_uses_the_auxiliary_image():
-    model = small("grayscale")
+    """Every pixel's distribution depends on X̂: inverting the grayscale moves each pixel's
+    log-probability. In float64, so that a change is never lost to rounding (in float32 the
+    changes of an untrained smoke net, ~1e-5, can round to exactly 0 on some CPUs)."""
+    model = small("grayscale").double()
     x = images(1)
     cond = model.parts["cond"]
     gray = auxpix.grayscale_4bit(x)
-    other = (gray + 5) % 16
-    change = cond.log_prob(x, gray, reduction="none") - cond.log_prob(x, other, reduction="none")
-    assert change.abs().min() > 0  # every pixel's distribution depends on X̂
+    inverted = 15 - gray
+    change = cond.log_prob(x, gray, reduction="none") - cond.log_prob(x, inverted, reduction="none")
+    assert change.abs().min() > 1e-9
 
 
 def test_grayscale_bpd_parts_add_up_and_use_colour_dimensions():
@@ -148,11 +154,25 @@ def test_presets_build_and_run_forward_backward(kind, preset):
         part.zero_grad(set_to_none=True)
 
 
-def test_paper_parameter_counts():
-    counts = {kind: sum(p.numel() for p in auxpix.build(kind, preset="paper").parameters()) for kind in auxpix.KINDS}
-    # PixelCNN++ as released has ~53M parameters.
-    assert 50e6 < counts["pixelcnnpp"] < 56e6
-    assert counts["grayscale"] > counts["pixelcnnpp"]
+#: Parameters of every part of the paper presets, as the README states them (in millions).
+PAPER_PARAMETERS = {
+    "pixelcnnpp": {"pixelcnnpp": 53_659_080},
+    "grayscale": {"aux": 53_641_952, "cond": 81_019_400},
+    "pyramid": {"8": 3_864_200, **{str(r): 12_548_800 for r in (16, 32, 64, 128)}},
+}
+
+
+def test_paper_parameter_counts_are_the_readmes():
+    for kind, parts in PAPER_PARAMETERS.items():
+        model = auxpix.build(kind, preset="paper")
+        assert {name: sum(p.numel() for p in part.parameters()) for name, part in model.parts.items()} == parts
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    stated = readme[readme.index("Parameter counts of the `paper` presets") :].split("\n\n")[0]
+    gray, pyramid = PAPER_PARAMETERS["grayscale"], PAPER_PARAMETERS["pyramid"]
+    counts = [sum(parts.values()) for parts in PAPER_PARAMETERS.values()]
+    counts += [gray["aux"], gray["cond"], pyramid["8"], pyramid["16"]]
+    for count in counts:
+        assert f"{count / 1e6:.1f} M" in stated, f"the README does not state {count / 1e6:.1f} M"
 
 
 def test_bad_configs_and_inputs_fail_clearly():

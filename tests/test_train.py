@@ -24,14 +24,7 @@ from auxpix.train import train, train_part
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and tests running side by side do not fight.
-    (The thread count changes the rounding of results, so every run here uses one.)"""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_model(kind: str = "pixelcnnpp", **overrides):

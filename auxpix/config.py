@@ -116,6 +116,13 @@ _CPU_EMBEDDING = EmbeddingConfig(nr_blocks=6, nr_filters=32, downsample_after=(1
 _CPU_LIGHT_NET = NetConfig(nr_resnet=2, nr_filters=32, nr_resolutions=1, dropout=0.0)
 _CPU_PYRAMID_EMBEDDING = EmbeddingConfig(nr_blocks=6, nr_filters=32, downsample_after=(2,), upsample_after=(4, 5), dropout=0.0)
 
+
+
+def _light_pyramid(net: NetConfig, embedding: EmbeddingConfig, resolutions=(8, 16, 32), **fields) -> PyramidConfig:
+    """A pyramid whose every level (the base included) uses the light net ``net``."""
+    return PyramidConfig(resolutions=resolutions, base_net=net, level_net=net, embedding=embedding, **fields)
+
+
 PRESETS: dict[str, dict[str, object]] = {
     "pixelcnnpp": {
         # Salimans et al.'s CIFAR-10 model; the paper's optimizer settings.
@@ -138,35 +145,10 @@ PRESETS: dict[str, dict[str, object]] = {
         "paper": PyramidConfig(),
         # The paper's light nets on CIFAR-10, 8 -> 32 (paper: 3.32 bits/dim).
         "paper-cifar": PyramidConfig(resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig()),
-        "cpu": PyramidConfig(
-            resolutions=(8, 16, 32, 64),
-            base_net=_CPU_LIGHT_NET,
-            level_net=_CPU_LIGHT_NET,
-            embedding=_CPU_PYRAMID_EMBEDDING,
-        ),
-        "cpu-cifar": PyramidConfig(
-            resolutions=(8, 16, 32),
-            base_net=_CPU_LIGHT_NET,
-            level_net=_CPU_LIGHT_NET,
-            embedding=_CPU_PYRAMID_EMBEDDING,
-            dataset="cifar10",
-            train=TrainConfig(),
-        ),
-        "smoke": PyramidConfig(
-            resolutions=(8, 16, 32),
-            base_net=_SMOKE_LIGHT_NET,
-            level_net=_SMOKE_LIGHT_NET,
-            embedding=_SMOKE_EMBEDDING,
-            train=_SMOKE_TRAIN,
-        ),
-        "smoke-cifar": PyramidConfig(
-            resolutions=(8, 16, 32),
-            base_net=_SMOKE_LIGHT_NET,
-            level_net=_SMOKE_LIGHT_NET,
-            embedding=_SMOKE_EMBEDDING,
-            dataset="cifar10",
-            train=_SMOKE_TRAIN,
-        ),
+        "cpu": _light_pyramid(_CPU_LIGHT_NET, _CPU_PYRAMID_EMBEDDING, resolutions=(8, 16, 32, 64)),
+        "cpu-cifar": _light_pyramid(_CPU_LIGHT_NET, _CPU_PYRAMID_EMBEDDING, dataset="cifar10", train=TrainConfig()),
+        "smoke": _light_pyramid(_SMOKE_LIGHT_NET, _SMOKE_EMBEDDING, train=_SMOKE_TRAIN),
+        "smoke-cifar": _light_pyramid(_SMOKE_LIGHT_NET, _SMOKE_EMBEDDING, dataset="cifar10", train=_SMOKE_TRAIN),
     },
 }
 KINDS = tuple(PRESETS)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_thread():
     """Run a test on one CPU thread: tiny models run fastest so (intra-op threads only add
     synchronization, which stalls for milliseconds per operation when another process holds a

@@ -243,7 +243,7 @@ def test_kill_9_then_resume_reaches_the_uninterrupted_weights(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory) -> Path:
+def trained_run(one_thread, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("trained") / "run"
     train_part(small_model(), "pixelcnnpp", random_images(), run_dir=run, preset="smoke", steps=3, **quiet())
     return run

@@ -28,23 +28,28 @@ def grayscale_4bit(x: torch.Tensor) -> torch.Tensor:
     return (luma_per_mille // (1000 * 256 // GRAY_LEVELS)).unsqueeze(1)
 
 
-def downsample(x: torch.Tensor) -> torch.Tensor:
-    """The Pyramid PixelCNN's X̂: the image at half resolution, still 8-bit.
+def downsample(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
+    """The Pyramid PixelCNN's X̂: the image shrunk ``factor`` times, still 8-bit.
 
-    Averages each 2x2 block and rounds half up, in exact integer arithmetic:
-    (a + b + c + d + 2) // 4. Returns the input's dtype, [B, C, H/2, W/2].
+    Each ``factor`` x ``factor`` block becomes its mean rounded half to even, as the authors'
+    released code computes its views (kolesman/FaceGeneration, ``utils.py``:
+    ``tf.round(avg_pool(x, factor))``). Exact: the block sums are integers and dividing one
+    by a power of 4 in float64 is exact, so only the rounding rule decides. Returns the
+    input's dtype, [B, C, H/factor, W/factor].
     """
     check_images(x)
-    if x.shape[-1] % 2 or x.shape[-2] % 2:
-        raise ValueError(f"downsample needs even height and width, got {tuple(x.shape[-2:])}")
-    s = x.long()
-    total = s[..., 0::2, 0::2] + s[..., 0::2, 1::2] + s[..., 1::2, 0::2] + s[..., 1::2, 1::2]
-    return ((total + 2) // 4).to(x.dtype)
+    height, width = x.shape[-2:]
+    if factor < 1 or height % factor or width % factor:
+        raise ValueError(f"downsample by {factor} needs height and width divisible by it, got {(height, width)}")
+    b, c = x.shape[:2]
+    blocks = x.long().reshape(b, c, height // factor, factor, width // factor, factor)
+    return torch.round(blocks.sum((3, 5)).double() / factor**2).to(x.dtype)
 
 
 def pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """``levels`` views of x, lowest resolution first, the last one x itself."""
-    views = [x]
-    for _ in range(levels - 1):
-        views.append(downsample(views[-1]))
-    return views[::-1]
+    """``levels`` views of x, lowest resolution first, the last one x itself.
+
+    Every lower view is made from the full image (``downsample(x, 2**k)``), not by halving
+    the view above it: rounding twice would shift the view (paper's code, ``get_pyramid``).
+    """
+    return [downsample(x, 2**k) for k in range(levels - 1, 0, -1)] + [x]

@@ -61,10 +61,13 @@ def _train(args) -> None:
     parts = [args.part] if args.part else list(model.parts)
     check_run(args.out, model, parts, seed=args.seed, resume=args.resume)
     device = resolve_device(args.device)
-    train_images = data.load_dataset(config.dataset, "train", args.data, resolution=config.image_size)
+    celeba_split = data.celeba_split_of(config)
+    train_images = data.load_dataset(config.dataset, "train", args.data, resolution=config.image_size,
+                                     celeba_split=celeba_split)
     test_images = None
     if args.eval_images:
-        test_images = data.load_dataset(config.dataset, "test", args.data, resolution=config.image_size, limit=args.eval_images)
+        test_images = data.load_dataset(config.dataset, "test", args.data, resolution=config.image_size,
+                                        limit=args.eval_images, celeba_split=celeba_split)
     print(f"training {args.kind} ({args.preset}) {', '.join(parts)} on {len(train_images)} {config.dataset} "
           f"images, device {device}, into {args.out}", file=sys.stderr)
     states = train(
@@ -81,7 +84,8 @@ def _eval(args) -> None:
     weights = "raw" if args.raw_weights else "ema"
     model = load_run(args.run_dir, device=resolve_device(args.device), weights=weights)
     dataset = args.dataset or model.config.dataset
-    images = data.load_dataset(dataset, args.split, args.data, resolution=model.image_size, limit=args.limit)
+    images = data.load_dataset(dataset, args.split, args.data, resolution=model.image_size, limit=args.limit,
+                               celeba_split=data.celeba_split_of(model.config))
     report = {"run": str(args.run_dir), "kind": model.kind, "dataset": dataset, "split": args.split,
               "weights": weights, **evaluate(model, images)}  # fmt: skip
     if args.json:
@@ -100,7 +104,8 @@ def _sample(args) -> None:
     model = load_run(args.run_dir, device=device, weights="raw" if args.raw_weights else "ema")
     blocks, aux = {}, None
     if args.aux_from:
-        originals = data.load_dataset(model.config.dataset, args.aux_from, args.data, resolution=model.image_size, limit=args.n)
+        originals = data.load_dataset(model.config.dataset, args.aux_from, args.data, resolution=model.image_size,
+                                      limit=args.n, celeba_split=data.celeba_split_of(model.config))
         if len(originals) < args.n:
             raise ConfigError(f"--n {args.n} needs {args.n} {args.aux_from} images, the data set has {len(originals)}")
         blocks["original"], aux = originals, grayscale_4bit(originals)

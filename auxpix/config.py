@@ -93,6 +93,9 @@ class PyramidConfig:
     level_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=3, nr_filters=100, nr_resolutions=1))
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     dataset: str = "celeba"
+    # CelebA's split: "random" is the paper's (a random 5 % held out for testing, section 4.2),
+    # "official" CelebA's list_eval_partition.txt; see auxpix.data.
+    celeba_split: str = "random"
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16))
 
     @property
@@ -260,4 +263,6 @@ def config_from_dict(kind: str, data: dict):
     if kind not in PRESETS:
         raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
     default = next(iter(PRESETS[kind].values()))
+    if kind == "pyramid" and "celeba_split" not in data:
+        data = {**data, "celeba_split": "official"}  # saved before the field: the loader then used the partition file
     return replace(default, **data)

@@ -4,6 +4,13 @@ CIFAR-10 comes in the official "python version" pickle layout; CelebA as the ali
 ``img_align_celeba`` JPEGs, cropped to the paper's 128x128 face window. Every problem
 with the input is raised as a one-line :class:`DataError` that says what is wrong,
 where we looked and how to fix it.
+
+CelebA's split (``celeba_split``): the paper holds out a random 5 % of the images for
+testing and trains on the other 95 % (section 4.2), so ``"random"``, the default, is that:
+the SHA-256 of an image's file name alone puts it in the test set (5 %) or the training
+set, the same on every machine and for any subset of the 202,599 images. It has no
+validation images: asking for "valid" is an error. ``"official"`` reads CelebA's own
+partition, ``celeba/list_eval_partition.txt`` (train / valid / test, about 80/10/10).
 """
 from __future__ import annotations
 
@@ -49,7 +56,8 @@ CELEBA_SIZE = (178, 218)  # (width, height) of every img_align_celeba JPEG
 CELEBA_CROP = (50, 178, 25, 153)  # the paper's window: img[50:178, 25:153], 128x128
 CELEBA_RESOLUTION = 128
 CELEBA_SPLITS = {"train": 0, "valid": 1, "test": 2}  # codes of list_eval_partition.txt
-CELEBA_TRAIN_FRACTION_PERCENT = 95  # the paper's split when there is no partition file
+CELEBA_SPLIT_CHOICES = ("random", "official")  # the paper's random 95/5, or CelebA's partition file
+CELEBA_TEST_PERCENT = 5  # the paper's held-out share under the random split
 
 _HOW_TO_POINT = f"pass --data DIR or set {DATA_ENV}=DIR"
 
@@ -64,12 +72,15 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def load_dataset(
-    name: str, split: str, data_dir=None, *, resolution: int | None = None, limit: int | None = None
+    name: str, split: str, data_dir=None, *, resolution: int | None = None, limit: int | None = None,
+    celeba_split: str = "random",
 ) -> torch.Tensor:
     """The one entry point for training and evaluation images: the first ``limit`` (default:
-    all) images of ``split`` of data set ``name`` at ``resolution``, uint8 [N, 3, H, W]."""
+    all) images of ``split`` of data set ``name`` at ``resolution``, uint8 [N, 3, H, W].
+    ``celeba_split`` chooses how CelebA is split (see the module's docstring)."""
     if name == "celeba":
-        images = load_celeba(split, data_dir, resolution=CELEBA_RESOLUTION if resolution is None else resolution)
+        resolution = CELEBA_RESOLUTION if resolution is None else resolution
+        images = load_celeba(split, data_dir, resolution=resolution, celeba_split=celeba_split)
     elif name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     elif resolution not in (None, 32):
@@ -77,6 +88,12 @@ def load_dataset(
     else:
         images = load_cifar10(split, data_dir, lossless=name == "cifar10-lossless")
     return images[:limit] if limit else images
+
+
+def celeba_split_of(config) -> str:
+    """The CelebA split a model config asks for: its ``celeba_split`` field (pyramid configs
+    have one), else the paper's random 95/5."""
+    return getattr(config, "celeba_split", "random")
 
 
 def check_images(x: torch.Tensor, *, channels: int | None = None, size: int | None = None, who: str = "") -> None:
@@ -220,31 +237,36 @@ def _fetch(url: str, out: BinaryIO) -> str:
 # --------------------------------------------------------------------------- CelebA
 
 
-def load_celeba(split: str, data_dir=None, *, resolution: int = CELEBA_RESOLUTION) -> torch.Tensor:
+def load_celeba(
+    split: str, data_dir=None, *, resolution: int = CELEBA_RESOLUTION, celeba_split: str = "random"
+) -> torch.Tensor:
     """CelebA faces of ``split`` ("train", "valid", "test") as uint8 [N, 3, resolution, resolution].
 
-    Each image is the paper's 128x128 crop; smaller resolutions (128 / 2^k) repeat the
-    Pyramid PixelCNN's 2x2 downsampling so that the data matches its auxiliary views.
+    ``celeba_split``: "random" (the paper's 95/5, no "valid") or "official" (the partition
+    file); see the module's docstring. Each image is the paper's 128x128 crop; a smaller
+    resolution 128 / f is ``auxpix.downsample(crop, f)``, the Pyramid PixelCNN's own view
+    of the crop at that size, so a 64x64 training image is the 64x64 level of its pyramid.
     """
     if split not in CELEBA_SPLITS:
         raise DataError(f"unknown CelebA split {split!r}; choose one of {', '.join(CELEBA_SPLITS)}")
-    halvings = _halvings(resolution)
+    if celeba_split not in CELEBA_SPLIT_CHOICES:
+        raise DataError(f"unknown celeba_split {celeba_split!r}; choose one of {', '.join(CELEBA_SPLIT_CHOICES)}")
+    factor = _shrink_factor(resolution)
     celeba = resolve_data_dir(data_dir) / "celeba"
-    files = _celeba_split(celeba, _celeba_files(celeba / "img_align_celeba"), split)
+    files = _celeba_split(celeba, _celeba_files(celeba / "img_align_celeba"), split, celeba_split)
     x = torch.from_numpy(_cached_crops(celeba, files, split))
-    if halvings:
+    if factor > 1:
         from .auxvars import downsample
 
-        for _ in range(halvings):
-            x = downsample(x)
+        x = downsample(x, factor)
     return x
 
 
-def _halvings(resolution: int) -> int:
-    """How many 2x reductions turn 128 into ``resolution``."""
+def _shrink_factor(resolution: int) -> int:
+    """The power of 2 that shrinks 128 to ``resolution``."""
     for k in range(CELEBA_RESOLUTION.bit_length()):
         if CELEBA_RESOLUTION >> k == resolution:
-            return k
+            return 2**k
     raise DataError(f"CelebA resolution must be 128 / 2^k (128, 64, 32, ...), got {resolution}")
 
 
@@ -259,23 +281,35 @@ def _celeba_files(folder: Path) -> list[Path]:
     return files
 
 
-def _celeba_split(celeba: Path, files: list[Path], split: str) -> list[Path]:
-    """The images of ``split``: the official partition if its file is there, else the paper's 95/5."""
+def _celeba_split(celeba: Path, files: list[Path], split: str, celeba_split: str) -> list[Path]:
+    """The images of ``split`` under ``celeba_split``: the paper's random 95/5 or the partition file."""
     partition = celeba / "list_eval_partition.txt"
-    if partition.is_file():
+    if celeba_split == "random":
+        if split == "valid":
+            raise DataError("CelebA's random 95/5 split (the paper's) has no 'valid' images; "
+                            "use 'train' or 'test', or celeba_split='official' for the partition file's")
+        chosen = [f for f in files if in_random_celeba_test(f.name) == (split == "test")]
+        source = f"the random {100 - CELEBA_TEST_PERCENT}/{CELEBA_TEST_PERCENT} split"
+    elif not partition.is_file():
+        raise DataError(f"celeba_split='official' needs CelebA's partition file, not found at {partition}; "
+                        "put the official list_eval_partition.txt there or use celeba_split='random'")
+    else:
         code = _read_partition(partition)
         chosen = [f for f in files if code.get(f.name) == CELEBA_SPLITS[split]]
-    else:
-        n_train = len(files) * CELEBA_TRAIN_FRACTION_PERCENT // 100
-        train = np.zeros(len(files), dtype=bool)
-        train[np.random.default_rng(0).permutation(len(files))[:n_train]] = True
-        # The paper's split has no validation images, so "valid" stays empty.
-        chosen = [] if split == "valid" else [f for f, t in zip(files, train) if t == (split == "train")]
+        source = str(partition)
     if not chosen:
-        source = partition if partition.is_file() else "the paper's 95/5 train/test split (no partition file)"
         raise DataError(f"CelebA split {split!r} is empty: none of the {len(files)} images in "
                         f"{files[0].parent} belongs to it under {source}")
     return chosen
+
+
+def in_random_celeba_test(name: str) -> bool:
+    """Whether the image file ``name`` (e.g. "000001.jpg") is a test image of the random split.
+
+    Decided by the SHA-256 of the name alone, not by file order or a random generator: the
+    same on every machine and whichever other images a folder holds.
+    """
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 100 < CELEBA_TEST_PERCENT
 
 
 def _read_partition(path: Path) -> dict[str, int]:

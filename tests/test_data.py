@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from auxpix import data
+from auxpix import data, pyramid
 from auxpix.errors import DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -273,8 +274,8 @@ def test_cifar10_unknown_split(tmp_path):
 
 
 def test_celeba_crop_is_the_papers_window(tmp_path):
-    make_celeba(tmp_path, [0, 0], codes=[2, 2])
-    x = data.load_celeba("test", tmp_path)
+    make_celeba(tmp_path, [0, 0])
+    x = data.load_celeba("train", tmp_path)
     assert x.shape == (2, 3, 128, 128) and x.dtype == torch.uint8
     for (qr, qc), colour in QUADRANT_COLOURS.items():
         quadrant = x[:, :, qr * 64:(qr + 1) * 64, qc * 64:(qc + 1) * 64].int()
@@ -285,45 +286,82 @@ def test_celeba_crop_is_the_papers_window(tmp_path):
 
 def test_celeba_official_partition(tmp_path):
     make_celeba(tmp_path, [0, 10, 20, 30, 40, 50], codes=[0, 2, 0, 1, 2, 0])
-    assert levels_of(data.load_celeba("train", tmp_path)) == [0, 20, 50]
-    assert levels_of(data.load_celeba("valid", tmp_path)) == [30]
-    assert levels_of(data.load_celeba("test", tmp_path)) == [10, 40]
+    assert levels_of(data.load_celeba("train", tmp_path, celeba_split="official")) == [0, 20, 50]
+    assert levels_of(data.load_celeba("valid", tmp_path, celeba_split="official")) == [30]
+    assert levels_of(data.load_celeba("test", tmp_path, celeba_split="official")) == [10, 40]
+    # The default is the paper's random split, whatever the partition file says.
+    assert levels_of(data.load_celeba("train", tmp_path)) == [0, 10, 20, 30, 40, 50]
 
 
-def test_celeba_paper_split_without_partition_file(tmp_path):
-    levels = list(range(0, 200, 10))
-    make_celeba(tmp_path, levels)
+def test_celeba_random_split_is_decided_by_each_file_name(tmp_path):
+    levels = list(range(0, 240, 10))  # images 000001.jpg ... 000024.jpg
+    celeba = make_celeba(tmp_path, levels, codes=[0] * len(levels))
     train, test = data.load_celeba("train", tmp_path), data.load_celeba("test", tmp_path)
-    assert len(train) == 19 and len(test) == 1
+    assert levels_of(test) == [110, 210]  # 000012.jpg and 000022.jpg: see the next test
     assert sorted(levels_of(train) + levels_of(test)) == levels
-    assert levels_of(data.load_celeba("test", tmp_path)) == levels_of(test)  # fixed seed
-    with pytest.raises(DataError, match="'valid' is empty"):
+    for i in (1, 2, 3, 13, 23):  # other images gone: no image changes side
+        (celeba / "img_align_celeba" / f"{i:06d}.jpg").unlink()
+    assert levels_of(data.load_celeba("test", tmp_path)) == [110, 210]
+    assert len(data.load_celeba("train", tmp_path)) == len(levels) - 2 - 5
+    with pytest.raises(DataError, match="random 95/5 split .* has no 'valid' images.*official"):
         data.load_celeba("valid", tmp_path)
+
+
+def test_random_celeba_split_is_pinned_and_holds_out_5_percent():
+    names = [f"{i:06d}.jpg" for i in range(1, 202_600)]  # every CelebA image
+    test = [name for name in names if data.in_random_celeba_test(name)]
+    assert test[:6] == ["000012.jpg", "000022.jpg", "000036.jpg", "000047.jpg", "000065.jpg", "000094.jpg"]
+    assert len(test) == 10_158  # 5.01 %
+
+
+def test_configs_record_their_celeba_split():
+    from auxpix.config import config_from_dict, config_to_dict, preset
+
+    pyramid_config = preset("pyramid", "paper")
+    assert pyramid_config.celeba_split == "random" == data.celeba_split_of(pyramid_config)
+    saved = config_to_dict(preset("pyramid", "cpu", celeba_split="official"))
+    assert config_from_dict("pyramid", saved).celeba_split == "official"
+    # runs saved before the field existed were trained on the official partition
+    del saved["celeba_split"]
+    assert config_from_dict("pyramid", saved).celeba_split == "official"
+    assert data.celeba_split_of(preset("grayscale", "cpu")) == "random"  # no field: the paper's
+
+
+def test_celeba_official_split_needs_the_partition_file(tmp_path):
+    make_celeba(tmp_path, [0])
+    with pytest.raises(DataError, match="celeba_split='official' needs .*list_eval_partition.txt.*'random'"):
+        data.load_celeba("train", tmp_path, celeba_split="official")
+
+
+def test_celeba_unknown_split_choice(tmp_path):
+    make_celeba(tmp_path, [0])
+    with pytest.raises(DataError, match="unknown celeba_split 'paper'; choose one of random, official"):
+        data.load_dataset("celeba", "train", tmp_path, celeba_split="paper")
 
 
 def test_celeba_cache_is_reused_and_rebuilt(tmp_path, monkeypatch):
     monkeypatch.delenv(data.CACHE_ENV)
-    celeba = make_celeba(tmp_path, [0, 10, 20], codes=[0, 0, 2])
+    celeba = make_celeba(tmp_path, [0, 10, 20])
     decoded = count_decodes(monkeypatch)
     first = data.load_celeba("train", tmp_path)
-    assert len(decoded) == 2 and len(list((celeba / ".cache").glob("*.npy"))) == 1
+    assert len(decoded) == 3 and len(list((celeba / ".cache").glob("*.npy"))) == 1
     assert torch.equal(data.load_celeba("train", tmp_path), first)
-    assert len(decoded) == 2  # read from the cache
+    assert len(decoded) == 3  # read from the cache
 
     changed = celeba / "img_align_celeba" / "000002.jpg"
     old_size = changed.stat().st_size
     Image.fromarray(face(70)).save(changed, quality=90)
     assert changed.stat().st_size != old_size  # the cache key sees names and sizes
-    assert levels_of(data.load_celeba("train", tmp_path)) == [0, 70]
-    assert len(decoded) == 4
+    assert levels_of(data.load_celeba("train", tmp_path)) == [0, 70, 20]
+    assert len(decoded) == 6
 
     monkeypatch.setattr(data, "CELEBA_CROP", (49, 177, 25, 153))  # changed crop window
     data.load_celeba("train", tmp_path)
-    assert len(decoded) == 6 and len(list((celeba / ".cache").glob("*.npy"))) == 3
+    assert len(decoded) == 9 and len(list((celeba / ".cache").glob("*.npy"))) == 3
 
 
 def test_celeba_corrupt_cache_is_rebuilt(tmp_path):
-    make_celeba(tmp_path, [0, 10], codes=[0, 0])
+    make_celeba(tmp_path, [0, 10])
     expected = data.load_celeba("train", tmp_path)
     (cache,) = (tmp_path / "cache").glob("*.npy")
     cache.write_bytes(b"not an array")
@@ -333,7 +371,7 @@ def test_celeba_corrupt_cache_is_rebuilt(tmp_path):
 def test_celeba_read_only_folder_caches_in_home(tmp_path, monkeypatch):
     monkeypatch.delenv(data.CACHE_ENV)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    celeba = make_celeba(tmp_path, [0, 10], codes=[0, 0])
+    celeba = make_celeba(tmp_path, [0, 10])
     celeba.chmod(0o555)
     try:
         assert len(data.load_celeba("train", tmp_path)) == 2
@@ -344,24 +382,29 @@ def test_celeba_read_only_folder_caches_in_home(tmp_path, monkeypatch):
 
 
 def test_celeba_unwritable_cache_only_warns(tmp_path):
-    make_celeba(tmp_path, [0], codes=[0])
+    make_celeba(tmp_path, [0])
     (tmp_path / "cache").mkdir(mode=0o555)
     with pytest.warns(UserWarning, match="could not write the CelebA cache"):
         assert len(data.load_celeba("train", tmp_path)) == 1
     (tmp_path / "cache").chmod(0o755)
 
 
-def test_celeba_lower_resolution_is_repeated_downsampling(tmp_path):
+def test_celeba_lower_resolution_is_the_pyramids_view(tmp_path):
     auxvars = pytest.importorskip("auxpix.auxvars")
-    make_celeba(tmp_path, [0, 10], codes=[0, 0])
+    celeba = make_celeba(tmp_path, [0])
+    noise = np.random.default_rng(0).integers(0, 256, (218, 178, 3), dtype=np.uint8)  # many .5 averages
+    save_jpeg(celeba / "img_align_celeba" / "000002.jpg", noise)
     full = data.load_celeba("train", tmp_path)
-    low = data.load_celeba("train", tmp_path, resolution=32)
-    assert low.shape == (2, 3, 32, 32) and low.dtype == torch.uint8
-    assert torch.equal(low, auxvars.downsample(auxvars.downsample(full)))
+    for resolution, factor in ((64, 2), (32, 4)):
+        low = data.load_celeba("train", tmp_path, resolution=resolution)
+        assert low.shape == (2, 3, resolution, resolution) and low.dtype == torch.uint8
+        # the authors' view of the 128x128 crop, which the pyramid conditions on
+        assert torch.equal(low, torch.round(F.avg_pool2d(full.double(), factor)).to(torch.uint8))
+        assert torch.equal(low, auxvars.pyramid(full, factor.bit_length())[0])
 
 
 def test_celeba_bad_resolution(tmp_path):
-    make_celeba(tmp_path, [0], codes=[0])
+    make_celeba(tmp_path, [0])
     with pytest.raises(DataError, match="128 / 2"):
         data.load_celeba("train", tmp_path, resolution=100)
 
@@ -379,7 +422,7 @@ def test_celeba_empty_folder(tmp_path):
 
 @pytest.mark.parametrize("damage", [lambda b: b"garbage" * 100, lambda b: b[: len(b) // 2]])
 def test_celeba_undecodable_jpeg_is_named(tmp_path, damage):
-    celeba = make_celeba(tmp_path, [0, 10], codes=[0, 0])
+    celeba = make_celeba(tmp_path, [0, 10])
     path = celeba / "img_align_celeba" / "000002.jpg"
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(DataError, match="cannot decode .*000002.jpg"):
@@ -387,17 +430,17 @@ def test_celeba_undecodable_jpeg_is_named(tmp_path, damage):
 
 
 def test_celeba_wrong_image_size_is_named(tmp_path):
-    celeba = make_celeba(tmp_path, [0], codes=[0])
+    celeba = make_celeba(tmp_path, [0])
     save_jpeg(celeba / "img_align_celeba" / "000001.jpg", np.zeros((200, 200, 3), np.uint8))
     with pytest.raises(DataError, match="000001.jpg is 200x200, expected 178x218"):
         data.load_celeba("train", tmp_path)
 
 
 def test_celeba_malformed_partition_file(tmp_path):
-    celeba = make_celeba(tmp_path, [0], codes=[0])
+    celeba = make_celeba(tmp_path, [0])
     (celeba / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg train\n")
     with pytest.raises(DataError, match="line 2"):
-        data.load_celeba("train", tmp_path)
+        data.load_celeba("train", tmp_path, celeba_split="official")
 
 
 def test_celeba_unknown_split(tmp_path):
@@ -414,7 +457,8 @@ def test_load_dataset_dispatch(tmp_path):
     make_celeba(tmp_path, [0], codes=[2])
     assert data.load_dataset("cifar10", "test", tmp_path).shape == (20, 3, 32, 32)
     assert data.load_dataset("cifar10-lossless", "train", tmp_path).shape == (40, 3, 32, 32)
-    assert data.load_dataset("celeba", "test", tmp_path).shape == (1, 3, 128, 128)
+    assert data.load_dataset("celeba", "train", tmp_path).shape == (1, 3, 128, 128)  # random split
+    assert data.load_dataset("celeba", "test", tmp_path, resolution=32, celeba_split="official").shape == (1, 3, 32, 32)
     with pytest.raises(DataError, match="cifar10, cifar10-lossless, celeba"):
         data.load_dataset("mnist", "train", tmp_path)
     with pytest.raises(DataError, match="32x32"):
@@ -462,7 +506,7 @@ def real_celeba(tmp_path_factory):
     before = _listing(REAL_DATA / "celeba")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(data.CACHE_ENV, str(tmp_path_factory.mktemp("celeba-cache")))
-        splits = {split: data.load_celeba(split, REAL_DATA) for split in ("train", "valid", "test")}
+        splits = {split: data.load_celeba(split, REAL_DATA, celeba_split="official") for split in ("train", "valid", "test")}
     assert _listing(REAL_DATA / "celeba") == before, "reading the shared data folder wrote into it"
     yield splits
 
@@ -479,3 +523,18 @@ def test_real_celeba_official_split(real_celeba):
         assert x.shape[1:] == (3, 128, 128) and x.dtype == torch.uint8
     mean = real_celeba["train"].numpy().mean((0, 2, 3)) / 255
     assert np.allclose(mean, [0.5423, 0.4193, 0.3538], atol=0.03)  # README, over another subset
+
+
+@real
+def test_real_celeba_random_split():
+    before = _listing(REAL_DATA / "celeba")
+    folder = REAL_DATA / "celeba" / "img_align_celeba"
+    files = data._celeba_files(folder)
+    train, test = (data._celeba_split(folder.parent, files, split, "random") for split in ("train", "test"))
+    assert (len(train), len(test)) == (5775, 322)  # 5.3 % of our 6,097 faces; 5.01 % of all 202,599
+    assert sorted(train + test) == files and [f.name for f in test[:3]] == ["000012.jpg", "000022.jpg", "000036.jpg"]
+    faces = data.load_celeba("test", REAL_DATA)
+    assert faces.shape == (322, 3, 128, 128)
+    # a 64x64 training image is the pyramid's 64x64 view of its 128x128 crop
+    assert torch.equal(data.load_celeba("test", REAL_DATA, resolution=64), pyramid(faces, 2)[0])
+    assert _listing(REAL_DATA / "celeba") == before

@@ -24,7 +24,7 @@ from .device import cpu_threads, resolve_device, synchronize
 from .errors import ConfigError
 from .fast_sampling import METHODS
 from .models import from_config
-from .train import train_step
+from .train import adam, train_step
 
 
 def training_speed(
@@ -39,7 +39,7 @@ def training_speed(
     speeds = {}
     with cpu_threads(threads):
         for name, net in model.parts.items():
-            optimizer = torch.optim.Adam(net.parameters(), lr=model.config.train.lr)
+            optimizer = adam(net, model.config.train)
             for _ in range(warmup):
                 train_step(model, name, batch, optimizer)
             synchronize(device)

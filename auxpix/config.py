@@ -8,15 +8,33 @@ Presets:
 
 The pyramid's presets model CelebA faces; their ``-cifar`` twins model CIFAR-10 (8 -> 32).
 
-How we read the paper's layer counts. PixelCNN++ (Salimans et al. 2017) stacks
-``nr_resnet`` gated residual blocks per stream at each of 3 resolutions on the way up and
-again on the way down: 6 groups of ``nr_resnet``. The paper's "24 residual blocks instead
-of 36" for p(X|X̂) and f_w(X̂) is 6 groups of 4 instead of 6 groups of 6, so
-``nr_resnet=4`` (the released PixelCNN++ code itself uses ``nr_resnet=5``, which we keep
-for the unconditional models). The pyramid's light nets have "only 3 residual blocks" and
-no down/up-sampling: ``nr_resnet=3`` at one resolution. The pyramid's embedding has "15
-residual blocks, downsampling after block 3, upsampling after blocks 9 and 12": one flow
-of 15 blocks at X̂'s resolution r/2, then r/4, r/2 and finally r, the resolution of X.
+Which source each choice follows (where the paper and the authors' released code disagree,
+we follow the paper and note the code's choice):
+
+* Layer counts of the Grayscale PixelCNN. openai/pixel-cnn's PixelCNN++ has, per stream,
+  ``nr_resnet`` gated residual blocks at each of 3 resolutions on the way up, ``nr_resnet``,
+  then ``nr_resnet + 1`` twice on the way down, plus 2 down- and 2 up-sampling layers:
+  5 + 5 + 5 + 5 + 6 + 6 + 4 = 36 at ``nr_resnet=5`` (its released setting, kept for the
+  unconditional models) and 3 + 3 + 3 + 3 + 4 + 4 + 4 = 24 at ``nr_resnet=3``. So the
+  paper's "24 residual blocks instead of 36" for p(X | X̂) is ``nr_resnet=3``, and the
+  matching f_w(X̂) is one unshifted flow of 20 blocks with 2 down- and 2 up-samplings
+  (3 + 3 + 8 + 3 + 3 blocks at 32, 16, 8, 16, 32: 24 layers in the same count).
+* The pyramid's light nets (paper: "without down or up-sampling layers with only 3 residual
+  blocks"; authors' code ``PyramidPixelCNN``): PixelCNN++'s input convolutions, then 3 gated
+  residual blocks per stream with 3x3 shifted kernels, at one resolution, no down pass, no
+  skip connections (``NetConfig.light``).
+* The pyramid's embedding (paper: "15 residual blocks with downsampling after the residual
+  block number 3 and upsampling after the residual blocks number 9 and 12"): one flow of 15
+  blocks at X̂'s resolution r/2, then r/4, r/2 and finally r, the resolution of X; wired as
+  the authors' code wires it (a down pass of 6 blocks whose outputs feed their mirror blocks
+  of the up pass, then a 3x3 ``conv_representation``), with TensorFlow's 'SAME' padding in
+  its strided and transposed convolutions.
+* The pyramid's views X_r/2 of X_r: the authors' ``get_pyramid``, each level the
+  full-resolution image average-pooled and rounded (:func:`auxpix.pyramid`).
+* Optimizer: Adam with the paper's learning rates, batch sizes and per-step decay; Adam's
+  betas (0.95, 0.9995) and the data-dependent initialization
+  (:func:`auxpix.data_dependent_init`) are openai/pixel-cnn's, which the authors' code
+  adapts (the paper does not state them).
 """
 from __future__ import annotations
 
@@ -35,6 +53,7 @@ class NetConfig:
     nr_resolutions: int = 3  # 3 = two strided down- and up-samplings; 1 = none (pyramid)
     nr_logistic_mix: int = 10  # components of the output mixture (RGB models)
     dropout: float = 0.5
+    light: bool = False  # the pyramid's light net: one resolution, no down pass, 3x3 kernels
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,7 @@ class TrainConfig:
     """Adam with an exponential learning-rate decay applied after every step."""
 
     lr: float = 1e-3
+    betas: tuple[float, ...] = (0.95, 0.9995)  # PixelCNN++'s (openai/pixel-cnn), not Adam's default
     lr_decay: float = 0.99999
     batch_size: int = 64
     ema_decay: float = 0.9995  # Polyak averaging of the weights used for evaluation
@@ -73,10 +93,10 @@ class GrayscaleConfig:
     """Grayscale PixelCNN: p(X̂) over 4-bit grayscale (16-way softmax) times p(X | X̂)."""
 
     aux_net: NetConfig = field(default_factory=NetConfig)
-    cond_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=4))
+    cond_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=3))
     embedding: EmbeddingConfig = field(
         default_factory=lambda: EmbeddingConfig(
-            nr_blocks=24, nr_filters=160, downsample_after=(4, 8), upsample_after=(16, 20)
+            nr_blocks=20, nr_filters=160, downsample_after=(3, 6), upsample_after=(14, 17)
         )
     )
     dataset: str = "cifar10"
@@ -84,13 +104,16 @@ class GrayscaleConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+PAPER_LIGHT_NET = NetConfig(nr_resnet=3, nr_filters=100, nr_resolutions=1, light=True)
+
+
 @dataclass(frozen=True)
 class PyramidConfig:
     """Pyramid PixelCNN: p(X_8) p(X_16 | X_8) ... p(X_128 | X_64) with light per-scale nets."""
 
     resolutions: tuple[int, ...] = (8, 16, 32, 64, 128)
-    base_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=3, nr_filters=100, nr_resolutions=1))
-    level_net: NetConfig = field(default_factory=lambda: NetConfig(nr_resnet=3, nr_filters=100, nr_resolutions=1))
+    base_net: NetConfig = field(default_factory=lambda: PAPER_LIGHT_NET)
+    level_net: NetConfig = field(default_factory=lambda: PAPER_LIGHT_NET)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     dataset: str = "celeba"
     # CelebA's split: "random" is the paper's (a random 5 % held out for testing, section 4.2),
@@ -104,8 +127,8 @@ class PyramidConfig:
 
 
 _SMOKE_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5)
-_SMOKE_EMBEDDING = EmbeddingConfig(nr_blocks=4, nr_filters=8, downsample_after=(1,), upsample_after=(2, 3))
-_SMOKE_LIGHT_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1)
+_SMOKE_EMBEDDING = EmbeddingConfig(nr_blocks=5, nr_filters=8, downsample_after=(1,), upsample_after=(3, 4))
+_SMOKE_LIGHT_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1, light=True)
 _SMOKE_TRAIN = TrainConfig(batch_size=8)
 
 # cpu: sized for an hour on 2 cores shared by two runs (1 thread each). nr_resnet 1 / 32
@@ -116,8 +139,9 @@ _SMOKE_TRAIN = TrainConfig(batch_size=8)
 # of a CPU step.
 _CPU_NET = NetConfig(nr_resnet=1, nr_filters=32, dropout=0.0)
 _CPU_EMBEDDING = EmbeddingConfig(nr_blocks=6, nr_filters=32, downsample_after=(1, 2), upsample_after=(4, 5), dropout=0.0)
-_CPU_LIGHT_NET = NetConfig(nr_resnet=2, nr_filters=32, nr_resolutions=1, dropout=0.0)
-_CPU_PYRAMID_EMBEDDING = EmbeddingConfig(nr_blocks=6, nr_filters=32, downsample_after=(2,), upsample_after=(4, 5), dropout=0.0)
+_CPU_LIGHT_NET = NetConfig(nr_resnet=2, nr_filters=32, nr_resolutions=1, dropout=0.0, light=True)
+# The authors' embedding with one block per group (their code's L; the paper's has 3).
+_CPU_PYRAMID_EMBEDDING = EmbeddingConfig(nr_blocks=5, nr_filters=32, downsample_after=(1,), upsample_after=(3, 4), dropout=0.0)
 
 
 
@@ -175,7 +199,7 @@ def preset(kind: str, name: str = "cpu", *, assignments: list[str] | None = None
 def parse_assignments(config, assignments: list[str]) -> dict:
     """``["net.nr_filters=64", "train.lr=2e-3"]`` as overrides of ``config`` for :func:`replace`:
     dotted keys reach nested configs, each value is parsed as the type of the field it replaces
-    (a tuple is a comma-separated list of integers, a bool true or false)."""
+    (a tuple is a comma-separated list of numbers, a bool true or false)."""
     overrides: dict = {}
     for assignment in assignments:
         key, equals, text = assignment.partition("=")
@@ -207,10 +231,11 @@ def _parse(current, text: str, key: str):
         if isinstance(current, bool):
             return {"true": True, "false": False}[text.lower()]
         if isinstance(current, tuple):
-            return tuple(int(item) for item in text.strip("[]() ").split(",") if item.strip())
+            item_type = type(current[0]) if current else int
+            return tuple(item_type(item) for item in text.strip("[]() ").split(",") if item.strip())
         return type(current)(text)
     except (KeyError, ValueError) as e:
-        kind = "a comma-separated list of integers" if isinstance(current, tuple) else type(current).__name__
+        kind = "a comma-separated list of numbers" if isinstance(current, tuple) else type(current).__name__
         raise ConfigError(f"--set {key}={text}: expected {kind} (the preset has {current!r})") from e
 
 

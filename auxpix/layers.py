@@ -29,11 +29,21 @@ def right_shift(x: torch.Tensor) -> torch.Tensor:
 
 
 def _weight_normed(module: nn.Module, init_scale: float = 1.0) -> nn.Module:
-    module = weight_norm(module)
-    if init_scale != 1.0:  # PixelCNN++ starts the residual branch's last conv small
+    """``module`` with weight normalization over each output channel (dim 0 of a Conv2d's
+    weight, dim 1 of a ConvTranspose2d's), as in openai/pixel-cnn. ``init_scale`` is the
+    output scale that :func:`auxpix.data_dependent_init` gives the layer; PixelCNN++ starts
+    the residual branch's last convolution small (0.1)."""
+    module = weight_norm(module, dim=1 if isinstance(module, nn.ConvTranspose2d) else 0)
+    module.init_scale = init_scale
+    if init_scale != 1.0:  # also without the data-dependent initialization
         with torch.no_grad():
             module.parametrizations.weight.original0.mul_(init_scale)
     return module
+
+
+def weight_normed_layers(module: nn.Module) -> list[nn.Module]:
+    """The weight-normalized convolutions inside ``module``, in the order they were created."""
+    return [m for m in module.modules() if hasattr(m, "init_scale")]
 
 
 class Conv(nn.Module):
@@ -61,9 +71,11 @@ def down_right_shifted_conv(c_in, c_out, kernel=(2, 2), stride=1, init_scale=1.0
 
 
 def unshifted_conv(c_in, c_out, kernel=(3, 3), stride=1, init_scale=1.0) -> Conv:
-    """Ordinary 'same' convolution, for the embedding f_w(X̂), which needs no causality."""
-    kh, kw = kernel
-    return Conv(c_in, c_out, kernel, ((kw - 1) // 2, kw // 2, (kh - 1) // 2, kh // 2), stride, init_scale)
+    """Ordinary convolution with TensorFlow's 'SAME' padding (as the authors' code pads), for
+    the embedding f_w(X̂), which needs no causality: k - s padding in all, the extra row and
+    column (for an odd count) after, so a stride-2 3x3 convolution pads only below and right."""
+    ph, pw = (max(k - stride, 0) for k in kernel)
+    return Conv(c_in, c_out, kernel, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), stride, init_scale)
 
 
 class TransposedConv(nn.Module):
@@ -94,7 +106,9 @@ def down_right_shifted_transposed_conv(c_in, c_out) -> TransposedConv:
 
 
 def unshifted_transposed_conv(c_in, c_out) -> TransposedConv:
-    return TransposedConv(c_in, c_out, (3, 3), crop_top=1, crop_left=1)
+    """TensorFlow's 'SAME' stride-2 transposed 3x3 convolution: the extra rows and columns are
+    cropped below and right."""
+    return TransposedConv(c_in, c_out, (3, 3), crop_top=0, crop_left=0)
 
 
 def nin(c_in, c_out) -> nn.Module:

@@ -78,16 +78,9 @@ class PixelCNN(nn.Module):
         self.aux_levels = aux_levels
         out_channels = 10 * net.nr_logistic_mix if channels == 3 else levels
         self.embedding = None
-        if embedding is not None:
-            self.embedding = EmbeddingNetwork(embedding, aux_channels)
-            needed = {image_size // 2**i for i in range(net.nr_resolutions)}
-            offered = {aux_size * s for s in self.embedding.scales}
-            if not needed <= offered:
-                raise ConfigError(
-                    f"the embedding of a {aux_size}x{aux_size} X̂ reaches sizes {sorted(offered)}, "
-                    f"but the conditional network works at sizes {sorted(needed)}: "
-                    "change its downsample_after/upsample_after"
-                )
+        if embedding is not None:  # f_w(X̂) at every resolution of the network, relative to X̂'s size
+            scales = {image_size / 2**i / aux_size for i in range(net.nr_resolutions)}
+            self.embedding = EmbeddingNetwork(embedding, aux_channels, sorted(scales))
         embed_channels = self.embedding.out_channels if self.embedding is not None else 0
         self.network = PixelCNNNetwork(net, channels, out_channels, embed_channels)
 

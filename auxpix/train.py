@@ -2,7 +2,8 @@
 
 The paper's recipe (section 4): Adam, the learning rate multiplied by ``lr_decay`` after
 every step, dropout (inside the model), random horizontal flips on CIFAR-10, and Polyak
-averaged weights for evaluation. The loss is bits per dimension, as in PixelCNN++
+averaged weights for evaluation; as in openai/pixel-cnn, a fresh part starts with the
+data-dependent initialization (:func:`auxpix.data_dependent_init`) on its first batch. The loss is bits per dimension, as in PixelCNN++
 (:meth:`~auxpix.models.AuxiliaryVariableModel.part_bpd`). What a run writes, and how it
 survives a crash, is :mod:`auxpix.runs`.
 
@@ -25,6 +26,7 @@ from . import data, runs
 from .device import resolve_device
 from .errors import ConfigError, DataError
 from .evaluate import evaluate_part
+from .initialization import data_dependent_init
 from .models import AuxiliaryVariableModel
 from .progress import progress_bar
 
@@ -83,10 +85,17 @@ def train_part(
     runs.open_run(run_dir, model, preset)
     part_dir = run_dir / part
     net = model.to(device).parts[part]
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    ema = EMA(net, cfg.ema_decay)
-    state = _start_or_resume(part_dir, net, ema, optimizer, seed=seed, device=device)
+    optimizer = adam(net, cfg)
     flip = model.config.dataset in FLIPPED_DATASETS
+    state = runs.read_state(part_dir)
+    if state is None:  # a fresh part: dropout seeded by ``seed``, weights initialized on the first batch
+        torch.manual_seed(seed)
+        data_dependent_init(model, part, _batch(train_images, 0, steps_per_epoch, cfg.batch_size, seed, flip))
+    ema = EMA(net, cfg.ema_decay)
+    if state is None:
+        state = runs.new_state(part_dir, seed)
+    else:
+        runs.load_checkpoint(part_dir, state, net=net, averaged=ema, optimizer=optimizer, device=device)
 
     def reached(step: int, seconds: float) -> bool:
         return step >= max_steps if max_steps is not None else seconds >= max_seconds
@@ -127,6 +136,11 @@ def train_part(
                 state.update(step=step, epoch=epoch, position=position, seconds=round(seconds, 3), done=done)
                 runs.save_checkpoint(part_dir, state, net=net, averaged=ema.shadow, optimizer=optimizer, device=device)
     return state
+
+
+def adam(net: torch.nn.Module, cfg) -> torch.optim.Adam:
+    """The optimizer of a part: Adam with the config's learning rate and betas (a TrainConfig)."""
+    return torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
 
 
 def train_step(model: AuxiliaryVariableModel, part: str, batch: torch.Tensor, optimizer) -> torch.Tensor:
@@ -204,13 +218,3 @@ class EMA:
             yield
         finally:
             module.load_state_dict(own)
-
-
-def _start_or_resume(part_dir: Path, net, ema: EMA, optimizer, *, seed: int, device) -> dict:
-    """The state to train from: a fresh one (dropout seeded by ``seed``) or the last checkpoint's."""
-    state = runs.read_state(part_dir)
-    if state is None:
-        torch.manual_seed(seed)
-        return runs.new_state(part_dir, seed)
-    runs.load_checkpoint(part_dir, state, net=net, averaged=ema, optimizer=optimizer, device=device)
-    return state

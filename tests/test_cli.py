@@ -36,7 +36,7 @@ def fake_data(monkeypatch):
     """load_dataset returns 16 train / 8 test random images at the requested resolution."""
     requests = []
 
-    def load_dataset(name, split, data_dir=None, *, resolution=None, limit=None):
+    def load_dataset(name, split, data_dir=None, *, resolution=None, limit=None, **options):
         requests.append((name, split, resolution))
         n = {"train": 16, "test": 8}[split]
         seed = {"train": 1, "test": 2}[split]

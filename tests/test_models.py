@@ -157,8 +157,8 @@ def test_presets_build_and_run_forward_backward(kind, preset):
 #: Parameters of every part of the paper presets, as the README states them (in millions).
 PAPER_PARAMETERS = {
     "pixelcnnpp": {"pixelcnnpp": 53_659_080},
-    "grayscale": {"aux": 53_641_952, "cond": 81_019_400},
-    "pyramid": {"8": 3_864_200, **{str(r): 12_548_800 for r in (16, 32, 64, 128)}},
+    "grayscale": {"aux": 53_641_952, "cond": 65_821_000},
+    "pyramid": {"8": 3_319_400, **{str(r): 12_034_800 for r in (16, 32, 64, 128)}},
 }
 
 
@@ -173,6 +173,52 @@ def test_paper_parameter_counts_are_the_readmes():
     counts += [gray["aux"], gray["cond"], pyramid["8"], pyramid["16"]]
     for count in counts:
         assert f"{count / 1e6:.1f} M" in stated, f"the README does not state {count / 1e6:.1f} M"
+
+
+def test_paper_pyramid_level_has_the_authors_light_net_and_15_block_embedding():
+    level = auxpix.build("pyramid", preset="paper").parts["32"]
+    net = level.network
+    streams = [net.up_u, net.up_ul, net.down_u, net.down_ul]
+    assert sum(len(group) for stream in streams for group in stream) == 6  # 3 per stream, no down pass
+    assert [len(group) for group in net.up_u] == [3] and not net.downsample_u and not net.upsample_u
+    kernels = {block.conv_in.conv.kernel_size for group in net.up_u for block in group}
+    kernels |= {block.conv_in.conv.kernel_size for group in net.up_ul for block in group}
+    assert kernels == {(3, 3)}
+    assert len(level.embedding.blocks) == 15 and level.embedding.down_blocks == 6
+    # up-pass blocks 7..12 take the skips of down-pass blocks 6..1; blocks 13..15 none
+    assert level.embedding.takes_skip == [False] * 6 + [True] * 6 + [False] * 3
+    assert list(level.embedding.representation) == ["15"]
+
+
+def test_embedding_skips_come_from_mirror_blocks_at_the_same_resolution():
+    """Each up-pass block's auxiliary input is its mirror down-pass block's output: record
+    what each block receives and check it against what the mirror block returned."""
+    torch.manual_seed(0)
+    cond = auxpix.build("grayscale", preset="paper", image_size=8, cond_net={"nr_filters": 8},
+                        embedding={"nr_filters": 8}).parts["cond"]  # fmt: skip
+    embedding = cond.embedding.eval()
+    outputs, skips = [], []
+
+    def record(block, args, output):
+        outputs.append(output)
+        skips.append(args[1])
+
+    hooks = [block.register_forward_hook(record) for block in embedding.blocks]
+    embedding(torch.rand(1, 1, 8, 8))
+    for hook in hooks:
+        hook.remove()
+    down = embedding.down_blocks
+    assert down == 10 and all(skip is None for skip in skips[:down])
+    for b in range(down, len(outputs)):
+        assert torch.equal(skips[b], outputs[2 * down - 1 - b])
+
+
+def test_transposed_convolutions_are_normalized_per_output_channel():
+    conv = auxpix.build("pixelcnnpp", preset="smoke").parts["pixelcnnpp"].network.upsample_u[0].conv
+    weight, gain = conv.weight, conv.parametrizations.weight.original0
+    assert gain.shape == (1, weight.shape[1], 1, 1)  # ConvTranspose2d weights are [in, out, kh, kw]
+    norms = weight.detach().pow(2).sum(dim=(0, 2, 3)).sqrt()
+    assert torch.allclose(norms, gain.detach().flatten(), rtol=1e-5)
 
 
 def test_bad_configs_and_inputs_fail_clearly():

@@ -340,3 +340,57 @@ def test_evaluate_pyramid_by_resolution():
     assert set(result["bpd"]) == {"4", "8", "total"} and set(result["bpd_by_resolution"]) == {"4", "8"}
     assert result["bpd_by_resolution"]["8"] == pytest.approx(result["bpd"]["total"])
     assert result["bpd_by_resolution"]["4"] == pytest.approx(result["bpd"]["4"])
+
+
+def _layer_output_stats(model, part: str, images: torch.Tensor) -> list[tuple[float, torch.Tensor, torch.Tensor]]:
+    """(init_scale, per-channel mean, per-channel std) of every weight-normed layer's output
+    (a transposed convolution's after its crop) in one pass over ``images``."""
+    from auxpix.initialization import _hooked
+
+    stats = []
+
+    def record(layer):
+        def hook(module, inputs, output):
+            channels = output.transpose(0, 1).flatten(1)
+            stats.append((layer.init_scale, channels.mean(1), channels.std(1, unbiased=False)))
+
+        return hook
+
+    net = model.parts[part].eval()
+    handles = [owner.register_forward_hook(record(layer)) for owner, layer in _hooked(net)]
+    with torch.no_grad():
+        model.part_bpd(part, images)
+    for handle in handles:
+        handle.remove()
+    return stats
+
+
+@pytest.mark.parametrize("kind,part", [("pixelcnnpp", "pixelcnnpp"), ("grayscale", "cond"), ("pyramid", "8")])
+def test_data_dependent_init_normalizes_every_layer_on_the_init_batch(kind, part):
+    model, images = small_model(kind), random_images(16)
+    before = _layer_output_stats(model, part, images)
+    auxpix.data_dependent_init(model, part, images)
+    after = _layer_output_stats(model, part, images)
+    assert len(after) == len(before) > 10
+    assert {scale for scale, _, _ in after} == {1.0, 0.1}  # the residual blocks' last convolutions start small
+    for scale, mean, std in after:
+        assert mean.abs().max() < 1e-4 * max(1.0, scale)
+        assert torch.allclose(std, torch.full_like(std, scale), rtol=1e-3)
+    assert any(not torch.allclose(std, torch.full_like(std, scale), rtol=0.1) for scale, _, std in before)
+
+
+def test_fresh_parts_are_initialized_from_data_and_resumed_ones_are_not(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(training, "data_dependent_init", lambda model, part, images: calls.append((part, len(images))))
+    images = random_images()
+    train_part(small_model(), "pixelcnnpp", images, run_dir=tmp_path, steps=1, **quiet())
+    train_part(small_model(), "pixelcnnpp", images, run_dir=tmp_path, steps=2, resume=True, **quiet())
+    assert calls == [("pixelcnnpp", 8)]  # once, on the first batch (the smoke preset's batch of 8)
+
+
+def test_adam_uses_pixelcnn_plus_plus_betas_unless_set():
+    assert auxpix.preset("pixelcnnpp", "paper").train.betas == (0.95, 0.9995)
+    net = small_model().parts["pixelcnnpp"]
+    assert training.adam(net, auxpix.preset("pixelcnnpp", "smoke").train).defaults["betas"] == (0.95, 0.9995)
+    config = auxpix.preset("pixelcnnpp", "smoke", assignments=["train.betas=0.9,0.999"])
+    assert config.train.betas == (0.9, 0.999)

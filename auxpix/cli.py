@@ -239,8 +239,9 @@ def _parser() -> argparse.ArgumentParser:
     sample_cmd.add_argument("--n", type=_positive(int), default=8, help="number of samples (default 8)")
     sample_cmd.add_argument("--out", required=True, metavar="FILE.png", help="the grid to write")
     sample_cmd.add_argument("--method", choices=METHODS, default="cached",
-                            help="cached (each activation computed once, default) or naive (the reference: "
-                            "a full network pass per pixel); both draw the same images")  # fmt: skip
+                            help="cached (each activation computed once, default), naive (the reference: "
+                            "a full network pass per pixel; cached draws the same images) or window (the "
+                            "authors' sampler: a pass over a 16x16 window around each pixel; approximate)")  # fmt: skip
     sample_cmd.add_argument("--map", action="store_true", help="MAP sampling of the colour values (paper, Fig. 5)")
     sample_cmd.add_argument("--log-scale-shift", type=float, default=0.0, metavar="C",
                             help="subtract C from the predicted log-scales: less noisy samples (paper, Fig. 4)")
@@ -261,6 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument("--seconds", type=_positive(float), default=10.0,
                            help="time box of the sampling measurement (default 10)")
     bench_cmd.add_argument("--method", action="append", choices=METHODS,
-                           help="time only this sampler (repeatable; default: all)")
+                           help="time only this sampler (repeatable; default: all): cached, naive or window (a "
+                           "16x16 window around each pixel, the authors' sampler)")
     bench_cmd.add_argument("--resolution", type=_positive(int), help="sample at this size instead of the preset's")
     return parser

@@ -22,7 +22,7 @@ from .distributions import (
 )
 from .data import check_images
 from .errors import ConfigError
-from .fast_sampling import pixel_params
+from .fast_sampling import DEFAULT_WINDOW, pixel_params
 from .networks import EmbeddingNetwork, PixelCNNNetwork
 from .progress import progress_bar
 
@@ -134,9 +134,12 @@ class PixelCNN(nn.Module):
 
         ``options`` are those of :meth:`sample_steps`: ``method="naive"`` runs the whole
         network for every pixel (the reference); ``"cached"`` (the default) computes each
-        activation once (:mod:`auxpix.fast_sampling`). Both draw the same random numbers in
-        the same order, so they give the same images. ``map``, ``log_scale_shift`` and
-        ``generator`` choose how each pixel is drawn (:func:`~auxpix.distributions.logistic_mixture_sample`).
+        activation once; ``"window"`` runs the network on a ``window`` x ``window`` window
+        around each pixel, the authors' sampler, approximate: the window cuts part of the
+        context (:mod:`auxpix.fast_sampling`). All draw the same random numbers in the same
+        order, so naive and cached give the same images, and the window differs only where
+        the context it cuts changes a draw. ``map``, ``log_scale_shift`` and ``generator``
+        choose how each pixel is drawn (:func:`~auxpix.distributions.logistic_mixture_sample`).
         """
         steps = self.sample_steps(n, aux, **options)
         size = self.image_size
@@ -151,6 +154,7 @@ class PixelCNN(nn.Module):
         aux: torch.Tensor | None = None,
         *,
         method: str = "cached",
+        window: int = DEFAULT_WINDOW,
         map: bool = False,
         log_scale_shift: float = 0.0,
         generator: torch.Generator | None = None,
@@ -159,13 +163,14 @@ class PixelCNN(nn.Module):
 
         The loop behind :meth:`sample`, which runs it to the end; timing runs a prefix. The
         caller sets eval mode and ``torch.no_grad()``: a generator cannot hold them for it.
+        ``window``: the window's side for ``method="window"`` (default 16, the authors').
         """
         like = next(self.parameters())
         embedding = self.embed(aux)
         size = self.image_size
         x = torch.zeros(n, self.channels, size, size, dtype=torch.long, device=like.device)
         network_input = to_unit(x, self.levels).to(like.dtype)  # kept equal to to_unit(x)
-        params_at = pixel_params(method, self.network, embedding, network_input)
+        params_at = pixel_params(method, self.network, embedding, network_input, window=window)
         for i in range(size):
             for j in range(size):
                 params = params_at(network_input, i, j)

@@ -1,10 +1,19 @@
-"""Cached sampling is exact: the network outputs and the images of naive sampling."""
+"""Cached sampling is exact: the network outputs and the images of naive sampling. Windowed
+sampling (the authors') changes them only through the context the window cuts."""
 import pytest
 import torch
 
 import auxpix
 from auxpix.bench import conditioning, seconds_per_pixel
-from auxpix.fast_sampling import CachedNetwork
+from auxpix.fast_sampling import (
+    DEFAULT_WINDOW,
+    CachedNetwork,
+    WindowedNetwork,
+    crop_embedding,
+    window_columns,
+    window_rows,
+)
+from auxpix.layers import Conv, TransposedConv
 
 PAPER_LIGHT_NET = auxpix.preset("pyramid", "paper").level_net
 CONFIGS = {  # name: (kind, smoke-preset overrides)
@@ -16,6 +25,15 @@ CONFIGS = {  # name: (kind, smoke-preset overrides)
     "pixelcnnpp-16-wide": ("pixelcnnpp", {"image_size": 16, "net": {"nr_filters": 32}}),
     "pyramid-8-16-paper": ("pyramid", {"resolutions": (8, 16), "level_net": PAPER_LIGHT_NET}),
 }
+# The windowed sampler's only. Shallow networks of two resolutions (no blocks in the up pass):
+# receptive fields that an 8x8 window on a 16x16 image holds for some pixels and cuts for others.
+_SHALLOW = {"nr_resnet": 0, "nr_resolutions": 2}
+WINDOWED = {
+    "pixelcnnpp-16-shallow": ("pixelcnnpp", {"image_size": 16, "net": _SHALLOW}),
+    "grayscale-16-shallow": ("grayscale", {"image_size": 16, "cond_net": _SHALLOW}),  # embedding at 16 and 8
+    "pyramid-8-16": ("pyramid", {"resolutions": (8, 16)}),
+    "pyramid-16-32": ("pyramid", {"resolutions": (16, 32)}),
+}
 SAMPLED = ["pixelcnnpp-8", "grayscale-8", "pyramid-4-8", "pixelcnnpp-16-wide"]  # end to end, naive vs cached
 DRAWS = {"ancestral": {}, "map": {"map": True}, "variance-reduced": {"log_scale_shift": 0.5}}
 
@@ -24,7 +42,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(config, dtype=torch.float64):
-    kind, overrides = CONFIGS[config]
+    kind, overrides = (CONFIGS | WINDOWED)[config]
     torch.manual_seed(0)
     return auxpix.build(kind, preset="smoke", **overrides).to(dtype).eval()
 
@@ -113,7 +131,7 @@ def test_cached_network_wants_pixels_in_raster_order():
 
 
 def test_unknown_sampling_method_fails_clearly():
-    with pytest.raises(ValueError, match="sampling method"):
+    with pytest.raises(ValueError, match="sampling method must be one of cached, naive, window, got 'fast'"):
         build("pixelcnnpp-4").sample(1, method="fast")
 
 
@@ -122,3 +140,148 @@ def test_seconds_per_pixel_times_a_prefix_and_restores_train_mode(method):
     model = build("pyramid-4-8", torch.float32).train()
     seconds = seconds_per_pixel(model.parts["8"], method=method, n=2, max_seconds=0.05, aux=conditioning(model, "8", 2))
     assert 0 < seconds < 1 and model.training
+
+
+# The windowed sampler (the authors'): a pass over a window around each pixel.
+
+
+def test_a_window_as_large_as_the_image_gives_the_naive_images_in_float64():
+    """The default window (16) covers these images: the window method passes them whole."""
+    for config in ("pixelcnnpp-8", "grayscale-8", "pyramid-4-8"):
+        model = build(config, torch.float64)
+        assert max(part.image_size for part in model.parts.values()) <= DEFAULT_WINDOW
+        assert torch.equal(draws(model, "naive", []), draws(model, "window", [])), config
+
+
+def test_window_rows_end_with_the_pixel_and_start_at_the_top_near_it():
+    assert [window_rows(i, 16) for i in (0, 15, 16, 40)] == [slice(0, 16), slice(0, 16), slice(1, 17), slice(25, 41)]
+    # On a grid of 4 the window ends with the grid cell holding the pixel.
+    assert [window_rows(i, 16, grid=4) for i in (15, 16, 17, 19, 20)] == [slice(0, 16)] + [slice(4, 20)] * 3 + [slice(8, 24)]
+
+
+def test_window_columns_hold_half_the_window_left_and_narrow_at_the_right_edge():
+    columns = [window_columns(j, 16, 32) for j in (0, 8, 9, 24, 30, 31)]
+    assert columns == [slice(0, 16), slice(0, 16), slice(1, 17), slice(16, 32), slice(22, 32), slice(23, 32)]
+    assert [window_columns(j, 16, 32, grid=4) for j in (11, 12, 13)] == [slice(0, 16), slice(4, 20), slice(4, 20)]
+
+
+class Echo(torch.nn.Module):
+    """A network of two resolutions that returns its input and, at every pixel, the embedding
+    at the image's resolution and at half of it: its output at a pixel shows what the window
+    fed it there."""
+
+    resolutions = 2
+
+    def forward(self, x, embedding):
+        height = x.shape[-2]
+        half = embedding[height // 2].repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+        return torch.cat([x, embedding[height], half], dim=1)
+
+
+def test_the_window_slides_over_the_image_and_every_embedding_resolution():
+    size, window = 32, 8
+    image = torch.arange(size * size, dtype=torch.float64).view(1, 1, size, size)
+    embedding = {size: -image, size // 2: torch.arange(size * size // 4, dtype=torch.float64).view(1, 1, 16, 16)}
+    windowed = WindowedNetwork(Echo(), embedding, window)
+    for i in range(size):
+        for j in range(size):
+            expected = torch.stack([image[0, 0, i, j], -image[0, 0, i, j], embedding[16][0, 0, i // 2, j // 2]])
+            assert torch.equal(windowed(image, i, j).flatten(), expected), (i, j)
+
+
+def test_crop_embedding_cuts_each_tensor_at_its_resolution_and_leaves_out_what_falls_between_pixels():
+    image = torch.zeros(1, 3, 32, 32)
+    embedding = {height: torch.rand(1, 2, height, height) for height in (64, 32, 16, 4)}
+    cropped = crop_embedding(embedding, slice(8, 24), slice(4, 20), image)
+    assert sorted(cropped) == [8, 16, 32]  # 4: the window's bounds fall inside its pixels of 8x8
+    assert torch.equal(cropped[32], embedding[64][..., 16:48, 8:40])
+    assert torch.equal(cropped[16], embedding[32][..., 8:24, 4:20])
+    assert torch.equal(cropped[8], embedding[16][..., 4:12, 2:10])
+    assert crop_embedding(None, slice(0, 8), slice(0, 8), image) is None
+
+
+def receptive_fields(network, x, embedding):
+    """[H, W, H, W] bool: the image pixels at which the output at each pixel depends on the
+    input of some convolution (the image's values, or any layer's activations; a layer at
+    1/f of the image's resolution: f x f pixels per position). Where the window cuts such a
+    pixel, the convolution sees zero padding instead: the u-stream's activations in the
+    pixel's own row count, though the pixel's row's values do not."""
+    size, activations = x.shape[-1], []
+    hooks = [
+        module.register_forward_hook(lambda module, inputs, output: activations.append(inputs[0]))
+        for module in network.modules()
+        if isinstance(module, (Conv, TransposedConv))
+    ]
+    try:
+        x = x.clone().requires_grad_()
+        out = network(x, embedding)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    fields = torch.zeros(size, size, size, size, dtype=torch.bool)
+    for i in range(size):
+        for j in range(size):
+            grads = torch.autograd.grad(out[:, :, i, j].sum(), [x, *activations], retain_graph=True, allow_unused=True)
+            for grad in grads:
+                if grad is not None:
+                    factor = size // grad.shape[-1]
+                    used = (grad.abs().sum(dim=(0, 1)) > 0).repeat_interleave(factor, 0).repeat_interleave(factor, 1)
+                    fields[i, j] |= used
+    return fields
+
+
+def outside_window(fields, i, j, window, grid):
+    rows, columns = window_rows(i, window, grid), window_columns(j, window, fields.shape[-1], grid)
+    inside = torch.zeros_like(fields[i, j])
+    inside[rows, columns] = True
+    return bool((fields[i, j] & ~inside).any())
+
+
+@pytest.mark.parametrize(
+    "config,name,window",
+    [("pixelcnnpp-16-shallow", "pixelcnnpp", 8), ("grayscale-16-shallow", "cond", 8), ("pyramid-8-16", "16", 8)],
+)
+def test_a_window_changes_a_pixels_params_only_through_context_beyond_it(config, name, window):
+    """Teacher-forced on a random image: where the pixel's receptive field fits its window,
+    its output is the full pass's (a network of two resolutions included, whose window sits
+    on its grid); where it does not, the output changes (at one pixel at least)."""
+    model = build(config)
+    part, size = model.parts[name], model.parts[name].image_size
+    x = torch.rand(2, part.channels, size, size, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        embedding = part.embed(conditioning(model, name, n=2))
+    windowed = WindowedNetwork(part.network, embedding, window)
+    fields = receptive_fields(part.network, x, embedding)
+    cut = {(i, j) for i in range(size) for j in range(size) if outside_window(fields, i, j, window, windowed.grid)}
+    assert 0 < len(cut) < size * size
+    with torch.no_grad():
+        full = part.network(x, embedding)
+        changed = {
+            (i, j)
+            for i in range(size)
+            for j in range(size)
+            if not torch.allclose(windowed(x, i, j), full[..., i : i + 1, j : j + 1], atol=1e-12, rtol=0)
+        }
+    assert changed and changed <= cut
+
+
+def test_window_sampling_gives_the_naive_images_where_the_receptive_field_fits_the_window():
+    """The smoke light net's receptive field (a few rows above, a few columns each side)
+    fits the default window on a 32x32 image: every draw is naive's."""
+    model = build("pyramid-16-32")
+    part, size = model.parts["32"], 32
+    aux = conditioning(model, "32", n=1)
+    with torch.no_grad():
+        embedding = part.embed(aux)
+    fields = receptive_fields(part.network, torch.rand(1, 3, size, size, dtype=torch.float64), embedding)
+    assert not any(outside_window(fields, i, j, DEFAULT_WINDOW, 1) for i in range(size) for j in range(size))
+    naive, windowed = (
+        part.sample(1, aux, method=method, generator=torch.Generator().manual_seed(2)) for method in ("naive", "window")
+    )
+    assert torch.equal(naive, windowed)
+
+
+def test_window_size_must_fit_the_networks_grid():
+    network = build("pixelcnnpp-8").parts["pixelcnnpp"].network  # 3 resolutions: a grid of 4
+    with pytest.raises(ValueError, match="multiple of 4"):
+        WindowedNetwork(network, None, 6)

@@ -8,6 +8,8 @@
   (:func:`seconds_per_pixel`); for a model of several parts the parts' times are added up
   per pixel of the final image. :func:`sampling_table` gives the rows that chapter 05 and
   ``benchmarks/sampling_speed.py`` both show.
+* The windowed sampler's error: :func:`window_draw_changes`, the share of sampled values that
+  change when each pixel sees a window of the image instead of all of it.
 
 Every function takes ``threads`` (CPU threads for the measurement; None: as set) and
 speed does not depend on the weights, so untrained models are timed.
@@ -22,30 +24,34 @@ from torch.nn.utils import parametrize
 from .config import preset as preset_config
 from .device import cpu_threads, resolve_device, synchronize
 from .errors import ConfigError
-from .fast_sampling import METHODS
+from .fast_sampling import DEFAULT_WINDOW, METHODS
 from .models import from_config
-from .train import adam, train_step
+from .train import adam, part_loss, train_step
 
 
 def training_speed(
-    kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2, threads: int | None = None, **overrides
+    kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2, threads: int | None = None,
+    precision: str | None = None, compile: bool = False, **overrides
 ) -> dict[str, float]:
-    """{part: training images per second}, each part timed over ``steps`` steps after ``warmup``,
-    for the preset's config with fields replaced by ``overrides`` (as in :func:`auxpix.build`)."""
+    """{part: training images per second}, each part timed over ``steps`` steps after ``warmup``
+    (with ``compile``, the first warm-up step compiles), for the preset's config with fields
+    replaced by ``overrides`` (as in :func:`auxpix.build`) and ``precision`` if given."""
     device = resolve_device(device)
+    if precision is not None:
+        overrides["train"] = {**overrides.get("train", {}), "precision": precision}
     model = from_config(preset_config(kind, preset, **overrides)).to(device)
     size, generator = model.image_size, torch.Generator().manual_seed(0)  # the values do not matter
     batch = torch.randint(0, 256, (model.config.train.batch_size, 3, size, size), generator=generator).to(device)
     speeds = {}
     with cpu_threads(threads):
         for name, net in model.parts.items():
-            optimizer = adam(net, model.config.train)
+            optimizer, loss = adam(net, model.config.train), part_loss(model, name, device, compile=compile)
             for _ in range(warmup):
-                train_step(model, name, batch, optimizer)
+                train_step(loss, batch, optimizer, model.config.train.precision)
             synchronize(device)
             start = time.perf_counter()
             for _ in range(steps):
-                train_step(model, name, batch, optimizer)
+                train_step(loss, batch, optimizer, model.config.train.precision)
             synchronize(device)
             speeds[name] = steps * len(batch) / (time.perf_counter() - start)
     return speeds
@@ -57,6 +63,7 @@ def sampling_speed(
     preset: str,
     resolution: int | None = None,
     methods=METHODS,
+    window: int = DEFAULT_WINDOW,
     max_seconds: float = 10.0,
     n: int = 1,
     device="auto",
@@ -65,16 +72,16 @@ def sampling_speed(
     """{method: seconds per generated pixel} when sampling ``n`` images at once.
 
     ``methods`` are those of ``PixelCNN.sample`` (``naive``: a full network pass per pixel;
-    ``cached``: each activation computed once). ``resolution`` samples at another image
-    size than the preset's (a pyramid keeps its levels up to that size, and its figure is
-    per pixel of the top level, every level's pixels included).
+    ``cached``: each activation computed once; ``window``: a network pass over a ``window``
+    x ``window`` window around each pixel, the authors' sampler). ``resolution`` samples at
+    another image size than the preset's (a pyramid keeps its levels up to that size, and
+    its figure is per pixel of the top level, every level's pixels included).
     """
     unknown = [method for method in methods if method not in METHODS]
     if unknown:
         raise ConfigError(f"unknown sampling method {unknown[0]!r}: choose from {', '.join(METHODS)}")
     device = resolve_device(device)
-    torch.manual_seed(0)  # untrained weights; fixed so that a repeat times the same network
-    model = from_config(_config_at(kind, preset, resolution)).to(device)
+    model = _untrained(kind, preset, resolution, device)
     budget = max_seconds / (len(methods) * len(model.parts))
     speeds = {}
     with cpu_threads(threads):
@@ -82,26 +89,28 @@ def sampling_speed(
             seconds = 0.0  # for one pixel of the final image: each part's pixels, scaled by their number
             for name, net in model.parts.items():
                 aux = conditioning(model, name, n)
-                per_pixel = seconds_per_pixel(net, method=method, n=n, max_seconds=budget, aux=aux)
+                per_pixel = seconds_per_pixel(net, method=method, window=window, n=n, max_seconds=budget, aux=aux)
                 seconds += per_pixel * net.image_size**2
             speeds[method] = seconds / model.image_size**2
     return speeds
 
 
 def sampling_table(
-    cases, *, preset: str = "paper", methods=METHODS, max_seconds: float = 10.0, n: int = 1, device="auto",
-    threads: int | None = 1,
+    cases, *, preset: str = "paper", methods=METHODS, window: int = DEFAULT_WINDOW, max_seconds: float = 10.0,
+    n: int = 1, device="auto", threads: int | None = 1,
 ) -> list[dict]:
     """One row per (kind, resolution) of ``cases``: seconds per pixel with each method, the
     batch ``n`` and the ``threads`` they were measured with (default 1: the cached sampler's
     small operations gain nothing from more, and a thread that waits for a busy core stalls
-    every operation)."""
+    every operation), and the ``window`` size where the window method is timed."""
     rows = []
     for kind, resolution in cases:
-        speeds = sampling_speed(kind, preset=preset, resolution=resolution, methods=methods,
+        speeds = sampling_speed(kind, preset=preset, resolution=resolution, methods=methods, window=window,
                                 max_seconds=max_seconds, n=n, device=device, threads=threads)  # fmt: skip
-        rows.append({"model": kind, "resolution": resolution, "batch": n, "threads": threads,
-                     **{f"{method} s/pixel": value for method, value in speeds.items()}})  # fmt: skip
+        row = {"model": kind, "resolution": resolution, "batch": n, "threads": threads}
+        if "window" in methods:
+            row["window"] = window
+        rows.append(row | {f"{method} s/pixel": value for method, value in speeds.items()})
     return rows
 
 
@@ -109,13 +118,50 @@ def whole_sample_seconds(kind: str, *, preset: str = "paper", method: str = "cac
                          threads: int | None = 1) -> float:  # fmt: skip
     """Seconds to draw ``n`` whole samples end to end (a pyramid: every level, embeddings included)."""
     device = resolve_device(device)
-    torch.manual_seed(0)
-    model = from_config(preset_config(kind, preset)).to(device)
+    model = _untrained(kind, preset, None, device)
     with cpu_threads(threads):
         start = time.perf_counter()
         model.sample(n, method=method, generator=torch.Generator(device).manual_seed(0))
         synchronize(device)
         return time.perf_counter() - start
+
+
+def window_draw_changes(
+    kind: str, *, preset: str, resolution: int | None = None, window: int = DEFAULT_WINDOW, n: int = 1, seed: int = 0,
+    reference: str = "naive", dtype=torch.float64, device="auto", threads: int | None = None,
+) -> dict[str, float]:
+    """{part: share of sampled values that differ} between ``method="window"`` and
+    ``reference``, each part of the untrained model (as timed) drawing ``n`` images with a
+    generator seeded ``seed`` for both, a conditional part from the same X̂ (:func:`conditioning`).
+
+    Both samplers draw the same random numbers in the same order, so a value differs only
+    where the context the window cuts moved a pixel's distribution across a draw's bin
+    boundary (or a changed pixel did, as context of a later one). float64 by default, so
+    that rounding does not count; there ``reference="cached"`` draws naive's images, much
+    faster. A part no larger than the window is passed whole: 0, without sampling.
+    """
+    device = resolve_device(device)
+    model = _untrained(kind, preset, resolution, device).to(dtype)
+    changes = {}
+    with cpu_threads(threads):
+        for name, part in model.parts.items():
+            if part.image_size <= window:
+                changes[name] = 0.0
+                continue
+            aux = conditioning(model, name, n, seed)
+            exact, windowed = (
+                part.sample(n, aux, method=method, window=window, generator=torch.Generator(device).manual_seed(seed))
+                for method in (reference, "window")
+            )
+            changes[name] = (exact != windowed).double().mean().item()
+    return changes
+
+
+def _untrained(kind: str, preset: str, resolution: int | None, device):
+    """The preset's model at ``resolution`` (see :func:`_config_at`) with untrained weights,
+    seeded so that a repeat measures the same network."""
+    torch.manual_seed(0)
+    return from_config(_config_at(kind, preset, resolution)).to(device)
 
 
 def _config_at(kind: str, preset: str, resolution: int | None):
@@ -130,15 +176,18 @@ def _config_at(kind: str, preset: str, resolution: int | None):
     return preset_config(kind, preset, resolutions=tuple(r for r in config.resolutions if r <= resolution))
 
 
-def seconds_per_pixel(part, *, method: str, n: int = 1, max_seconds: float = 10.0, aux=None) -> float:
+def seconds_per_pixel(
+    part, *, method: str, window: int = DEFAULT_WINDOW, n: int = 1, max_seconds: float = 10.0, aux=None
+) -> float:
     """Seconds per generated pixel when ``part`` (a :class:`~auxpix.pixelcnn.PixelCNN`)
-    samples ``n`` images at once with ``method``.
+    samples ``n`` images at once with ``method`` (``window``: the window's size for ``"window"``).
 
     The embedding f_w(X̂) and the first pixel (a warm-up) are not timed; then pixels are
     drawn in raster order until ``max_seconds`` have passed or the image is complete, and
     the mean time per pixel is returned. A naive pixel costs the same everywhere in an
     image; a cached one costs more at the start of a row, so the prefix should span
-    several rows (any partial row only overstates the cost). ``aux``: X̂ for a
+    several rows (any partial row only overstates the cost); a windowed one costs the same
+    until the window reaches the right edge and narrows. ``aux``: X̂ for a
     conditional part (see :func:`conditioning`).
     """
     was_training = part.training
@@ -146,7 +195,7 @@ def seconds_per_pixel(part, *, method: str, n: int = 1, max_seconds: float = 10.
     device = next(part.parameters()).device
     try:
         with torch.no_grad(), parametrize.cached():
-            steps = part.sample_steps(n, aux, method=method)
+            steps = part.sample_steps(n, aux, method=method, window=window)
             next(steps)
             synchronize(device)
             start, count = time.perf_counter(), 0

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import auxpix
-from auxpix.bench import conditioning, seconds_per_pixel
+from auxpix.bench import conditioning, sampling_speed, sampling_table, seconds_per_pixel, window_draw_changes
 from auxpix.fast_sampling import (
     DEFAULT_WINDOW,
     CachedNetwork,
@@ -135,7 +135,7 @@ def test_unknown_sampling_method_fails_clearly():
         build("pixelcnnpp-4").sample(1, method="fast")
 
 
-@pytest.mark.parametrize("method", ["naive", "cached"])
+@pytest.mark.parametrize("method", ["naive", "cached", "window"])
 def test_seconds_per_pixel_times_a_prefix_and_restores_train_mode(method):
     model = build("pyramid-4-8", torch.float32).train()
     seconds = seconds_per_pixel(model.parts["8"], method=method, n=2, max_seconds=0.05, aux=conditioning(model, "8", 2))
@@ -285,3 +285,18 @@ def test_window_size_must_fit_the_networks_grid():
     network = build("pixelcnnpp-8").parts["pixelcnnpp"].network  # 3 resolutions: a grid of 4
     with pytest.raises(ValueError, match="multiple of 4"):
         WindowedNetwork(network, None, 6)
+
+
+def test_window_draw_changes_is_a_share_and_zero_for_a_window_as_large_as_the_image():
+    kwargs = {"kind": "pyramid", "preset": "smoke", "resolution": 16, "n": 1}
+    assert window_draw_changes(**kwargs, window=16) == {"8": 0.0, "16": 0.0}
+    changes = window_draw_changes(**kwargs, window=4)
+    assert set(changes) == {"8", "16"} and all(0.0 <= share <= 1.0 for share in changes.values())
+    assert window_draw_changes(**kwargs, window=4, reference="cached") == changes  # naive's images in float64
+
+
+def test_sampling_speed_times_the_window_method_beside_the_others():
+    speeds = sampling_speed("pyramid", preset="smoke", methods=("window", "cached", "naive"), max_seconds=0.3)
+    assert set(speeds) == {"window", "cached", "naive"} and all(s > 0 for s in speeds.values())
+    (row,) = sampling_table([("pyramid", 16)], preset="smoke", methods=("window", "naive"), window=8, max_seconds=0.2)
+    assert row["window"] == 8 and {"window s/pixel", "naive s/pixel"} <= set(row)

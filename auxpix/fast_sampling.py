@@ -308,7 +308,10 @@ class WindowedNetwork:
     Approximate: the window cuts part of the context. A network whose receptive field
     exceeds the window sees zero padding where the full image has pixels, and its output
     (so a draw) may change; one whose receptive field fits the window gives the full pass's
-    outputs. Call it with pixels in any order; x is the network's input [B, C, H, W].
+    outputs. The receptive field here is every pixel where some layer's input counts, not
+    only the image's values: PixelCNN++'s u-stream activations reach right along the pixel's
+    own row, so the cut changes even its first row's outputs. Call it with pixels in any
+    order; x is the network's input [B, C, H, W].
     """
 
     def __init__(self, network, embedding: dict[int, torch.Tensor] | None, size: int = DEFAULT_WINDOW):

@@ -116,6 +116,46 @@ def nin(c_in, c_out) -> nn.Module:
     return _weight_normed(nn.Conv2d(c_in, c_out, 1))
 
 
+_BIT_MASKS: dict = {}  # (dtype, device): the table of _bit_masks
+
+
+def _bit_masks(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """[256, 8]: row b holds the 8 bits of the byte b (least significant first), times 2."""
+    key = (dtype, device)
+    if key not in _BIT_MASKS:
+        bits = (torch.arange(256).unsqueeze(-1) >> torch.arange(8)) & 1
+        _BIT_MASKS[key] = (2 * bits).to(dtype=dtype, device=device)
+    return _BIT_MASKS[key]
+
+
+def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    """Element-wise dropout: each activation kept with probability 1 - p and scaled by
+    1 / (1 - p) in training, the identity otherwise (``F.dropout``'s contract).
+
+    For the paper's p = 0.5 on CPU, the Bernoulli(1/2) mask is one random bit per
+    activation: uniform 64-bit words from the global generator (so a seed, and a run's
+    saved RNG state, reproduce it), each byte expanded to its 8 bits (already scaled by 2)
+    through a 256-row table. ``F.dropout`` draws and scales a float per activation on CPU,
+    about 5x slower forward and backward at PixelCNN++'s shapes (see benchmarks/README.md).
+    Other p, and other devices (whose fused kernels are fast), use ``F.dropout``.
+    """
+    if not training or p == 0.0:
+        return x
+    if p != 0.5 or x.device.type != "cpu":
+        return F.dropout(x, p, training=True)
+    n = x.numel()
+    words = torch.empty((n + 63) // 64, dtype=torch.int64).random_(-(2**63), None)  # every bit uniform
+    masks = _bit_masks(x.dtype, x.device).index_select(0, words.view(torch.uint8).int())
+    return x * masks.view(-1)[:n].view(x.shape)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (element-wise, the paper's and openai/pixel-cnn's) through :func:`dropout`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+
 class GatedResnet(nn.Module):
     """PixelCNN++'s gated residual block: x + a * sigmoid(b).
 
@@ -128,7 +168,7 @@ class GatedResnet(nn.Module):
         super().__init__()
         self.conv_in = conv_factory(2 * nr_filters, nr_filters)
         self.aux_in = nin(2 * aux_channels, nr_filters) if aux_channels else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.conv_out = conv_factory(2 * nr_filters, 2 * nr_filters, init_scale=0.1)
 
     def forward(self, x, aux=None):

@@ -20,10 +20,10 @@ import sys
 
 import torch
 
-from . import data
+from . import data, distributed
 from .auxvars import grayscale_4bit
 from .bench import sampling_speed, training_speed
-from .config import KINDS, PRESETS
+from .config import KINDS, PRECISIONS, PRESETS
 from .config import preset as preset_config
 from .errors import AuxpixError, ConfigError
 from .evaluate import evaluate
@@ -45,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     except (AuxpixError, ValueError, OSError) as e:
         print(f"auxpix: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        if distributed.world_size() == 1:
+            raise
+        # A collective failed: another process of the run died (torchrun says which and why).
+        print(f"auxpix: error: process {distributed.rank()} stopped because another process of this distributed "
+              "run failed; its last checkpoint is intact: run the same command with --resume "
+              f"({' '.join(str(e).split())[:200]})", file=sys.stderr)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
         print("auxpix: interrupted (a training run continues from its last checkpoint with --resume)", file=sys.stderr)
         return 130
@@ -55,12 +63,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(args) -> None:
-    config = preset_config(args.kind, args.preset, assignments=args.set)
-    torch.manual_seed(args.seed)  # the initial weights
+    assignments = (args.set or []) + ([f"train.precision={args.precision}"] if args.precision else [])
+    config = preset_config(args.kind, args.preset, assignments=assignments)
+    torch.manual_seed(args.seed)  # the initial weights, the same in every process
     model = from_config(config)
     parts = [args.part] if args.part else list(model.parts)
     check_run(args.out, model, parts, seed=args.seed, resume=args.resume)
-    device = resolve_device(args.device)
+    device = distributed.start(args.device)
     celeba_split = data.celeba_split_of(config)
     train_images = data.load_dataset(config.dataset, "train", args.data, resolution=config.image_size,
                                      celeba_split=celeba_split)
@@ -68,16 +77,21 @@ def _train(args) -> None:
     if args.eval_images:
         test_images = data.load_dataset(config.dataset, "test", args.data, resolution=config.image_size,
                                         limit=args.eval_images, celeba_split=celeba_split)
-    print(f"training {args.kind} ({args.preset}) {', '.join(parts)} on {len(train_images)} {config.dataset} "
-          f"images, device {device}, into {args.out}", file=sys.stderr)
+    processes = f" x {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
+    if distributed.is_main():
+        print(f"training {args.kind} ({args.preset}) {', '.join(parts)} on {len(train_images)} {config.dataset} "
+              f"images, device {device}{processes}, precision {config.train.precision}, into {args.out}",
+              file=sys.stderr)  # fmt: skip
     states = train(
         model, train_images, run_dir=args.out, parts=parts, preset=args.preset,
         steps=args.steps, epochs=args.epochs, minutes=args.minutes,
         test_images=test_images, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, device=device, seed=args.seed, resume=args.resume,
+        compile=args.compile,
     )  # fmt: skip
     for name, state in states.items():
-        print(_summary(name, state))
+        if distributed.is_main():
+            print(_summary(name, state))
 
 
 def _eval(args) -> None:
@@ -216,6 +230,11 @@ def _parser() -> argparse.ArgumentParser:
                            help="the test subset: the first N test images (default 500; 0: none)")
     train_cmd.add_argument("--checkpoint-every", type=_positive(int), default=250, metavar="STEPS",
                            help="save a checkpoint this often (default 250), and at the end")
+    train_cmd.add_argument("--precision", choices=PRECISIONS,
+                           help="fp32, or bf16: the networks under bfloat16 autocast, the loss in float32 "
+                                "(default: the preset's train.precision)")  # fmt: skip
+    train_cmd.add_argument("--compile", action="store_true",
+                           help="run the networks through torch.compile (a slow first step, then faster ones)")
 
     eval_cmd = command("eval", _eval, "bits per dimension of a trained run on a data split",
         "Mean bits per dimension of every part and in total (pyramid: also of the whole image at "

@@ -67,15 +67,34 @@ class EmbeddingConfig:
     dropout: float = 0.5
 
 
+LR_SCHEDULES = ("exponential", "linear", "cosine")
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Adam with an exponential learning-rate decay applied after every step."""
+    """Adam and its learning-rate schedule, the batch, the precision and the averaged weights.
+
+    ``lr_schedule``: ``"exponential"`` (the paper's: ``lr`` times ``lr_decay`` after every
+    step) or, for a run whose budget is known in advance, ``"linear"`` or ``"cosine"``: a
+    linear warm-up over ``warmup_steps``, then a fall to ``lr_floor`` times ``lr`` at the
+    end of the budget (its steps, or its minutes on the clock).
+    """
 
     lr: float = 1e-3
     betas: tuple[float, ...] = (0.95, 0.9995)  # PixelCNN++'s (openai/pixel-cnn), not Adam's default
     lr_decay: float = 0.99999
+    lr_schedule: str = "exponential"
+    warmup_steps: int = 0
+    lr_floor: float = 0.05
     batch_size: int = 64
     ema_decay: float = 0.9995  # Polyak averaging of the weights used for evaluation
+    precision: str = "fp32"  # "bf16": the networks run under bfloat16 autocast; the loss stays float32
+
+    def __post_init__(self):
+        for name, allowed in (("lr_schedule", LR_SCHEDULES), ("precision", PRECISIONS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"train.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

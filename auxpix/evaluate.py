@@ -1,7 +1,8 @@
 """Test-set bits per dimension of a model and of each of its parts.
 
 Evaluation is deterministic: dropout off (``model.eval()``) and no gradients. Results are
-means over the images, as plain floats, ready for JSON.
+means over the images, as plain floats, ready for JSON. Under torchrun each process scores
+its share of the images and the sums are added up.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 
 import torch
 
+from . import distributed
 from .models import AuxiliaryVariableModel, PyramidPixelCNN
 from .pixelcnn import in_eval_mode
 from .progress import progress_bar
@@ -22,7 +24,7 @@ def evaluate_part(
     total = 0.0
     for x in _batches(model, images, batch_size, progress, desc=f"evaluating {name}"):
         total += model.part_bpd(name, x).double().sum().item()
-    return total / len(images)
+    return distributed.total(total, next(model.parameters()).device) / len(images)
 
 
 @in_eval_mode
@@ -53,16 +55,19 @@ def evaluate(
             for name, value in values.items():
                 sums.setdefault(key, {}).setdefault(name, 0.0)
                 sums[key][name] += value.double().sum().item()
-    means = {key: {name: value / len(images) for name, value in values.items()} for key, values in sums.items()}
+    device = next(model.parameters()).device
+    means = {key: {name: distributed.total(value, device) / len(images) for name, value in values.items()}
+             for key, values in sums.items()}  # fmt: skip
     return {**means, "n_images": len(images)}
 
 
 def _batches(model, images: torch.Tensor, batch_size: int | None, progress: bool, desc: str) -> Iterator[torch.Tensor]:
-    """``images`` in batches (default: 4x the training batch, which fits in memory since
-    evaluation keeps no activations for gradients), moved to the model's device."""
+    """This process's share of ``images`` (all of them without torchrun) in batches (default:
+    4x the training batch, which fits in memory since evaluation keeps no activations for
+    gradients), moved to the model's device."""
     if len(images) == 0:
         raise ValueError("no images to evaluate")
     size = batch_size or 4 * model.config.train.batch_size
-    device = next(model.parameters()).device
+    device, images = next(model.parameters()).device, distributed.shard(images)
     for start in progress_bar(range(0, len(images), size), desc=desc, unit="batch", show=progress, leave=False):
         yield images[start : start + size].to(device)

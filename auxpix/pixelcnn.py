@@ -108,9 +108,13 @@ class PixelCNN(nn.Module):
         return self.network(to_unit(x, self.levels).to(self._dtype()), embedding)
 
     def log_prob_from_params(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        if self.channels == 3:
-            return logistic_mixture_log_prob(x.long(), params)
-        return categorical_log_prob(x, params)
+        """log p(x) per pixel from the network's output; in float32 at least, also when the
+        network ran under bfloat16 autocast (the likelihood's exp/log lose too much in bf16)."""
+        params = params.float() if params.dtype in (torch.bfloat16, torch.float16) else params
+        with torch.autocast(params.device.type, enabled=False):
+            if self.channels == 3:
+                return logistic_mixture_log_prob(x.long(), params)
+            return categorical_log_prob(x, params)
 
     def log_prob(self, x: torch.Tensor, aux: torch.Tensor | None = None, reduction: str = "sum") -> torch.Tensor:
         """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``)."""

@@ -144,9 +144,9 @@ def new_state(part_dir: Path, seed: int) -> dict:
     return {"step": 0, "epoch": 0, "position": 0, "seconds": 0.0, "seed": seed, "done": False, "metrics": None}
 
 
-def load_checkpoint(part_dir: Path, state: dict, *, net, averaged, optimizer, device) -> None:
+def load_checkpoint(part_dir: Path, state: dict, *, net, averaged, optimizer, device) -> dict[str, torch.Tensor]:
     """Load the checkpoint that ``state`` names into ``net`` (raw weights), ``averaged`` (an
-    :class:`~auxpix.train.EMA`), ``optimizer`` and the global RNG (dropout)."""
+    :class:`~auxpix.train.EMA`) and ``optimizer``; returns the saved RNG states (dropout)."""
     folder, step = part_dir / state["checkpoint"], state["step"]
     _load_module(net, folder / WEIGHTS_FILE, step)
     try:
@@ -154,19 +154,20 @@ def load_checkpoint(part_dir: Path, state: dict, *, net, averaged, optimizer, de
     except (ValueError, RuntimeError) as e:
         raise _corrupt(folder / EMA_FILE, f"does not fit the model ({one_line(e)[:300]})") from e
     optimizer.load_state_dict(_read_optimizer(folder / OPTIMIZER_FILE, step, device))
-    _set_rng_state(_read_tensors(folder / RNG_FILE, step), device)
+    return _read_tensors(folder / RNG_FILE, step)
 
 
-def save_checkpoint(part_dir: Path, state: dict, *, net, averaged: dict[str, torch.Tensor], optimizer, device) -> None:
-    """Write a whole checkpoint (raw and ``averaged`` weights, optimizer, RNG) into a new folder,
-    then commit it by replacing state.json."""
+def save_checkpoint(part_dir: Path, state: dict, *, net, averaged: dict[str, torch.Tensor], optimizer,
+                    rng: dict[str, torch.Tensor]) -> None:  # fmt: skip
+    """Write a whole checkpoint (raw and ``averaged`` weights, optimizer, ``rng`` states) into a
+    new folder, then commit it by replacing state.json."""
     step = state["step"]
     folder = Path(tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{step:08d}-", dir=part_dir))
     meta = {"step": str(step)}
     _write_file(folder / WEIGHTS_FILE, _safetensors_bytes(net.state_dict(), meta))
     _write_file(folder / EMA_FILE, _safetensors_bytes(averaged, meta))
     _write_file(folder / OPTIMIZER_FILE, _torch_bytes({"step": step, "optimizer": optimizer.state_dict()}))
-    _write_file(folder / RNG_FILE, _safetensors_bytes(_rng_state(device), meta))
+    _write_file(folder / RNG_FILE, _safetensors_bytes(rng, meta))
     state["checkpoint"] = folder.name
     write_atomic(part_dir / STATE_FILE, json.dumps(state, indent=2).encode())
     for old in part_dir.glob(f"{CHECKPOINT_PREFIX}*"):
@@ -239,27 +240,17 @@ def _load_module(net: torch.nn.Module, path: Path, step: int) -> None:
         raise _corrupt(path, f"does not fit the model ({one_line(e)[:300]})") from e
 
 
-def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
-    """The global RNG states that dropout draws from."""
-    state = {"torch_cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["torch_cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
-    torch.set_rng_state(state["torch_cpu"])
-    if device.type == "cuda" and "torch_cuda" in state:
-        torch.cuda.set_rng_state(state["torch_cuda"], device)
-
-
 @contextmanager
-def metrics_log(path: Path, *, after_step: int):
-    """A function that appends one JSON line per record to ``path``.
+def metrics_log(path: Path, *, after_step: int, write: bool = True):
+    """A function that appends one JSON line per record to ``path`` (one that does nothing
+    unless ``write``: the processes of a distributed run other than rank 0).
 
     Lines past ``after_step`` (the checkpoint resumed from) are dropped first: those
     steps are trained again, and a crash may have cut the last line short.
     """
+    if not write:
+        yield lambda record: None
+        return
     kept = []
     if path.exists():
         for line in path.read_text().splitlines():

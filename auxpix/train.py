@@ -14,6 +14,7 @@ the same weights as an uninterrupted one.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -21,8 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from . import data, runs
+from . import data, distributed, runs
 from .device import resolve_device
 from .errors import ConfigError, DataError
 from .evaluate import evaluate_part
@@ -62,6 +65,7 @@ def train_part(
     device: str | torch.device = "cpu",
     seed: int = 0,
     resume: bool = False,
+    compile: bool = False,
     progress: bool = True,
 ) -> dict:
     """Train part ``part`` of ``model`` on ``train_images`` (uint8 [N, 3, H, W]) into ``run_dir``.
@@ -72,9 +76,11 @@ def train_part(
     weights every ``eval_every`` steps and at the end. A checkpoint is saved every
     ``checkpoint_every`` steps and at the end; ``resume`` continues from it (without
     ``resume`` an existing checkpoint of this part is an error, never overwritten).
-    Returns the final state (as in ``state.json``).
+    ``compile``: run the part through ``torch.compile``. Under torchrun every process calls
+    this alike (:mod:`auxpix.distributed`); only rank 0 writes. Returns the final state.
     """
     runs.check_run(run_dir, model, [part], seed=seed, resume=resume)
+    distributed.barrier()  # every process has checked the run directory before rank 0 writes to it
     model.check_images(train_images)
     cfg = model.config.train
     steps_per_epoch = len(train_images) // cfg.batch_size
@@ -82,23 +88,30 @@ def train_part(
         raise DataError(f"{len(train_images)} training images are fewer than one batch of {cfg.batch_size}")
     max_steps, max_seconds = _budget(steps, epochs, minutes, steps_per_epoch)
     run_dir, device = Path(run_dir), resolve_device(device)
-    runs.open_run(run_dir, model, preset)
+    if distributed.is_main():
+        runs.open_run(run_dir, model, preset)
     part_dir = run_dir / part
     net = model.to(device).parts[part]
     optimizer = adam(net, cfg)
     flip = model.config.dataset in FLIPPED_DATASETS
     state = runs.read_state(part_dir)
-    if state is None:  # a fresh part: dropout seeded by ``seed``, weights initialized on the first batch
-        torch.manual_seed(seed)
+    if state is None:  # a fresh part: dropout seeded per process, weights initialized on the first batch
+        torch.manual_seed(seed + distributed.rank())
         data_dependent_init(model, part, _batch(train_images, 0, steps_per_epoch, cfg.batch_size, seed, flip))
     ema = EMA(net, cfg.ema_decay)
     if state is None:
         state = runs.new_state(part_dir, seed)
     else:
-        runs.load_checkpoint(part_dir, state, net=net, averaged=ema, optimizer=optimizer, device=device)
+        rng = runs.load_checkpoint(part_dir, state, net=net, averaged=ema, optimizer=optimizer, device=device)
+        distributed.restore_rng(rng, device, seed, state["step"])
+    loss = part_loss(model, part, device, compile=compile)
 
     def reached(step: int, seconds: float) -> bool:
-        return step >= max_steps if max_steps is not None else seconds >= max_seconds
+        spent = step >= max_steps if max_steps is not None else seconds >= max_seconds
+        return distributed.any_process(spent, device)  # one decision, or the processes would part ways
+
+    def progress_at(step: int, seconds: float) -> float:
+        return step / max_steps if max_steps is not None else seconds / max_seconds
 
     step, started = state["step"], time.monotonic() - state["seconds"]
     # Decided once per step, so that the step that reaches the budget is always logged and
@@ -106,12 +119,13 @@ def train_part(
     # evaluation crosses a time budget). A part that was done under a smaller budget goes on.
     done = reached(step, state["seconds"])
     window: list[torch.Tensor] = []
-    bar = progress_bar(total=max_steps, initial=step, desc=f"{model.kind} {part}", unit="step", show=progress)
-    with bar, runs.metrics_log(part_dir / runs.METRICS_FILE, after_step=step) as log:
+    main = distributed.is_main()
+    bar = progress_bar(total=max_steps, initial=step, desc=f"{model.kind} {part}", unit="step", show=progress and main)
+    with bar, runs.metrics_log(part_dir / runs.METRICS_FILE, after_step=step, write=main) as log:
         while not done:
             batch = _batch(train_images, step, steps_per_epoch, cfg.batch_size, seed, flip)
-            _set_lr(optimizer, cfg.lr * cfg.lr_decay**step)
-            window.append(train_step(model, part, batch.to(device), optimizer))
+            _set_lr(optimizer, learning_rate(cfg, step, progress_at(step, time.monotonic() - started)))
+            window.append(train_step(loss, distributed.local_slice(batch).to(device), optimizer, cfg.precision))
             step += 1
             ema.update(net, step)
             bar.update()
@@ -123,7 +137,9 @@ def train_part(
                     "epoch": step / steps_per_epoch,
                     "seconds": round(seconds, 3),
                     "lr": optimizer.param_groups[0]["lr"],
-                    "train_bpd": torch.stack(window).mean().item(),
+                    "train_bpd": distributed.total(torch.stack(window).mean().item(), device) / distributed.world_size(),
+                    "world_size": distributed.world_size(),
+                    "threads": torch.get_num_threads(),
                 }
                 if test_images is not None and (step % eval_every == 0 or done):
                     with ema.applied(net):
@@ -134,7 +150,10 @@ def train_part(
             if step % checkpoint_every == 0 or done:
                 epoch, position = divmod(step, steps_per_epoch)
                 state.update(step=step, epoch=epoch, position=position, seconds=round(seconds, 3), done=done)
-                runs.save_checkpoint(part_dir, state, net=net, averaged=ema.shadow, optimizer=optimizer, device=device)
+                rng = distributed.rng_snapshot(device)  # every process takes part in the gathering
+                if main:
+                    runs.save_checkpoint(part_dir, state, net=net, averaged=ema.shadow, optimizer=optimizer, rng=rng)
+    distributed.barrier()  # the next part (or the caller) reads what rank 0 wrote
     return state
 
 
@@ -143,14 +162,48 @@ def adam(net: torch.nn.Module, cfg) -> torch.optim.Adam:
     return torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=cfg.betas)
 
 
-def train_step(model: AuxiliaryVariableModel, part: str, batch: torch.Tensor, optimizer) -> torch.Tensor:
-    """One Adam step on the mean bits/dim of part ``part`` over ``batch``; returns that loss (detached)."""
-    model.parts[part].train()
-    loss = model.part_bpd(part, batch).mean()
+def learning_rate(cfg, step: int, progress: float) -> float:
+    """The learning rate of ``step`` under the config's schedule (a TrainConfig); ``progress``
+    is the share of the budget spent (steps or seconds), which the budgeted schedules end at."""
+    if cfg.lr_schedule == "exponential":
+        return cfg.lr * cfg.lr_decay**step
+    warmup = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    progress = min(max(progress, 0.0), 1.0)
+    fall = progress if cfg.lr_schedule == "linear" else (1 - math.cos(math.pi * progress)) / 2
+    return cfg.lr * warmup * (1 - (1 - cfg.lr_floor) * fall)
+
+
+class PartLoss(nn.Module):
+    """The training loss of one part, mean bits/dim over a batch, as a module that holds that
+    part's parameters alone: what DistributedDataParallel and torch.compile wrap."""
+
+    def __init__(self, model: AuxiliaryVariableModel, part: str):
+        super().__init__()
+        self.net = model.parts[part]
+        self.bpd = functools.partial(model.part_bpd, part)  # runs self.net
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.bpd(batch).mean()
+
+
+def part_loss(model: AuxiliaryVariableModel, part: str, device: torch.device, *, compile: bool = False) -> nn.Module:
+    """:class:`PartLoss` of ``part``, under DistributedDataParallel when several processes train."""
+    loss = PartLoss(model, part)
+    if distributed.world_size() > 1:
+        loss = DistributedDataParallel(loss, device_ids=[device] if device.type == "cuda" else None)
+    return torch.compile(loss) if compile else loss
+
+
+def train_step(loss: nn.Module, batch: torch.Tensor, optimizer, precision: str = "fp32") -> torch.Tensor:
+    """One Adam step on ``loss(batch)`` (a :func:`part_loss`); returns that loss (detached). With
+    ``precision="bf16"`` the networks run under bfloat16 autocast; the likelihood stays float32."""
+    loss.train()
+    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        value = loss(batch)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    value.backward()
     optimizer.step()
-    return loss.detach()
+    return value.detach()
 
 
 def _budget(steps, epochs, minutes, steps_per_epoch: int) -> tuple[int | None, float | None]:

@@ -86,7 +86,8 @@ def test_run_directory_layout(tmp_path):
         assert files == {"weights.safetensors", "ema.safetensors", "optimizer.pt", "rng.safetensors"}
         lines = metrics(tmp_path, part)
         assert [line["step"] for line in lines] == [2, 3]
-        assert all(line.keys() == {"step", "epoch", "seconds", "lr", "train_bpd", "test_bpd"} for line in lines)
+        keys = {"step", "epoch", "seconds", "lr", "train_bpd", "test_bpd", "world_size", "threads"}
+        assert all(line.keys() == keys and line["world_size"] == 1 for line in lines)
         assert lines[-1]["lr"] == pytest.approx(1e-3 * 0.99999**2)
 
 

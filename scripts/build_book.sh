@@ -11,5 +11,5 @@ for notebook in notebooks/0[1-9]_*.ipynb notebooks/00_status.ipynb; do
         ${AUXPIX_PRESET:+-p preset "$AUXPIX_PRESET"} "$@"
 done
 python scripts/hide_injected_cells.py notebooks/*.ipynb
-jupyter-book build . -W --keep-going
+jupyter-book build . -W -n --keep-going
 echo "auxpix: the book is at _build/html/index.html"

@@ -1,15 +1,18 @@
-"""Figures for the book: sample grids, training curves, where the bits go."""
+"""Figures for the book: sample grids, training curves, where the bits go, and plots of
+the tables of :mod:`auxpix.book.tables`."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import torch
 
-from .models import AuxiliaryVariableModel
-from .sampling_io import image_grid
+from ..models import AuxiliaryVariableModel
+from ..runs import read_metrics
+from ..sampling_io import image_grid
+from . import tables
 
 
 def show_blocks(blocks: dict[str, torch.Tensor], *, title: str | None = None, scale: float = 0.06):
@@ -29,11 +32,6 @@ def show_blocks(blocks: dict[str, torch.Tensor], *, title: str | None = None, sc
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def read_metrics(run_dir, part: str) -> list[dict]:
-    path = Path(run_dir) / part / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def training_curves(runs: dict[str, Path], parts: dict[str, list[str]] | None = None):
@@ -60,13 +58,14 @@ def _natural(name: str):
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-def test_curves(runs: dict[str, Path], part: str, *, title: str = ""):
-    """Test bits/dim against training minutes of part ``part`` of several runs, on one axis."""
+def pilot_curves(runs: dict[str, Path], part: str, preset: str):
+    """Test bits/dim against training minutes of part ``part`` of a sizing pilot's runs, on one axis."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for label, path in runs.items():
         test = [(r["seconds"] / 60, r["test_bpd"]) for r in read_metrics(path, part) if "test_bpd" in r]
         ax.plot(*zip(*test), "o-", ms=2.5, label=label)
-    ax.set(title=title, xlabel="training minutes", ylabel="test bits/dim")
+    ax.set(title=f"part {part}, preset {preset}: the same wall-clock budget", xlabel="training minutes",
+           ylabel="test bits/dim")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -98,3 +97,38 @@ def bits_heatmaps(images: torch.Tensor, maps: dict[str, torch.Tensor]):
         ax.axis("off")
     fig.colorbar(shown, ax=axes, shrink=0.6, label="bits per pixel (3 colour dimensions)")
     return fig
+
+
+def loss_split(split: pd.DataFrame, preset: str):
+    """The bits/dim rows of :func:`~auxpix.book.tables.loss_split`'s table as bars, one colour per column."""
+    ax = split.loc[tables.BITS_ROWS].plot.bar(figsize=(7, 3), rot=0, ylabel="bits / colour dimension")
+    ax.set_title(f"Grayscale PixelCNN, preset {preset}: the split of the likelihood")
+    return ax.figure
+
+
+def pyramid_table(table2: pd.DataFrame, preset: str):
+    """Table 2's columns against resolution."""
+    ax = table2.plot(marker="o", figsize=(6, 3.2), ylabel="bits/dim", rot=0)
+    ax.set_title(f"Bits/dim against resolution: our pyramid ({preset}) and the paper's", fontsize=9)
+    return ax.figure
+
+
+def sample_statistics(stats: pd.DataFrame):
+    """Each column of :func:`~auxpix.book.tables.sample_statistics` against the log-scale
+    reduction, with the MAP samples' and the real faces' values as lines."""
+    shifts = stats.drop(index=[tables.MAP, tables.REAL_FACES])
+    axes = shifts.plot(subplots=True, figsize=(7, 4), marker="o", legend=False, title=list(stats.columns))
+    for ax, column in zip(axes, stats.columns):
+        ax.axhline(stats.loc[tables.REAL_FACES, column], color="gray", ls="--", lw=1, label=tables.REAL_FACES)
+        ax.axhline(stats.loc[tables.MAP, column], color="C3", ls=":", lw=1, label=tables.MAP)
+    axes[0].legend(fontsize=8)
+    return axes[0].figure
+
+
+def pyramid_speeds(speeds: pd.DataFrame, compute: str):
+    """Seconds per pixel of the pyramid against its top resolution, naive and cached (log-log)."""
+    levels = speeds.loc["pyramid", [tables.NAIVE, tables.CACHED]]
+    ax = levels.plot(logx=True, logy=True, marker="o", figsize=(6, 3.5), xticks=levels.index, ylabel="seconds per pixel")
+    ax.set_xticklabels([tables.resolution_label(r) for r in levels.index])
+    ax.set_title(f"Pyramid PixelCNN (paper architecture), batch 1, {compute}", fontsize=9)
+    return ax.figure

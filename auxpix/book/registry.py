@@ -1,27 +1,34 @@
-"""What the book's notebooks call: the committed runs (trained when missing or asked),
-test images, and the record of every number a notebook reports.
+"""The book's results folder: the committed runs it loads (trained when missing or asked),
+the sizing pilots, and the record of every number a notebook reports.
 
-Runs live in ``results/runs/<kind>-<preset>/`` (see :mod:`auxpix.runs` for the layout);
-numbers in ``results/<preset>/<notebook>.json``, each with how it was measured.
+Layout of the results folder::
+
+    <results>/runs/<kind>-<preset>/    a run the book loads (see ``auxpix.runs``)
+    <results>/pilot/<kind>-<preset>-*  the sizing pilots' candidate runs
+    <results>/<preset>/<notebook>.json a notebook's numbers, each with how it was measured
+
+The folder is ``$AUXPIX_RESULTS`` when set, else the one given to :func:`use_results` (the
+notebooks give the repository's ``results/``): the variable points a whole book build
+elsewhere without editing a notebook.
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
-import torch
+from ..config import config_to_dict, flat_config
+from ..config import preset as preset_config
+from ..data import load_dataset
+from ..device import compute_label
+from ..errors import ConfigError
+from ..models import from_config
+from ..runs import load_run, read_run, read_state, write_atomic
+from ..train import train_part
 
-from . import data
-from .config import config_to_dict, flat_config
-from .config import preset as preset_config
-from .models import AuxiliaryVariableModel, from_config
-from .device import compute_label
-from .runs import load_run, read_run, read_state, write_atomic
-from .train import train_part
-
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS_ENV = "AUXPIX_RESULTS"
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
 EVAL_EVERY = 100  # often enough for a training curve, cheap enough (~3% of the time)
 
@@ -37,16 +44,35 @@ BUDGETS = {
 PAPER_EPOCHS = {("grayscale", "aux"): 30, ("grayscale", "cond"): 200, ("pyramid", None): 60}
 GRAYSCALE_MINUTE_SHARES = {"aux": 0.25, "cond": 0.75}
 
+_default_results: Path | None = None
+
+
+def use_results(path) -> Path:
+    """Make ``path`` the results folder unless ``$AUXPIX_RESULTS`` names another; returns the one in use."""
+    global _default_results
+    _default_results = Path(path).expanduser().resolve()
+    return results_dir()
+
+
+def results_dir() -> Path:
+    """The results folder: ``$AUXPIX_RESULTS``, else the one given to :func:`use_results`."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV]).expanduser()
+    if _default_results is None:
+        raise ConfigError(f"no results folder: set {RESULTS_ENV}=DIR or call auxpix.book.registry.use_results(DIR)")
+    return _default_results
+
 
 def run_dir(kind: str, preset: str) -> Path:
-    return RESULTS / "runs" / f"{kind}-{preset}"
+    """Where the book keeps its run of ``kind`` at ``preset``."""
+    return results_dir() / "runs" / f"{kind}-{preset}"
 
 
 def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
     """The sizing pilot of ``kind`` at ``preset`` (scripts/size_cpu_preset.sh): the committed
-    run and each candidate trained for the same budget in results/pilot/, labelled by the
+    run and each candidate trained for the same budget in <results>/pilot/, labelled by the
     config fields in which they differ (as ``--set`` names them); empty without candidates."""
-    pilot = {path: read_run(path) for path in sorted((RESULTS / "pilot").glob(f"{kind}-*"))}
+    pilot = {path: read_run(path) for path in sorted((results_dir() / "pilot").glob(f"{kind}-*"))}
     configs = {path: flat_config(config_to_dict(run["config"])) for path, run in pilot.items() if run["preset"] == preset}
     if not configs:
         return {}
@@ -100,8 +126,8 @@ def _complete(path: Path) -> bool:
 def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None:
     staging = final.with_name(final.name + ".training")
     model = from_config(preset_config(kind, preset))
-    train_images = images(model, "train", data_dir=data_dir)
-    test_images = images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
+    train_images = model_images(model, "train", data_dir=data_dir)
+    test_images = model_images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
     for part in model.parts:
         limit = budget(kind, preset, part, list(model.parts))
         print(f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True)
@@ -117,13 +143,10 @@ def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None
     staging.rename(final)
 
 
-def images(model: AuxiliaryVariableModel, split: str, *, data_dir=None, limit=None, dataset=None) -> torch.Tensor:
-    """``split`` images of the model's dataset (or ``dataset``) at the model's resolution,
-    the first ``limit`` of them."""
-    name = dataset or model.config.dataset
-    resolution = model.image_size if name == "celeba" else None
-    x = data.load_dataset(name, split, data_dir, resolution=resolution)
-    return x[:limit] if limit else x
+def model_images(model, split: str, *, data_dir=None, limit=None):
+    """The first ``limit`` ``split`` images of the data set ``model`` was trained on, at its resolution."""
+    name = model.config.dataset
+    return load_dataset(name, split, data_dir, resolution=model.image_size if name == "celeba" else None, limit=limit)
 
 
 def training_summary(path: Path) -> dict:
@@ -140,9 +163,11 @@ def training_summary(path: Path) -> dict:
     return summary
 
 
-def record(name: str, preset: str, values: dict, *, data: str, device="auto") -> Path:
-    """Save a notebook's numbers as results/<preset>/<name>.json, with how they were measured."""
-    path = RESULTS / preset / f"{name}.json"
+def record(name: str, preset: str, values: dict, *, data, device="auto") -> Path:
+    """Save a notebook's numbers as <results>/<preset>/<name>.json, with how they were measured.
+
+    ``data``: the data behind every value, or {value name: its data} when they differ."""
+    path = results_dir() / preset / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     content = {
         "preset": preset,
@@ -157,5 +182,6 @@ def record(name: str, preset: str, values: dict, *, data: str, device="auto") ->
 
 def recorded(name: str, preset: str) -> dict | None:
     """What :func:`record` saved, or None if that notebook has not run at this preset."""
-    path = RESULTS / preset / f"{name}.json"
+    path = results_dir() / preset / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
+

@@ -1,0 +1,356 @@
+"""The tables of the book: our numbers beside the paper's, each row saying what it measured.
+
+The notebooks call these with trained models and test images; every table is a pandas
+DataFrame, indexed and read by row and column names, whose paper numbers come from
+``auxpix.paper``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import paper
+from ..evaluate import evaluate
+from ..models import from_config
+from ..runs import read_metrics, read_run
+from . import registry
+
+# The two CIFAR-10 test sets the book scores on: our copy's JPEG-decoded pixels, and the
+# official images 0-999 with their exact pixels (the one to compare with the paper's).
+JPEG_TEST = "JPEG-decoded test"
+EXACT_TEST = "exact-pixel test"
+CIFAR10_TEST_SETS = {JPEG_TEST: "our JPEG-decoded CIFAR-10 test set", EXACT_TEST: "CIFAR-10 test images 0–999, exact pixels"}
+
+# The rows of the loss split (bits per colour dimension, then a share).
+AUX_TRAIN = "p(X̂), train"
+AUX_TEST = "p(X̂), test"
+COND_TEST = "p(X | X̂), test"
+TOTAL_TEST = "total, test"
+AUX_SHARE = "p(X̂) share of the total, test"
+BITS_ROWS = [AUX_TRAIN, AUX_TEST, COND_TEST, TOTAL_TEST]
+
+PAPER = "paper"
+LEVEL = "ours: level | level below"
+WHOLE_IMAGE = "ours: whole image at r"
+# Names of the book's CIFAR-10 models in the paper's Table 1 (its pyramid is in §4.2's text).
+TABLE1_NAMES = {"grayscale": "Grayscale PixelCNN (this paper)", "pixelcnnpp": "PixelCNN++"}
+
+# Faces in our CelebA copy (of 200 people); the full data set has 202,599.
+CELEBA_FACES = 6_097
+
+SHARPNESS = "sharpness"
+SAMPLE_BPD = "bits/dim under the model"
+REAL_FACES = "real test faces"
+MAP = "MAP"
+
+NAIVE, CACHED, SPEED_UP = "naive s/pixel", "cached s/pixel", "cached speed-up"
+PYRAMID_SPEED, PIXELCNNPP_SPEED, SPEED_RATIO = "pyramid s/pixel", "PixelCNN++ (cached) s/pixel", "PixelCNN++ / pyramid"
+PAPER_NAIVE = "paper (Titan X): pyramid without caching"
+OURS_NAIVE, OURS_CACHED = "ours: pyramid without caching", "ours: pyramid with caching"
+SPEED_INDEX = ["model", "resolution"]
+
+
+def ours(label: str, n_images: int) -> str:
+    """The column of our numbers on data set ``label`` of ``n_images`` images."""
+    return f"ours: {label} ({n_images} img)"
+
+
+def ours_on(table: pd.DataFrame, label: str) -> str:
+    """The name of ``table``'s column of our numbers on data set ``label``."""
+    matches = [column for column in table.columns if column.startswith(f"ours: {label} (")]
+    if len(matches) != 1:
+        raise KeyError(f"no single column of ours on {label!r} among {list(table.columns)}")
+    return matches[0]
+
+
+def _paper_cifar10(kind: str) -> tuple[float, bool]:
+    """(bits/dim, whether an upper bound) of the book's CIFAR-10 model of ``kind`` in the paper."""
+    if kind == "pyramid":
+        return paper.PYRAMID_CIFAR10, False
+    return next((bpd, bound) for name, bpd, bound in paper.TABLE1 if name == TABLE1_NAMES[kind])
+
+
+def paper_cifar10_bpd(kind: str) -> float:
+    """The paper's CIFAR-10 test bits/dim of the book's model of ``kind``."""
+    return _paper_cifar10(kind)[0]
+
+
+def paper_cifar10_text(kind: str) -> str:
+    """:func:`paper_cifar10_bpd` as the paper states it: "≤ 2.98" for an upper bound."""
+    bpd, bound = _paper_cifar10(kind)
+    return f"{'≤ ' if bound else ''}{bpd:g}"
+
+
+def _minutes(summary: dict) -> str:
+    return " + ".join(f"{part} {s['minutes']:g} min / {s['epochs']:g} ep" for part, s in summary.items())
+
+
+def evaluate_all(models: dict, datasets: dict[str, torch.Tensor]) -> dict:
+    """``{model name: {data name: evaluate(model, images)}}``, each pair scored once."""
+    return {name: {label: evaluate(model, x, progress=False) for label, x in datasets.items()} for name, model in models.items()}
+
+
+def cifar10_table(scores: dict, runs: dict) -> pd.DataFrame:
+    """Table 1 for our models: total test bits/dim on each data set, the paper's number,
+    and the preset and training behind ours. ``scores``: :func:`evaluate_all`'s; ``runs``:
+    {model name: its run directory}."""
+    rows = []
+    for name, by_data in scores.items():
+        run = read_run(runs[name])
+        row = {"model": name}
+        row.update({ours(label, r["n_images"]): r["bpd"]["total"] for label, r in by_data.items()})
+        row["paper (exact test set)"] = paper_cifar10_bpd(run["kind"])
+        row["preset"] = run["preset"]
+        row["training"] = _minutes(registry.training_summary(runs[name]))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def loss_split(scores: dict, train_aux_bpd: float) -> pd.DataFrame:
+    """The Grayscale PixelCNN's bits per colour dimension — p(X̂) on train and test, p(X | X̂),
+    the total, p(X̂)'s share — one column per test set, beside the paper's section 4.1.
+    ``scores``: {data name: evaluate(...)} on test sets; ``train_aux_bpd``: p(X̂)'s bits/dim
+    on training images (shown in the first column)."""
+    columns = {}
+    for label, result in scores.items():
+        bpd = result["bpd"]
+        train_aux = train_aux_bpd if label == next(iter(scores)) else None
+        columns[ours(label, result["n_images"])] = [train_aux, bpd["aux"], bpd["cond"], bpd["total"], bpd["aux"] / bpd["total"]]
+    split = paper.GRAYSCALE_SPLIT
+    columns[PAPER] = [split["aux_train"], split["aux_test"], split["cond_test"], split["total_test"], paper_aux_share()]
+    return pd.DataFrame(columns, index=[*BITS_ROWS, AUX_SHARE])
+
+
+def paper_aux_share() -> float:
+    """The paper's share of p(X̂) in the Grayscale PixelCNN's test bits/dim (§4.1)."""
+    return paper.GRAYSCALE_SPLIT["aux_test"] / paper.GRAYSCALE_SPLIT["total_test"]
+
+
+def cifar10_record(scores: dict, train_aux_bpd: float, runs: dict, n_train: int) -> tuple[dict, dict]:
+    """What chapter 01 records, per test set: each model's total bits/dim and the Grayscale
+    PixelCNN's loss split (p(X̂) on training images with the JPEG-decoded set); returns
+    (values, data), as :func:`auxpix.book.registry.record` takes them."""
+    kinds = {name: read_run(path)["kind"] for name, path in runs.items()}
+    gray = next(name for name, kind in kinds.items() if kind == "grayscale")
+    values, data = {}, {}
+    for label in scores[gray]:
+        bpd = scores[gray][label]["bpd"]
+        values[label] = {f"{kinds[name]}_total": by_data[label]["bpd"]["total"] for name, by_data in scores.items()}
+        values[label].update(aux_test=bpd["aux"], cond_test=bpd["cond"], aux_share=bpd["aux"] / bpd["total"])
+        data[label] = f"{CIFAR10_TEST_SETS[label]} ({scores[gray][label]['n_images']} images)"
+    values[JPEG_TEST]["aux_train"] = train_aux_bpd
+    data[JPEG_TEST] += f"; p(X̂) train: the first {n_train} JPEG-decoded training images"
+    return values, data
+
+
+def pyramid_table(model, test: torch.Tensor) -> pd.DataFrame:
+    """Table 2: per resolution r, the level's conditional bits/dim -log p(X_r | X_r/2) / 3r²
+    (for the lowest level, -log p(X_8) / 3·8²), and the whole image's -log p(X_r) / 3r²."""
+    result = evaluate(model, test, progress=False)
+    sizes = model.config.resolutions
+    return pd.DataFrame(
+        {
+            LEVEL: [result["bpd"][str(r)] for r in sizes],
+            WHOLE_IMAGE: [result["bpd_by_resolution"][str(r)] for r in sizes],
+            PAPER: [paper.TABLE2.get(r) for r in sizes],
+        },
+        index=[resolution_label(r) for r in sizes],
+    )
+
+
+def resolution_label(r: int) -> str:
+    return f"{r}x{r}"
+
+
+def pyramid_record(table2: pd.DataFrame) -> dict:
+    """Chapter 03's numbers: {"level_<r>": the level's bits/dim} per resolution of Table 2."""
+    return {f"level_{label.split('x')[0]}": float(value) for label, value in table2[LEVEL].items()}
+
+
+def sizing_pilot(runs: dict, part: str, minutes=None) -> pd.DataFrame:
+    """Networks for part ``part`` trained for the same wall-clock budget, side by side: their
+    size and speed, and the test bits/dim (averaged weights, the runs' test subset) each had
+    reached after each of ``minutes`` (default: each quarter of the first run's budget;
+    interpolated between the runs' evaluations, which are minutes apart)."""
+    if minutes is None:
+        budget = round(read_metrics(next(iter(runs.values())), part)[-1]["seconds"] / 60)
+        minutes = [budget * quarter / 4 for quarter in (1, 2, 3, 4)]
+    rows = []
+    for label, path in runs.items():
+        config = read_run(path)["config"]
+        metrics = read_metrics(path, part)
+        seconds, bpd = zip(*[(m["seconds"], m["test_bpd"]) for m in metrics if "test_bpd" in m])
+        last = metrics[-1]
+        row = {"network": label,
+               "parameters": sum(p.numel() for p in from_config(config).parts[part].parameters()),
+               "images/s": last["step"] * config.train.batch_size / last["seconds"],
+               "steps": last["step"], "epochs": last["epoch"]}
+        for t in minutes:  # between two evaluations: interpolated; outside them: none
+            row[tested_after(t)] = np.interp(t * 60, seconds, bpd, left=np.nan, right=np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("network")
+
+
+def tested_after(minutes: float) -> str:
+    """The :func:`sizing_pilot` column of test bits/dim after ``minutes`` of training."""
+    return f"test bpd at {minutes:g} min"
+
+
+def sharpness(images: torch.Tensor) -> torch.Tensor:
+    """Mean absolute Laplacian of the luma per image: high for crisp edges and noise, low for blur."""
+    luma = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).float()
+    lap = 4 * luma[:, 1:-1, 1:-1] - luma[:, :-2, 1:-1] - luma[:, 2:, 1:-1] - luma[:, 1:-1, :-2] - luma[:, 1:-1, 2:]
+    return lap.abs().mean(dim=(1, 2))
+
+
+def shift_label(c: float) -> str:
+    """The :func:`sample_statistics` row of samples drawn with their log-scales reduced by ``c``."""
+    return f"c = {c}"
+
+
+@torch.no_grad()
+def sample_statistics(model, samples: dict[str, torch.Tensor], real: torch.Tensor) -> pd.DataFrame:
+    """Per setting of ``samples`` and for the ``real`` images: mean sharpness and mean bits/dim
+    under ``model`` (how likely the model finds its own samples)."""
+    rows = {
+        label: {SHARPNESS: sharpness(x).mean().item(), SAMPLE_BPD: model.bpd(x.long())["total"].mean().item()}
+        for label, x in {**samples, REAL_FACES: real}.items()
+    }
+    return pd.DataFrame(rows).T
+
+
+def sampling_speeds(rows: list[dict]) -> pd.DataFrame:
+    """``auxpix.bench.sampling_table``'s rows by model and resolution, with the cached
+    sampler's speed-up over the naive one."""
+    speeds = pd.DataFrame(rows).set_index(SPEED_INDEX)
+    speeds[SPEED_UP] = speeds[NAIVE] / speeds[CACHED]
+    return speeds
+
+
+def speed_comparison(speeds: pd.DataFrame) -> pd.DataFrame:
+    """§4.2's comparison: seconds per pixel of the 128x128 pyramid and of the cached 32x32
+    PixelCNN++, the paper's (Titan X) and ours (the device of ``speeds``), and their ratio."""
+    face, pixelcnnpp = speeds.loc[("pyramid", 128)], speeds.loc[("pixelcnnpp", 32)]
+    comparison = pd.DataFrame(
+        {
+            PYRAMID_SPEED: [paper.SECONDS_PER_PIXEL["pyramid"], face[NAIVE], face[CACHED]],
+            PIXELCNNPP_SPEED: [paper.SECONDS_PER_PIXEL["pixelcnnpp"], pixelcnnpp[CACHED], pixelcnnpp[CACHED]],
+        },
+        index=[PAPER_NAIVE, OURS_NAIVE, OURS_CACHED],
+    )
+    comparison[SPEED_RATIO] = comparison[PIXELCNNPP_SPEED] / comparison[PYRAMID_SPEED]
+    return comparison
+
+
+def training_note(kind: str, preset: str) -> str:
+    """How long the committed run of ``kind`` at ``preset`` trained, e.g.
+    "trained 60 min in all (epochs: aux 0.51, cond 0.87)"."""
+    path = registry.run_dir(kind, preset)
+    if not (path / "run.json").is_file():
+        return "not trained yet"
+    summary = registry.training_summary(path)
+    minutes = sum(part["minutes"] for part in summary.values())
+    epochs = ", ".join(f"{name} {part['epochs']:g}" for name, part in summary.items())
+    return f"trained {round(minutes, 1):g} min in all (epochs: {epochs})"
+
+
+# --------------------------------------------------------------------------- the status table
+
+def _bits(value, theirs) -> tuple[str, str]:
+    return f"{value:.3f}", "" if theirs is None else f"{value - theirs:+.3f}"
+
+
+def _bits_pair(values, theirs) -> tuple[str, str]:
+    return " / ".join(f"{v:.3f}" for v in values), " / ".join(f"{v - t:+.3f}" for v, t in zip(values, theirs))
+
+
+def _share(value, theirs) -> tuple[str, str]:
+    """A share and its gap in percentage points (a difference of percentages is not a percentage)."""
+    return f"{value:.1%}", f"{100 * (value - theirs):+.1f} pp"
+
+
+def _figures(counts: dict, theirs) -> tuple[str, str]:
+    """{"samples": 16, ..., "seed": 0} as "16 samples, ... (seed 0)"."""
+    shown = ", ".join(f"{count} {what}" for what, count in counts.items() if what != "seed")
+    return f"{shown} (seed {counts['seed']})", ""
+
+
+def _speeds(rows, theirs) -> tuple[str, str]:
+    return speed_summary(sampling_speeds(rows)), ""
+
+
+def paper_speed_summary() -> str:
+    """§4.2's claim: pyramid (no caching) vs cached PixelCNN++ seconds per pixel on a Titan X."""
+    pyramid, pixelcnnpp = paper.SECONDS_PER_PIXEL["pyramid"], paper.SECONDS_PER_PIXEL["pixelcnnpp"]
+    return f"{pyramid:g} vs {pixelcnnpp:g} ({pixelcnnpp / pyramid:.1f}x)"
+
+
+def speed_summary(speeds: pd.DataFrame) -> str:
+    """Ours in :func:`paper_speed_summary`'s form, then the cached pyramid's figure."""
+    comparison = speed_comparison(speeds)
+    naive, cached = comparison.loc[OURS_NAIVE], comparison.loc[OURS_CACHED]
+    return (f"{naive[PYRAMID_SPEED]:.4f} vs {naive[PIXELCNNPP_SPEED]:.4f} ({naive[SPEED_RATIO]:.2g}x); "
+            f"cached pyramid {cached[PYRAMID_SPEED]:.4f} ({cached[SPEED_RATIO]:.1f}x)")
+
+
+def status_table(preset: str) -> pd.DataFrame:
+    """Every table and figure of the paper: the paper's value, ours at ``preset`` (from the
+    notebooks' records), the gap, why there is one, and the data and compute behind ours
+    (each row's number comes from one data set, named in its last column)."""
+    status = _Status(preset)
+    trained = {kind: training_note(kind, preset) for kind in ("grayscale", "pixelcnnpp", "pyramid")}
+    trained["pyramid-cifar"] = training_note("pyramid", f"{preset}-cifar")
+    cifar = "trained on our JPEG-decoded copy"
+    for kind, title, paper_compute in [
+        ("grayscale", "Table 1: Grayscale PixelCNN", "30 + 200 epochs on GPUs"),
+        ("pixelcnnpp", "Table 1: PixelCNN++", "a PixelCNN++ trained for days on GPUs"),
+        ("pyramid", "§4.2: Pyramid PixelCNN on CIFAR-10", "GPUs"),
+    ]:
+        run = "pyramid-cifar" if kind == "pyramid" else kind
+        status.add(f"{title}, bits/dim", paper_cifar10_text(kind), "cifar10_likelihoods", f"{kind}_total", on=EXACT_TEST,
+                   paper_value=paper_cifar10_bpd(kind), why=f"compute: {trained[run]} (paper: {paper_compute}); {cifar}")
+    gray_why = f"compute: {trained['grayscale']} (paper: 30 + 200 epochs on GPUs); {cifar}"
+    split = paper.GRAYSCALE_SPLIT
+    paper_aux = (split["aux_train"], split["aux_test"])
+    status.add("§4.1: p(X̂) train / test, bits/dim", " / ".join(f"{v:g}" for v in paper_aux), "cifar10_likelihoods",
+               ("aux_train", "aux_test"), on=JPEG_TEST, paper_value=paper_aux, show=_bits_pair, why=gray_why)
+    status.add("§4.1: p(X | X̂), bits/dim", f"{split['cond_test']:g}", "cifar10_likelihoods", "cond_test",
+               on=EXACT_TEST, paper_value=split["cond_test"], why=gray_why)
+    status.add("§4.1: p(X̂) share of the bits", f"{paper_aux_share():.1%}", "cifar10_likelihoods", "aux_share",
+               on=EXACT_TEST, paper_value=paper_aux_share(), show=_share, why=gray_why)
+    celeba_why = f"compute: {trained['pyramid']} (paper: 60 epochs on GPUs); data: our {CELEBA_FACES:,} CelebA faces of 200 people (paper: 202,599)"
+    for r, value in paper.TABLE2.items():
+        status.add(f"Table 2: CelebA {r}x{r}, bits/dim", f"{value:g}", "celeba_pyramid", f"level_{r}", paper_value=value,
+                   why=celeba_why, why_absent=f"this preset's pyramid stops below {r}x{r} (compute: see How to reproduce)")
+    pictures = "pictures: compare them in the chapter"
+    for title, name, kind in [("Figures 2–3: grayscale samples, colorization", "grayscale_samples", "grayscale"),
+                              ("Figure 4: variance reduction", "variance_reduction", "pyramid"),
+                              ("Figures 5–6: MAP samples, pyramid levels", "celeba_pyramid", "pyramid")]:
+        status.add(title, "images", name, "figures", show=_figures, why=f"{pictures}; {trained[kind]}")
+    status.add("§4.2: s/pixel, Pyramid vs PixelCNN++ (ratio)", paper_speed_summary(), "sampling_speed", "rows",
+               show=_speeds, why="device: ours is timed on the device named here, the paper's on a Titan X GPU")
+    return pd.DataFrame(status.rows).set_index("paper item")
+
+
+class _Status:
+    """The rows of :func:`status_table`, each read from one notebook's record at one preset."""
+
+    def __init__(self, preset: str):
+        self.preset, self.rows, self.records = preset, [], {}
+
+    def add(self, what, theirs, notebook, key, *, on=None, paper_value=None, show=_bits, why="", why_absent=""):
+        """A row for value ``key`` (a tuple: several values) of ``notebook``'s record, on its data set ``on``."""
+        if notebook not in self.records:
+            self.records[notebook] = registry.recorded(notebook, self.preset)
+        saved = self.records[notebook]
+        values = (saved["values"][on] if on else saved["values"]) if saved else {}
+        value = tuple(values.get(k) for k in key) if isinstance(key, tuple) else values.get(key)
+        present = value is not None and (not isinstance(value, tuple) or None not in value)
+        ours, gap = show(value, paper_value) if present else ("not in this preset" if saved else "not run yet", "")
+        data = (saved["data"][on] if on else saved["data"]) if saved else ""
+        self.rows.append({
+            "paper item": what, "paper": theirs, "ours": ours, "gap (ours − paper)": gap,
+            "why the gap": (why if present else why_absent) if saved else "",
+            "preset; data; compute": f"{self.preset}; {data}; {saved['compute']}" if saved else "",
+        })  # fmt: skip

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -395,3 +396,41 @@ def test_adam_uses_pixelcnn_plus_plus_betas_unless_set():
     assert training.adam(net, auxpix.preset("pixelcnnpp", "smoke").train).defaults["betas"] == (0.95, 0.9995)
     config = auxpix.preset("pixelcnnpp", "smoke", assignments=["train.betas=0.9,0.999"])
     assert config.train.betas == (0.9, 0.999)
+
+
+def test_bf16_runs_the_network_in_bfloat16_and_the_likelihood_in_float32():
+    model, x = small_model().eval(), random_images(4)  # no dropout: both passes see the same network
+    part = model.parts["pixelcnnpp"]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        params = part(x)
+        loss = model.part_bpd("pixelcnnpp", x).mean()
+    assert params.dtype == torch.bfloat16 and loss.dtype == torch.float32
+    # the same network outputs (those of the bf16 run), scored in float32 outside autocast
+    reference = -part.log_prob_from_params(x, params.float()).sum(dim=(1, 2)) / (3 * 64 * math.log(2))
+    assert loss.item() == pytest.approx(reference.mean().item(), abs=1e-5)
+    assert abs(loss.item() - model.part_bpd("pixelcnnpp", x).mean().item()) > 1e-6  # bf16 did run
+
+
+def test_bf16_training_steps_and_is_recorded(tmp_path):
+    model = small_model(train={"precision": "bf16"})
+    state = train_part(model, "pixelcnnpp", random_images(), run_dir=tmp_path, steps=2, **quiet())
+    assert math.isfinite(state["metrics"]["train_bpd"])
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["train"]["precision"] == "bf16"
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_budgeted_schedules_warm_up_then_end_at_the_floor(schedule):
+    cfg = auxpix.preset("pixelcnnpp", "smoke", train={"lr_schedule": schedule, "warmup_steps": 4, "lr": 1e-3}).train
+    rates = [training.learning_rate(cfg, step, progress) for step, progress in [(0, 0.0), (3, 0.0), (10, 0.5), (99, 1.0)]]
+    assert rates[0] == pytest.approx(2.5e-4) and rates[1] == pytest.approx(1e-3)  # warm-up over 4 steps
+    assert rates[2] == pytest.approx(1e-3 * (1 + 0.05) / 2)  # half way (linear and cosine agree there)
+    assert rates[3] == pytest.approx(5e-5)  # the floor, 5 % of lr, at the end of the budget
+    paper = auxpix.preset("pixelcnnpp", "paper").train
+    assert training.learning_rate(paper, 1000, 0.3) == pytest.approx(1e-3 * 0.99999**1000)
+
+
+def test_a_step_budget_run_ends_its_linear_schedule_at_the_floor(tmp_path):
+    model = small_model(train={"lr_schedule": "linear", "lr_floor": 0.1})
+    train_part(model, "pixelcnnpp", random_images(), run_dir=tmp_path, steps=4, **quiet(log_every=1))
+    rates = [line["lr"] for line in metrics(tmp_path, "pixelcnnpp")]
+    assert rates == pytest.approx([1e-3 * (1 - 0.9 * step / 4) for step in range(4)])

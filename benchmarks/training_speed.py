@@ -18,8 +18,8 @@ from auxpix.bench import training_speed
 
 
 def light(nr_resnet: int, nr_filters: int) -> dict:
-    """A pyramid level's net: one resolution, no dropout."""
-    return {"nr_resnet": nr_resnet, "nr_filters": nr_filters, "nr_resolutions": 1, "dropout": 0.0}
+    """A pyramid level's light net (one resolution, 3x3 kernels), no dropout."""
+    return {"nr_resnet": nr_resnet, "nr_filters": nr_filters, "nr_resolutions": 1, "dropout": 0.0, "light": True}
 
 
 # (label, kind, preset, overrides): the cpu preset's choice and the candidates beside it.

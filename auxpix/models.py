@@ -21,6 +21,7 @@ from .config import KINDS, GrayscaleConfig, PixelCNNppConfig, PyramidConfig
 from .config import preset as preset_config
 from .data import check_images
 from .errors import ConfigError
+from .fast_sampling import DEFAULT_WINDOW
 from .pixelcnn import PixelCNN, in_eval_mode
 
 
@@ -95,7 +96,8 @@ class PixelCNNpp(AuxiliaryVariableModel):
 
     @in_eval_mode
     def sample(self, n: int, **options) -> torch.Tensor:
-        """n images [n, 3, H, W] uint8; options: ``method`` ("cached" or "naive"), ``map``,
+        """n images [n, 3, H, W] uint8; options: ``method`` ("cached", "naive" or "window", with
+        its ``window`` size), ``map``,
         ``log_scale_shift``, ``generator``, ``progress``."""
         return self.parts["pixelcnnpp"].sample(n, **options)
 
@@ -125,20 +127,24 @@ class GrayscalePixelCNN(AuxiliaryVariableModel):
 
     @in_eval_mode
     def sample(
-        self, n: int, aux: torch.Tensor | None = None, *, method="cached", generator=None, progress=False, **options
+        self, n: int, aux: torch.Tensor | None = None, *, method="cached", window: int = DEFAULT_WINDOW,
+        generator=None, progress=False, **options,
     ):
         """(X̂, X): draw X̂ ~ p(X̂) (or take the given 4-bit ``aux``, [n, 1, H, W]: colorization,
         paper Figure 3), then X ~ p(X | X̂). ``map``/``log_scale_shift`` apply to X; ``method``
-        ("cached" or "naive") to both."""
+        ("cached", "naive" or "window", with its ``window`` size) to both."""
+        sampler = dict(method=method, window=window, generator=generator, progress=progress)
         if aux is None:
-            aux = self.parts["aux"].sample(n, method=method, generator=generator, progress=progress)
+            aux = self.parts["aux"].sample(n, **sampler)
         aux = aux.to(next(self.parameters()).device).long()
-        image = self.parts["cond"].sample(n, aux, method=method, generator=generator, progress=progress, **options)
+        image = self.parts["cond"].sample(n, aux, **sampler, **options)
         return aux.to(torch.uint8), image
 
 
 class PyramidPixelCNN(AuxiliaryVariableModel):
-    """Pyramid PixelCNN (paper, section 3.2): X̂ is X at half resolution, recursively.
+    """Pyramid PixelCNN (paper, section 3.2): X̂ is X at half resolution, recursively; every
+    lower view is the full image average-pooled and rounded, as the authors compute it
+    (:func:`auxpix.pyramid`).
 
     ``bpd(x)`` gives each level's conditional bits divided by that level's own 3·r²
     dimensions (keys ``"8"``, ``"16"``, ...) and the ``total`` for the full image;
@@ -192,6 +198,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         *,
         start: torch.Tensor | None = None,
         method: str = "cached",
+        window: int = DEFAULT_WINDOW,
         map: bool | Sequence[bool] = False,
         log_scale_shift: float | Sequence[float] = 0.0,
         generator=None,
@@ -201,7 +208,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
 
         ``start``: a given image at one of the resolutions to upscale from (it is the first
         returned level). ``map`` and ``log_scale_shift`` may be given per level; ``method``
-        ("cached" or "naive") is the sampler of every level.
+        ("cached", "naive" or "window", with its ``window`` size) is the sampler of every level.
         """
         sizes = self.config.resolutions
         maps = _per_level(map, len(sizes), "map")
@@ -216,7 +223,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
             aux = levels[-1].long() if levels else None
             levels.append(
                 self.parts[str(sizes[level])].sample(
-                    n, aux, method=method, map=maps[level], log_scale_shift=shifts[level],
+                    n, aux, method=method, window=window, map=maps[level], log_scale_shift=shifts[level],
                     generator=generator, progress=progress,
                 )  # fmt: skip
             )

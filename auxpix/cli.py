@@ -27,7 +27,7 @@ from .config import KINDS, PRECISIONS, PRESETS
 from .config import preset as preset_config
 from .errors import AuxpixError, ConfigError
 from .evaluate import evaluate
-from .fast_sampling import METHODS
+from .fast_sampling import DEFAULT_WINDOW, METHODS
 from .models import from_config
 from .sampling_io import check_samples_path, draw, save_samples
 from .device import resolve_device
@@ -124,8 +124,8 @@ def _sample(args) -> None:
             raise ConfigError(f"--n {args.n} needs {args.n} {args.aux_from} images, the data set has {len(originals)}")
         blocks["original"], aux = originals, grayscale_4bit(originals)
     generator = torch.Generator(device).manual_seed(args.seed)
-    blocks |= draw(model, args.n, aux=aux, method=args.method, map=args.map, log_scale_shift=args.log_scale_shift,
-                   generator=generator, progress=True)  # fmt: skip
+    blocks |= draw(model, args.n, aux=aux, method=args.method, window=args.window, map=args.map,
+                   log_scale_shift=args.log_scale_shift, generator=generator, progress=True)  # fmt: skip
     for path in save_samples(args.out, blocks):
         print(f"wrote {path}")
 
@@ -142,7 +142,8 @@ def _bench(args) -> None:
     print(f"sampling one {size}x{size} image (timed on the first pixels for {args.seconds:g} s, "
           "extrapolated per pixel):")
     speeds = sampling_speed(args.kind, preset=args.preset, resolution=args.resolution,
-                            methods=args.method or METHODS, max_seconds=args.seconds, device=device)  # fmt: skip
+                            methods=args.method or METHODS, window=args.window, max_seconds=args.seconds,
+                            device=device)  # fmt: skip
     for method, seconds in speeds.items():
         print(f"  {method:>15}  {seconds:.4g} s/pixel  (~{seconds * size * size:.4g} s per image)")
 
@@ -200,6 +201,10 @@ def _parser() -> argparse.ArgumentParser:
 
     def add_device(sub):
         sub.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda")
+
+    def add_window(sub):
+        sub.add_argument("--window", type=_positive(int), default=DEFAULT_WINDOW, metavar="SIZE",
+                         help=f"the window's side for --method window (default {DEFAULT_WINDOW}, the authors')")
 
     def add_data(sub):
         sub.add_argument("--data", metavar="DIR", help=f"data folder (default: ${data.DATA_ENV}, else data/ "
@@ -261,6 +266,7 @@ def _parser() -> argparse.ArgumentParser:
                             help="cached (each activation computed once, default), naive (the reference: "
                             "a full network pass per pixel; cached draws the same images) or window (the "
                             "authors' sampler: a pass over a 16x16 window around each pixel; approximate)")  # fmt: skip
+    add_window(sample_cmd)
     sample_cmd.add_argument("--map", action="store_true", help="MAP sampling of the colour values (paper, Fig. 5)")
     sample_cmd.add_argument("--log-scale-shift", type=float, default=0.0, metavar="C",
                             help="subtract C from the predicted log-scales: less noisy samples (paper, Fig. 4)")
@@ -283,5 +289,6 @@ def _parser() -> argparse.ArgumentParser:
     bench_cmd.add_argument("--method", action="append", choices=METHODS,
                            help="time only this sampler (repeatable; default: all): cached, naive or window (a "
                            "16x16 window around each pixel, the authors' sampler)")
+    add_window(bench_cmd)
     bench_cmd.add_argument("--resolution", type=_positive(int), help="sample at this size instead of the preset's")
     return parser

@@ -148,6 +148,30 @@ def _bench(args) -> None:
         print(f"  {method:>15}  {seconds:.4g} s/pixel  (~{seconds * size * size:.4g} s per image)")
 
 
+def _quality(args) -> None:
+    from . import quality  # here, not at the top: only this command needs it
+
+    quality.check_cifar10_run(args.run_dir)  # before minutes of loading and sampling
+    device = resolve_device(args.device)
+    classifier = quality.load_classifier(args.classifier or quality.QUALITY_DIR, device=device)
+    model = load_run(args.run_dir, device=device, weights="raw" if args.raw_weights else "ema")
+    reference = data.load_dataset("cifar10", "test", args.data, limit=args.n)
+    if len(reference) < args.n:
+        raise ConfigError(f"--n {args.n} needs as many CIFAR-10 test images to compare with; there are {len(reference)}")
+    report = {"run": str(args.run_dir), "kind": model.kind, "map": args.map, "log_scale_shift": args.log_scale_shift,
+              **quality.score_model(model, classifier, reference, args.n, batch_size=args.batch, seed=args.seed,
+                                    bootstrap=args.bootstrap, map=args.map, log_scale_shift=args.log_scale_shift)}  # fmt: skip
+    if args.json:
+        print(json.dumps(report))
+        return
+    spread = f" (bootstrap std over {args.bootstrap} resamplings)" if args.bootstrap else ""
+    print(f"{model.kind} run {args.run_dir}: {args.n} samples in {report['sample_seconds']:.0f} s, "
+          f"scored against {args.n} CIFAR-10 test images{spread}:")
+    for name in ("classifier_score", "frechet_distance"):
+        std = f" ± {report[name + '_std']:.3f}" if args.bootstrap else ""
+        print(f"  {name:>16}  {report[name]:.3f}{std}")
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -291,4 +315,24 @@ def _parser() -> argparse.ArgumentParser:
                            "16x16 window around each pixel, the authors' sampler)")
     add_window(bench_cmd)
     bench_cmd.add_argument("--resolution", type=_positive(int), help="sample at this size instead of the preset's")
+
+    quality_cmd = command("quality", _quality, "score a CIFAR-10 run's samples with the project's classifier",
+        "Draw N samples (cached sampler, in batches) and score them with the CIFAR-10 classifier trained "
+        "by this project (auxpix.quality): the classifier score exp(E KL(p(y|x) || p(y))) (1 to 10, "
+        "Inception-Score style) and the Frechet distance of its penultimate-layer features to those of the "
+        "first N CIFAR-10 test images (FID style), each with its bootstrap spread.")  # fmt: skip
+    quality_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a CIFAR-10 run directory written by 'auxpix train'")
+    quality_cmd.add_argument("--n", type=_positive(int), default=1000, help="samples and test images (default 1000)")
+    quality_cmd.add_argument("--batch", type=_positive(int), default=100, help="samples drawn at once (default 100)")
+    quality_cmd.add_argument("--bootstrap", type=_positive(int, zero=True), default=50,
+                             help="resamplings for the spread (default 50; 0: none)")
+    quality_cmd.add_argument("--map", action="store_true", help="MAP sampling of the colour values (paper, Fig. 5)")
+    quality_cmd.add_argument("--log-scale-shift", type=float, default=0.0, metavar="C",
+                             help="subtract C from the predicted log-scales (paper, Fig. 4)")
+    quality_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    quality_cmd.add_argument("--classifier", metavar="DIR", help="folder of the classifier (default: results/quality)")
+    quality_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_data(quality_cmd)
+    add_device(quality_cmd)
+    quality_cmd.add_argument("--raw-weights", action="store_true", help="the last step's weights, not the averaged ones")
     return parser

@@ -1,0 +1,244 @@
+"""Tests of auxpix.quality: the two scores' formulas on cases with known answers, the baselines,
+the classifier's training (a few steps on tiny data), its checkpoint and resumption, and
+scoring a smoke model's samples, in the library and through ``auxpix quality``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import auxpix
+from auxpix import data, quality, runs
+from auxpix.cli import main
+from auxpix.errors import CheckpointError, ConfigError
+from auxpix.train import train_part
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = quality.ClassifierConfig(widths=(4, 8), residual=(1,), epochs=2, batch_size=8, lr=0.05)
+
+
+def random_images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def tiny_classifier(seed: int = 0) -> quality.Classifier:
+    torch.manual_seed(seed)
+    return quality.Classifier(TINY)
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory, one_thread):
+    """A tiny classifier trained a few steps on 32 random images, saved as the CLI loads it."""
+    folder = tmp_path_factory.mktemp("classifier")
+    classifier = tiny_classifier()
+    report = quality.fit(classifier, random_images(32), torch.arange(32) % 10, progress=False)
+    quality.save_classifier(classifier, folder, {"steps": report["steps"]})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, one_thread):
+    """A PixelCNN++ smoke model at 32x32, trained for 2 steps (seconds)."""
+    folder = tmp_path_factory.mktemp("run")
+    torch.manual_seed(0)
+    model = auxpix.build("pixelcnnpp", preset="smoke")
+    train_part(model, "pixelcnnpp", random_images(16), run_dir=folder, preset="smoke", steps=2, progress=False)
+    return folder
+
+
+# --------------------------------------------------------------------------- the scores
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero():
+    features = np.random.default_rng(0).normal(size=(200, 8)) @ np.random.default_rng(1).normal(size=(8, 8))
+    assert quality.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("shift", [0.1, 1.0, 3.0])
+def test_frechet_distance_of_a_shift_is_its_squared_length(shift):
+    """Equal covariances: d² = |Δμ|², growing with the shift."""
+    features = np.random.default_rng(0).normal(size=(300, 6))
+    delta = shift * np.arange(1, 7) / 6
+    assert quality.frechet_distance(features, features + delta) == pytest.approx(np.sum(delta**2), rel=1e-9)
+
+
+def test_frechet_distance_of_different_spreads():
+    """N(0, diag a) and N(0, diag b): d² = Σ (√a − √b)², and the distance is symmetric."""
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 4.0, 1.0])
+    fit_a, fit_b = (np.zeros(3), np.diag(a)), (np.zeros(3), np.diag(b))
+    expected = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert quality.frechet_from_fits(fit_a, fit_b) == pytest.approx(expected)
+    assert quality.frechet_from_fits(fit_b, fit_a) == pytest.approx(expected)
+
+
+def test_classifier_score_of_a_constant_prediction_is_one():
+    probabilities = np.tile(np.random.default_rng(0).dirichlet(np.ones(10)), (50, 1))
+    assert quality.classifier_score(probabilities) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("classes", [2, 10])
+def test_classifier_score_of_confident_balanced_predictions_is_the_number_of_classes(classes):
+    probabilities = np.eye(classes)[np.arange(10 * classes) % classes]
+    assert quality.classifier_score(probabilities) == pytest.approx(classes)
+
+
+def test_classifier_score_is_the_mean_of_per_image_terms():
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(10) * 0.3, size=40)
+    terms = quality.per_image_kl(probabilities)
+    assert (terms >= 0).all()
+    assert quality.classifier_score(probabilities) == pytest.approx(np.exp(terms.mean()))
+    assert 1 < quality.classifier_score(probabilities) < 10
+
+
+def test_score_images_reports_both_scores_and_their_spread(trained_dir):
+    classifier = quality.load_classifier(trained_dir)
+    real = random_images(20, seed=1)
+    report = quality.score_images(classifier, random_images(20, seed=2), real, bootstrap=5)
+    assert report["n"] == 20 and report["bootstrap"] == 5
+    assert report["classifier_score"] >= 1 and report["frechet_distance"] > 0
+    assert report["classifier_score_std"] >= 0 and report["frechet_distance_std"] > 0
+    same = quality.score_images(classifier, real, quality.reference_fit(classifier, real), bootstrap=0)
+    assert same["frechet_distance"] == pytest.approx(0, abs=1e-6) and "frechet_distance_std" not in same
+
+
+# --------------------------------------------------------------------------- baselines and augmentation
+
+
+def test_marginal_draws_take_each_pixel_from_a_training_image_at_its_position():
+    train = torch.arange(5, dtype=torch.uint8).view(5, 1, 1, 1).expand(5, 3, 32, 32) * 40
+    train = train + torch.tensor([0, 1, 2], dtype=torch.uint8).view(1, 3, 1, 1)  # the channels stay together
+    draws = quality.marginal_draws(train, 7, seed=3)
+    assert draws.shape == (7, 3, 32, 32) and draws.dtype == torch.uint8
+    assert ((draws[:, 1] - draws[:, 0]) == 1).all() and ((draws[:, 0] % 40) == 0).all()
+    assert len(draws[:, 0].unique()) == 5
+
+
+def test_blur_keeps_flat_images_and_smooths_edges():
+    flat = torch.full((2, 3, 32, 32), 77, dtype=torch.uint8)
+    assert torch.equal(quality.blurred(flat), flat)
+    edge = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
+    edge[..., 16:] = 255
+    row = quality.blurred(edge, sigma=1.0)[0, 0, 0].int()
+    assert row[0] == 0 and row[-1] == 255 and 0 < row[15] < row[16] < 255
+
+
+def test_augment_crops_the_reflected_image_and_flips_it():
+    images = random_images(24)
+    out = quality.augment(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    pad = quality.CROP_PAD
+    padded = torch.nn.functional.pad(images.float(), (pad,) * 4, mode="reflect").to(torch.uint8)
+    crops = [padded[..., dy : dy + 32, dx : dx + 32] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
+    candidates = torch.stack(crops + [crop.flip(-1) for crop in crops], 1)  # [N, 162, 3, 32, 32]
+    matches = (candidates == out[:, None]).flatten(2).all(-1)
+    assert matches.any(1).all()  # every output is one crop of its own image, flipped or not
+    assert len({int(m.nonzero()[0]) for m in matches}) > 10  # and the crops vary
+
+
+# --------------------------------------------------------------------------- the classifier
+
+
+def test_classifier_trains_and_its_checkpoint_round_trips(tmp_path):
+    images, labels = random_images(16), torch.arange(16) % 10
+    classifier = tiny_classifier()
+    before = [p.clone() for p in classifier.parameters()]
+    report = quality.fit(classifier, images, labels, progress=False)
+    assert report["steps"] == 4 and report["images_per_second"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, classifier.parameters()))
+    quality.save_classifier(classifier, tmp_path, {"steps": report["steps"]})
+    loaded = quality.load_classifier(tmp_path)
+    assert loaded.config == TINY and not loaded.training
+    assert torch.equal(loaded(images), classifier(images))
+    assert quality.classifier_info(tmp_path) == {"steps": 4}
+
+
+def test_resumed_training_reaches_the_same_weights(tmp_path, monkeypatch):
+    images, labels = random_images(16), torch.arange(16) % 10
+    straight = tiny_classifier()
+    quality.fit(straight, images, labels, progress=False)
+
+    steps, real_step = [], quality._train_step
+
+    def crash_after_three(*args):
+        if len(steps) == 3:
+            raise KeyboardInterrupt
+        steps.append(1)
+        return real_step(*args)
+
+    monkeypatch.setattr(quality, "_train_step", crash_after_three)
+    checkpoint = tmp_path / quality.CHECKPOINT_FILE
+    with pytest.raises(KeyboardInterrupt):
+        quality.fit(tiny_classifier(), images, labels, checkpoint=checkpoint, checkpoint_every=2, progress=False)
+    monkeypatch.setattr(quality, "_train_step", real_step)
+    resumed = tiny_classifier(seed=1)  # other initial weights: the checkpoint must replace them
+    quality.fit(resumed, images, labels, checkpoint=checkpoint, checkpoint_every=2, progress=False)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6)
+
+
+def test_a_finished_classifier_is_never_overwritten(tmp_path):
+    (tmp_path / quality.WEIGHTS_FILE).write_bytes(b"trained")
+    with pytest.raises(CheckpointError, match="holds a trained classifier"):
+        quality.train_classifier(tmp_path, TINY)
+    assert (tmp_path / quality.WEIGHTS_FILE).read_bytes() == b"trained"
+
+
+def test_missing_or_damaged_classifier_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no trained quality classifier"):
+        quality.load_classifier(tmp_path)
+    (tmp_path / quality.WEIGHTS_FILE).write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not a readable quality classifier"):
+        quality.load_classifier(tmp_path)
+
+
+def test_labels_follow_the_images(tmp_path):
+    """The label reader reads the same batch files, in the same order, as the image reader."""
+    folder = tmp_path / data.CIFAR_DIR
+    folder.mkdir()
+    import pickle
+
+    for name, first in [("test_batch", 3)] + [(f"data_batch_{k}", k) for k in range(1, 6)]:
+        batch = {b"data": np.full((2, 3072), first, dtype=np.uint8), b"labels": [first, (first + 1) % 10]}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    images, labels = quality.labelled("train", tmp_path)
+    assert labels.tolist() == [1, 2, 2, 3, 3, 4, 4, 5, 5, 6]
+    assert images[::2, 0, 0, 0].tolist() == [1, 2, 3, 4, 5]
+    assert quality.cifar10_labels("test", tmp_path).tolist() == [3, 4]
+
+
+# --------------------------------------------------------------------------- scoring a model
+
+
+def test_score_model_samples_and_scores(smoke_run, trained_dir):
+    model = runs.load_run(smoke_run)
+    images, seconds = quality.sample_images(model, 4, batch_size=2, progress=False)
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.uint8 and seconds > 0
+    classifier = quality.load_classifier(trained_dir)
+    report = quality.score_model(model, classifier, random_images(4, seed=4), 4, batch_size=4, bootstrap=3,
+                                 progress=False)  # fmt: skip
+    assert report["n"] == 4 and report["sample_seconds"] > 0 and report["bootstrap"] == 3
+    assert report["classifier_score"] >= 1 and report["frechet_distance"] >= 0
+
+
+def test_cli_quality_json(smoke_run, trained_dir, capsys, monkeypatch):
+    monkeypatch.setattr(data, "load_dataset", lambda name, split, data_dir=None, limit=None, **_: random_images(8)[:limit])
+    argv = ["quality", str(smoke_run), "--n", "4", "--batch", "4", "--bootstrap", "3", "--classifier", str(trained_dir)]
+    assert main(argv + ["--json"]) == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 4 and report["kind"] == "pixelcnnpp"
+    for key in ("classifier_score", "frechet_distance", "classifier_score_std", "frechet_distance_std", "sample_seconds"):
+        assert isinstance(report[key], float)
+
+
+def test_cli_quality_refuses_a_run_of_another_dataset(tmp_path, capsys):
+    model = auxpix.build("pixelcnnpp", preset="smoke", dataset="celeba")
+    runs.open_run(tmp_path, model, "smoke")
+    assert main(["quality", str(tmp_path), "--n", "4", "--json"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("auxpix: error:") and "not CIFAR-10" in error
+    with pytest.raises(ConfigError, match="celeba, not CIFAR-10"):
+        quality.check_cifar10_run(tmp_path)

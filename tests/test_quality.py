@@ -1,10 +1,10 @@
 """Tests of auxpix.quality: the two scores' formulas on cases with known answers, the baselines,
 the classifier's training (a few steps on tiny data), its checkpoint and resumption, and
-scoring a smoke model's samples, in the library and through ``auxpix quality``."""
+scoring a smoke model's samples, in the library and through ``auxpix quality``; then the
+chapter's support (auxpix.book.quality): its verdict and reading, table, kept samples and figures."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -225,13 +225,14 @@ def test_score_model_samples_and_scores(smoke_run, trained_dir):
 
 
 def test_cli_quality_json(smoke_run, trained_dir, capsys, monkeypatch):
-    monkeypatch.setattr(data, "load_dataset", lambda name, split, data_dir=None, limit=None, **_: random_images(8)[:limit])
+    monkeypatch.setattr(data, "load_dataset", lambda *args, limit=None, **kwargs: random_images(8)[:limit])
     argv = ["quality", str(smoke_run), "--n", "4", "--batch", "4", "--bootstrap", "3", "--classifier", str(trained_dir)]
     assert main(argv + ["--json"]) == 0, capsys.readouterr().err
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 4 and report["kind"] == "pixelcnnpp"
-    for key in ("classifier_score", "frechet_distance", "classifier_score_std", "frechet_distance_std", "sample_seconds"):
-        assert isinstance(report[key], float)
+    for score in ("classifier_score", "frechet_distance"):
+        assert isinstance(report[score], float) and isinstance(report[f"{score}_std"], float)
+    assert isinstance(report["sample_seconds"], float)
 
 
 def test_cli_quality_refuses_a_run_of_another_dataset(tmp_path, capsys):
@@ -242,3 +243,105 @@ def test_cli_quality_refuses_a_run_of_another_dataset(tmp_path, capsys):
     assert error.count("\n") == 1 and error.startswith("auxpix: error:") and "not CIFAR-10" in error
     with pytest.raises(ConfigError, match="celeba, not CIFAR-10"):
         quality.check_cifar10_run(tmp_path)
+
+
+# --------------------------------------------------------------------------- the chapter (auxpix.book.quality)
+
+
+def score_row(label, group, cs, cs_std, fd, fd_std, n=100):
+    return {"label": label, "group": group, "status": "scored", "note": "", "sample_seconds": None, "n": n,
+            "classifier_score": cs, "classifier_score_std": cs_std,
+            "frechet_distance": fd, "frechet_distance_std": fd_std}
+
+
+def chapter_rows(gray, plain):
+    """Calibration rows and the two models, each model given as (cs, cs_std, fd, fd_std) or None (not loaded)."""
+    from auxpix.book import quality as chapter
+
+    rows = [score_row(chapter.REAL, chapter.CALIBRATION, 7.0, 0.1, 5.0, 0.5),
+            score_row(chapter.MARGINAL, chapter.CALIBRATION, 1.5, 0.05, 400.0, 5.0)]  # fmt: skip
+    for label, scores in ((chapter.GRAYSCALE, gray), (chapter.PIXELCNNPP, plain)):
+        if scores is None:
+            rows.append({"label": label, "group": chapter.MODEL, "status": chapter.TO_BE_RETRAINED, "note": "old run",
+                         "sample_seconds": None})  # fmt: skip
+        else:
+            rows.append(score_row(label, chapter.MODEL, *scores) | {"sample_seconds": 12.0})
+    return rows
+
+
+@pytest.mark.parametrize("gray, plain, verdict", [
+    ((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 80.0, 2.0), "supported"),
+    ((3.0, 0.1, 80.0, 2.0), (4.0, 0.1, 50.0, 2.0), "contradicted"),
+    ((3.1, 0.1, 50.0, 2.0), (3.0, 0.1, 80.0, 2.0), "undecided"),  # the classifier scores within the spread
+    ((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 40.0, 2.0), "undecided"),  # the two scores disagree
+    (None, (3.0, 0.1, 80.0, 2.0), "to be retrained"),
+])  # fmt: skip
+def test_coherence_verdict_and_reading(gray, plain, verdict):
+    from auxpix.book import quality as chapter
+
+    rows = chapter_rows(gray, plain)
+    assert chapter.coherence_verdict(rows) == verdict
+    text = chapter.reading(rows, "cpu")
+    assert "real test images 7.00 / 5.0" in text
+    if verdict == "to be retrained":
+        assert "Grayscale PixelCNN is to be retrained" in text and "not tested yet" in text
+    else:
+        assert f"**{verdict}**" in text and f"{gray[0]:.2f} ± 0.10" in text
+        assert "Grayscale PixelCNN is closer to the test images than" in text
+
+
+def test_quality_table_and_record():
+    from auxpix.book import quality as chapter
+
+    rows = chapter_rows(None, (3.0, 0.1, 80.0, 2.0))
+    table = chapter.quality_table(rows)
+    assert list(table.index) == [chapter.REAL, chapter.MARGINAL, chapter.GRAYSCALE, chapter.PIXELCNNPP]
+    assert table.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
+    assert table.loc[chapter.PIXELCNNPP, chapter.FRECHET] == 80.0
+    assert list(chapter.timing_table(rows).index) == [chapter.PIXELCNNPP]
+    info = {"parameters": 5, "steps": 3, "minutes": 1.0, "test_accuracy": {"cifar10": 0.5}}
+    values, data = chapter.record_values(rows, info)
+    assert values["verdict"] == chapter.TO_BE_RETRAINED and values["n"] == 100 and "first 100" in data
+    json.dumps(values)  # recordable
+
+
+def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(smoke_run, trained_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from auxpix.book import quality as chapter
+    from auxpix.book import registry
+
+    monkeypatch.setenv(registry.RESULTS_ENV, str(tmp_path))
+    shutil.copytree(smoke_run, tmp_path / "runs" / "pixelcnnpp-t")
+    shutil.copytree(smoke_run, tmp_path / "runs" / "grayscale-t")
+    run = json.loads((smoke_run / "run.json").read_text())
+    (tmp_path / "runs" / "grayscale-t" / "run.json").write_text(json.dumps(run | {"kind": "grayscale"}))
+    rows = (chapter.ModelRow(chapter.PIXELCNNPP, "pixelcnnpp"), chapter.ModelRow(chapter.GRAYSCALE, "grayscale"),
+            chapter.ModelRow("Pyramid", "pyramid", "-cifar"))  # fmt: skip
+    options = dict(seed=0, batch_size=2, progress=False, rows=rows)
+    first = chapter.model_entries("t", 2, **options)
+    assert [e["images"] is None for e in first] == [False, True, True]
+    assert [e["status"] for e in first] == [chapter.SCORED, chapter.TO_BE_RETRAINED, chapter.NOT_TRAINED]
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("kept samples are drawn again")
+
+    monkeypatch.setattr(quality, "sample_images", no_sampling)
+    again = chapter.model_entries("t", 2, **options)
+    assert torch.equal(again[0]["images"], first[0]["images"]) and again[0]["seconds"] == first[0]["seconds"]
+    with pytest.raises(AssertionError, match="drawn again"):
+        chapter.model_entries("t", 3, **options)  # another N: drawn again
+
+    classifier = quality.load_classifier(trained_dir)
+    test = random_images(4, seed=7)
+    entries = chapter.calibration_entries(test, random_images(8, seed=8), 2) + first
+    scored = chapter.score_rows(classifier, chapter.reference_images(test, 2), entries, bootstrap=2)
+    assert [chapter.scored(r) for r in scored] == [True, True, True, True, False, False]
+    assert "PixelCNN++: 2 images, sampled in" in chapter.report_entries(entries)
+    picked = chapter.best_and_worst(classifier, entries, k=1)
+    assert set(picked) == {chapter.REAL, chapter.BLURRED, chapter.MARGINAL, chapter.PIXELCNNPP}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    chapter.plot_scores(scored)
+    chapter.plot_best_and_worst(picked)

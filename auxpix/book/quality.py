@@ -1,0 +1,400 @@
+"""Chapter 06, sample quality: which models and baselines it scores, the samples it keeps, and
+its table, plots and reading (the scores themselves are :mod:`auxpix.quality`'s).
+
+Every row of the chapter is an *entry*: {"label", "group" ("calibration" or "model"),
+"images" (uint8 [N, 3, 32, 32], or None when there are none), "seconds" (how long sampling
+took; None for calibration images that are not sampled), "status" ("scored", or why there
+are no images: "to be retrained", "not trained at this preset") and "note" (the details)}.
+
+A model's samples take minutes to hours to draw, so they are kept in
+``<results>/quality/samples/<preset>/`` with the identity of the weights they came from (the
+checkpoint folder of every part), the number, seed and sampling options; the chapter draws
+them again only when one of these changes (or when asked), and otherwise re-scores the kept
+samples in seconds.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import quality
+from ..errors import AuxpixError, one_line
+from ..runs import RUN_FILE, load_run, read_run, read_state, write_atomic
+from ..sampling_io import image_grid
+from . import registry
+from .readings import smoke_caveat
+
+REAL = "real test images"
+COLORIZED = "real images, 4-bit gray colorized by the Grayscale PixelCNN"
+BLURRED = "blurred real images (Gaussian, σ = 1 pixel)"
+MARGINAL = "per-pixel marginal draws"
+BLUR_SIGMA = 1.0
+PIXELCNNPP, GRAYSCALE = "PixelCNN++", "Grayscale PixelCNN"
+CALIBRATION, MODEL = "calibration", "model"
+SCORED = "scored"
+TO_BE_RETRAINED = "to be retrained"
+NOT_TRAINED = "not trained"
+DECISIVE = 2.0  # a difference counts when it exceeds twice the combined spread of the two scores
+
+CLASSIFIER_SCORE, FRECHET = "classifier score", "Fréchet distance"
+SPREAD = "± (bootstrap std)"
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """A model and how the chapter samples it: ``preset_suffix`` picks the run (the pyramid's
+    CIFAR-10 runs are ``<preset>-cifar``), ``options`` go to its ``sample``."""
+
+    label: str
+    kind: str
+    preset_suffix: str = ""
+    options: dict = field(default_factory=dict)
+
+
+# Plain ancestral sampling for every model; MAP for the pyramid, as the paper samples it (Figure 5).
+MODEL_ROWS = (
+    ModelRow(PIXELCNNPP, "pixelcnnpp"),
+    ModelRow(GRAYSCALE, "grayscale"),
+    ModelRow("Pyramid PixelCNN 8→32", "pyramid", "-cifar"),
+    ModelRow("Pyramid PixelCNN 8→32, MAP", "pyramid", "-cifar", {"map": True}),
+)
+
+
+# --------------------------------------------------------------------------- entries
+
+
+def entry(label: str, group: str, images=None, seconds=None, status: str = SCORED, note: str = "") -> dict:
+    return {"label": label, "group": group, "images": images, "seconds": seconds, "status": status, "note": note}
+
+
+def calibration_entries(test: torch.Tensor, train: torch.Tensor, n: int, *, seed: int = 0) -> list[dict]:
+    """Real test images (the ``n`` after the ``n`` reference ones, so never the reference
+    itself), the same images blurred, and draws from the training set's per-pixel marginal."""
+    real = real_images(test, n)
+    return [entry(REAL, CALIBRATION, real), entry(BLURRED, CALIBRATION, quality.blurred(real, BLUR_SIGMA)),
+            entry(MARGINAL, CALIBRATION, quality.marginal_draws(train, n, seed=seed))]  # fmt: skip
+
+
+def reference_images(test: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` test images every row is compared with: the first ones."""
+    return _slice(test, 0, n)
+
+
+def real_images(test: torch.Tensor, n: int) -> torch.Tensor:
+    """The real images scored as a row: the ``n`` test images after the reference ones."""
+    return _slice(test, n, 2 * n)
+
+
+def _slice(test: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    if len(test) < stop:
+        raise ValueError(f"n = {stop - start} needs {2 * (stop - start)} test images (reference and real rows), "
+                         f"there are {len(test)}")  # fmt: skip
+    return test[start:stop]
+
+
+def run_of(row: ModelRow, preset: str):
+    return registry.run_dir(row.kind, preset + row.preset_suffix)
+
+
+def load_model(row: ModelRow, preset: str, *, device="cpu"):
+    """(the trained model of ``row`` at ``preset``, SCORED, "") or (None, status, why): a run
+    that is missing, or that does not load with this library (trained with an older architecture)."""
+    path = run_of(row, preset)
+    if not (path / RUN_FILE).is_file():
+        return None, NOT_TRAINED, f"no run in {path}"
+    try:
+        return load_run(path, device=device), SCORED, ""
+    except AuxpixError as e:
+        return None, TO_BE_RETRAINED, one_line(e)[:200]
+
+
+def model_entries(preset: str, n: int, *, seed: int = 0, batch_size: int = 100, device="cpu",
+                  colorize: torch.Tensor | None = None, resample: bool = False, progress: bool = True,
+                  rows=MODEL_ROWS) -> list[dict]:  # fmt: skip
+    """One entry per model row, with its ``n`` samples (kept, or drawn now); and, when the
+    Grayscale PixelCNN loads and ``colorize`` (real images) is given, the calibration row of
+    those images' 4-bit grays colorized by it."""
+    entries, loaded = [], {}
+    for row in rows:
+        if (row.kind, row.preset_suffix) not in loaded:
+            loaded[row.kind, row.preset_suffix] = load_model(row, preset, device=device)
+        model, status, note = loaded[row.kind, row.preset_suffix]
+        if model is None:
+            entries.append(entry(row.label, MODEL, status=status, note=note))
+            continue
+        images, seconds = kept_samples(row.label, model, run_of(row, preset), preset, n, seed=seed,
+                                       batch_size=batch_size, resample=resample, progress=progress, **row.options)
+        entries.append(entry(row.label, MODEL, images, seconds))
+    grayscale = loaded.get(("grayscale", ""), (None,))[0]
+    if grayscale is not None and colorize is not None:
+        images, seconds = kept_samples(COLORIZED, grayscale, run_of(ModelRow(GRAYSCALE, "grayscale"), preset), preset,
+                                       len(colorize), seed=seed, batch_size=batch_size, resample=resample,
+                                       progress=progress, colorize=colorize)  # fmt: skip
+        entries.append(entry(COLORIZED, CALIBRATION, images, seconds))
+    return entries
+
+
+def kept_samples(label: str, model, run_dir, preset: str, n: int, *, seed: int, batch_size: int,
+                 resample: bool = False, progress: bool = True, colorize: torch.Tensor | None = None,
+                 **options) -> tuple[torch.Tensor, float]:  # fmt: skip
+    """(``n`` samples of ``model``, the seconds they took to draw): the kept ones when they
+    came from the same weights, number, seed and options; else drawn now and kept.
+    ``colorize``: real images whose 4-bit grays a Grayscale PixelCNN colorizes instead."""
+    key = sample_key(run_dir, n=n, seed=seed, colorized=colorize is not None, **options)
+    path = registry.results_dir() / "quality" / "samples" / preset / f"{_slug(label)}.npz"
+    if path.is_file() and not resample:
+        with np.load(path) as kept:
+            if str(kept["key"]) == key:
+                return torch.from_numpy(kept["images"]), float(kept["seconds"])
+    sampler = dict(batch_size=batch_size, seed=seed, progress=progress, **options)
+    if colorize is not None:
+        images, seconds = quality.colorized(model, colorize, **sampler)
+    else:
+        images, seconds = quality.sample_images(model, n, **sampler)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, images=images.numpy(), seconds=seconds, key=key)
+    write_atomic(path, buffer.getvalue())
+    return images, seconds
+
+
+def sample_key(run_dir, **settings) -> str:
+    """What a kept sample set depends on: the checkpoint of every part of the run, and ``settings``."""
+    run = read_run(run_dir)
+    parts = sorted(p.name for p in run_dir.iterdir() if (p / "state.json").is_file())
+    checkpoints = {name: read_state(run_dir / name)["checkpoint"] for name in parts}
+    return json.dumps({"kind": run["kind"], "checkpoints": checkpoints, **settings}, sort_keys=True)
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", label.lower().replace("+", "p")).strip("-")
+
+
+def report_entries(entries: list[dict]) -> str:
+    """One line per entry: how many images it has, how long they took, or why it has none."""
+    lines = []
+    for e in entries:
+        if e["images"] is None:
+            lines.append(f"{e['label']}: {e['status']} ({e['note']})")
+        else:
+            took = f", sampled in {e['seconds']:.0f} s" if e["seconds"] is not None else ""
+            lines.append(f"{e['label']}: {len(e['images'])} images{took}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- scores and tables
+
+
+def score_rows(classifier, reference: torch.Tensor, entries: list[dict], *, bootstrap: int = 50,
+               seed: int = 0) -> list[dict]:  # fmt: skip
+    """Both scores of every entry with images against ``reference``; plain dicts (recordable)."""
+    fit = quality.reference_fit(classifier, reference)
+    rows = []
+    for e in entries:
+        row = {key: e[key] for key in ("label", "group", "status", "note")} | {"sample_seconds": e["seconds"]}
+        if e["images"] is not None:
+            row |= quality.score_images(classifier, e["images"], fit, bootstrap=bootstrap, seed=seed)
+        rows.append(row)
+    return rows
+
+
+def scored(row: dict | None) -> bool:
+    return row is not None and "classifier_score" in row
+
+
+def quality_table(rows: list[dict]) -> pd.DataFrame:
+    """Calibration rows first, then the models: both scores with their spread, or why a row has none."""
+    ordered = [r for r in rows if r["group"] == CALIBRATION] + [r for r in rows if r["group"] == MODEL]
+    records = []
+    for r in ordered:
+        record = {"row": r["label"], "kind": r["group"], "status": r["status"]}
+        if scored(r):
+            record |= {"N": r["n"], CLASSIFIER_SCORE: round(r["classifier_score"], 2),
+                       f"{CLASSIFIER_SCORE} {SPREAD}": round(r.get("classifier_score_std", math.nan), 2),
+                       FRECHET: round(r["frechet_distance"], 1),
+                       f"{FRECHET} {SPREAD}": round(r.get("frechet_distance_std", math.nan), 1)}  # fmt: skip
+        records.append(record)
+    table = pd.DataFrame(records).set_index("row")
+    return table.astype({"N": "Int64"}) if "N" in table else table
+
+
+def timing_table(rows: list[dict]) -> pd.DataFrame:
+    """How long each sampled row took: seconds for its N images and per image."""
+    timed = [r for r in rows if scored(r) and r["sample_seconds"] is not None]
+    return pd.DataFrame([{"row": r["label"], "N": r["n"], "sampling seconds": round(r["sample_seconds"], 1),
+                          "seconds per image": round(r["sample_seconds"] / r["n"], 3)} for r in timed],
+                        columns=["row", "N", "sampling seconds", "seconds per image"]).set_index("row")  # fmt: skip
+
+
+def classifier_table(info: dict) -> pd.DataFrame:
+    """The classifier: its network, size, training and accuracy on both test sets, from its JSON."""
+    config = info["config"]
+    widths, residual = config["widths"], config["residual"]
+    stages = ", ".join(f"{w}" + (f" + {r} residual" if r else "") for w, r in zip(widths[1:], residual))
+    rows = {
+        "network": f"ResNet-9 style: stem {config['widths'][0]} channels; stages {stages}; max-pool, linear",
+        "parameters": f"{info['parameters']:,}",
+        "training": (f"{info['steps']} steps of {config['batch_size']} ({config['epochs']} epochs), "
+                     f"{info['minutes']:.1f} min on {info['threads']} thread(s), "
+                     f"{info['images_per_second']:.0f} images/s"),
+        "data": info["data"],
+        "test accuracy, JPEG-decoded (10,000)": f"{info['test_accuracy']['cifar10']:.2%}",
+        "test accuracy, exact pixels (1,000)": f"{info['test_accuracy']['cifar10-lossless']:.2%}",
+    }  # fmt: skip
+    return pd.DataFrame({"quality classifier": rows})
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_scores(rows: list[dict]):
+    """Classifier score against Fréchet distance (log scale), one labelled point per scored row
+    with its spread; calibration rows grey squares, models coloured circles. Better is up and left."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    colours = iter(f"C{k}" for k in range(10))
+    for r in (r for r in rows if scored(r)):
+        calibration = r["group"] == CALIBRATION
+        colour = "0.45" if calibration else next(colours)
+        ax.errorbar(r["frechet_distance"], r["classifier_score"], xerr=r.get("frechet_distance_std"),
+                    yerr=r.get("classifier_score_std"), fmt="s" if calibration else "o", color=colour, capsize=3)
+        ax.annotate(r["label"], (r["frechet_distance"], r["classifier_score"]), xytext=(5, 5),
+                    textcoords="offset points", fontsize=7, color=colour)  # fmt: skip
+    ax.set(xlabel=f"{FRECHET} to the test images (log scale; lower is better)",
+           ylabel=f"{CLASSIFIER_SCORE} (higher is better)", xscale="log")  # fmt: skip
+    ax.margins(x=0.15, y=0.1)
+    fig.tight_layout()
+    return fig
+
+
+def best_and_worst(classifier, entries: list[dict], k: int = 8) -> dict[str, dict[str, torch.Tensor]]:
+    """Per entry with images: its ``k`` best- and ``k`` worst-scored images, by each image's
+    term of the classifier score, KL(p(y|x) || p(y)) (p(y): that entry's own class mix)."""
+    picked = {}
+    for e in (e for e in entries if e["images"] is not None):
+        probabilities, _ = quality.predict(classifier, e["images"])
+        order = np.argsort(-quality.per_image_kl(probabilities), kind="stable")
+        picked[e["label"]] = {"best": e["images"][order[:k].copy()], "worst": e["images"][order[-k:][::-1].copy()]}
+    return picked
+
+
+def plot_best_and_worst(picked: dict[str, dict[str, torch.Tensor]], scale: float = 0.03):
+    """One row per entry: its best images on the left, its worst on the right."""
+    size = (2 * 8 * 34 * scale, len(picked) * 40 * scale + 0.6)  # 8 images of 32 pixels and gaps per panel
+    fig, axes = plt.subplots(len(picked), 2, figsize=size, squeeze=False)
+    for (label, images), row in zip(picked.items(), axes):
+        for ax, which in zip(row, ("best", "worst")):
+            ax.imshow(image_grid([images[which]]), interpolation="nearest")
+            ax.set_title(f"{label}: {which}", fontsize=8, loc="left")
+            ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------- readings
+
+
+def coherence_verdict(rows: list[dict]) -> str:
+    """The verdict on the paper's claim that the Grayscale PixelCNN's samples are more globally
+    coherent than PixelCNN++'s: "supported" (better on both scores by more than ``DECISIVE``
+    times the combined spread), "contradicted" (worse on both by as much), "undecided"
+    (otherwise), or "to be retrained" (one of the two has no scores)."""
+    by = {r["label"]: r for r in rows}
+    gray, plain = by.get(GRAYSCALE), by.get(PIXELCNNPP)
+    if not (scored(gray) and scored(plain)):
+        return TO_BE_RETRAINED
+    signs = {_decisive(gray, plain, key, better) for key, better in (("classifier_score", 1), ("frechet_distance", -1))}
+    if signs == {1}:
+        return "supported"
+    if signs == {-1}:
+        return "contradicted"
+    return "undecided"
+
+
+def _decisive(a: dict, b: dict, key: str, better: int) -> int:
+    """+1 when ``a`` beats ``b`` on ``key`` by more than DECISIVE combined spreads, -1 when it loses so, else 0."""
+    difference = (a[key] - b[key]) * better
+    spread = math.hypot(a.get(f"{key}_std", 0.0), b.get(f"{key}_std", 0.0))
+    return 0 if abs(difference) <= DECISIVE * spread else (1 if difference > 0 else -1)
+
+
+def calibration_reading(rows: list[dict]) -> str:
+    """Where the calibration rows put the scale: real images, then the baselines."""
+    parts = [f"{r['label']} {r['classifier_score']:.2f} / {r['frechet_distance']:.1f}"
+             for r in rows if r["group"] == CALIBRATION and scored(r)]  # fmt: skip
+    if not parts:
+        return "No calibration row was scored."
+    return f"Calibration ({CLASSIFIER_SCORE} / {FRECHET}, N = {_n(rows)}): " + "; ".join(parts) + "."
+
+
+def _n(rows: list[dict]) -> int:
+    return next(r["n"] for r in rows if scored(r))
+
+
+def placement(row: dict, rows: list[dict]) -> str:
+    """Which calibration rows a model beats on the Fréchet distance."""
+    baselines = [r for r in rows if r["group"] == CALIBRATION and scored(r)]
+    beaten = [r["label"] for r in baselines if row["frechet_distance"] < r["frechet_distance"]]
+    if not beaten:
+        return f"{row['label']} is further from the test images than every calibration row"
+    return f"{row['label']} is closer to the test images than {', '.join(beaten)}"
+
+
+def reading(rows: list[dict], preset: str) -> str:
+    """What the chapter's numbers say about the claim: the calibration, where each scored
+    model falls, and whether the Grayscale PixelCNN beats PixelCNN++ by more than the spread."""
+    verdict = coherence_verdict(rows)
+    models = [r for r in rows if r["group"] == MODEL]
+    text = calibration_reading(rows)
+    placed = [placement(r, rows) for r in models if scored(r)]
+    if placed:
+        text += " " + "; ".join(placed) + "."
+    for status, why in ((TO_BE_RETRAINED, "its run does not load with this library"), (NOT_TRAINED, "no run")):
+        waiting = [r["label"] for r in models if r["status"] == status]
+        if waiting:
+            verb = "is" if len(waiting) == 1 else "are"
+            text += f" At the **{preset}** preset {_names(waiting)} {verb} {status} ({why})."
+    if verdict == TO_BE_RETRAINED:
+        return (f"{text} So the paper's claim that the Grayscale PixelCNN's samples are more coherent than "
+                f"PixelCNN++'s is **not tested yet**.{smoke_caveat(preset)}")
+    by = {r["label"]: r for r in rows}
+    gray, plain = by[GRAYSCALE], by[PIXELCNNPP]
+    compared = (f"The Grayscale PixelCNN scores {_pm(gray, 'classifier_score', 2)} against PixelCNN++'s "
+                f"{_pm(plain, 'classifier_score', 2)} ({CLASSIFIER_SCORE}, higher is better) and "
+                f"{_pm(gray, 'frechet_distance', 1)} against {_pm(plain, 'frechet_distance', 1)} ({FRECHET}, lower "
+                f"is better)")  # fmt: skip
+    meaning = {
+        "supported": "better on both by more than twice the spread: the claim is **supported** at this preset",
+        "contradicted": "worse on both by more than twice the spread: the claim is **contradicted** at this preset",
+        "undecided": "not better on both by more than twice the spread: **undecided** at this preset",
+    }[verdict]
+    return f"{text} {compared}: {meaning}.{smoke_caveat(preset)}"
+
+
+def _pm(row: dict, key: str, digits: int) -> str:
+    std = row.get(f"{key}_std")
+    return f"{row[key]:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
+
+
+def _names(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def record_values(rows: list[dict], info: dict) -> tuple[dict, dict]:
+    """(values, data) for :func:`auxpix.book.registry.record`: every row's scores, the verdict, the classifier."""
+    n = _n(rows) if any(scored(r) for r in rows) else None
+    classifier = {key: info[key] for key in ("parameters", "steps", "minutes", "test_accuracy")}
+    values = {"n": n, "verdict": coherence_verdict(rows), "rows": rows, "classifier": classifier}
+    data = (f"scored against the first {n} JPEG-decoded CIFAR-10 test images; real row: test images {n}-{2 * n - 1}; "
+            "classifier trained on the JPEG-decoded training set")  # fmt: skip
+    return values, data

@@ -306,3 +306,46 @@ def test_notebooks_read_tables_by_name_and_take_sentences_from_readings(notebook
         for call in re.findall(r"Markdown\((.*)\)", source):
             assert call.startswith("readings."), source
 
+
+def readme_text(title: str) -> str:
+    """README section ``title`` as written."""
+    return (REPO / "README.md").read_text().split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def readme_section(title: str) -> str:
+    """README section ``title`` with each run of whitespace made one space (lines wrap anywhere)."""
+    return " ".join(readme_text(title).split())
+
+
+def readme_table(title: str) -> list[list[str]]:
+    """The cells of the body rows of the table of README section ``title`` ("\\|" is a "|" inside a cell)."""
+    lines = [line for line in readme_text(title).splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip("|"))] for line in lines[2:]]
+
+
+def test_readme_quotes_the_recorded_sampling_speeds():
+    saved = json.loads((REPO / "results" / "cpu" / "sampling_speed.json").read_text())
+    speeds = tables.sampling_speeds(saved["values"]["rows"])
+    quoted = readme_table("Sampling speed")
+    assert len(quoted) >= 3
+    for model, level, naive, cached, speed_up in quoted:
+        kind = {"Pyramid PixelCNN": "pyramid", "PixelCNN++": "pixelcnnpp"}[model]
+        row = speeds.loc[(kind, int(level.split("×")[0]))]
+        assert [naive, cached, speed_up] == [f"{row[tables.NAIVE]:.4f}", f"{row[tables.CACHED]:.4f}", f"{row[tables.SPEED_UP]:.0f}x"]
+    section = readme_section("Sampling speed")
+    threads = {row["threads"] for row in saved["values"]["rows"]}
+    assert len(threads) == 1 and f"threads = {threads.pop()}" in section and saved["compute"] in section
+    assert f"{saved['values']['whole_face_seconds']:.0f} s" in section
+
+
+def test_readme_quotes_the_recorded_cifar10_likelihoods():
+    saved = json.loads((REPO / "results" / "cpu" / "cifar10_likelihoods.json").read_text())["values"]
+    jpeg, exact = saved[tables.JPEG_TEST], saved[tables.EXACT_TEST]
+    kinds = {"Grayscale PixelCNN": "grayscale", "PixelCNN++": "pixelcnnpp", "Pyramid PixelCNN": "pyramid"}
+    for model, on_jpeg, on_exact, theirs in readme_table("Status"):
+        kind = next(kind for name, kind in kinds.items() if model.startswith(name))
+        assert [on_jpeg, on_exact, theirs] == [f"{jpeg[f'{kind}_total']:.3f}", f"{exact[f'{kind}_total']:.3f}",
+                                               tables.paper_cifar10_text(kind)]  # fmt: skip
+    assert (f"{jpeg['aux_test']:.3f} bits/dim on the JPEG-decoded test set (paper {paper.GRAYSCALE_SPLIT['aux_test']:g}): "
+            f"{jpeg['aux_share']:.1%} of the total there, {exact['aux_share']:.1%} on exact pixels "
+            f"(paper {tables.paper_aux_share():.1%})") in readme_section("Status")

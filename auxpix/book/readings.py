@@ -29,8 +29,8 @@ def loss_split(split: pd.DataFrame, preset: str) -> str:
     share = split.loc[AUX_SHARE, exact]
     aux_gap = split.loc[AUX_TEST, exact] - split.loc[AUX_TEST, PAPER]
     cond_gap = split.loc[COND_TEST, exact] - split.loc[COND_TEST, PAPER]
-    overfit = split.loc[AUX_TEST, jpeg] - split.loc[AUX_TRAIN, jpeg]
-    paper_overfit = split.loc[AUX_TEST, PAPER] - split.loc[AUX_TRAIN, PAPER]
+    train_test_gap = split.loc[AUX_TEST, jpeg] - split.loc[AUX_TRAIN, jpeg]
+    paper_train_test_gap = split.loc[AUX_TEST, PAPER] - split.loc[AUX_TRAIN, PAPER]
     if share < SMALL_SHARE:
         verdict = "by this measure the grayscale structure is a small share of the likelihood, as the paper claims"
     else:
@@ -42,8 +42,8 @@ def loss_split(split: pd.DataFrame, preset: str) -> str:
     return (f"At the **{preset}** preset, on the {EXACT_TEST} images p(X̂) carries **{share:.1%}** of our Grayscale "
             f"PixelCNN's bits (paper: {split.loc[AUX_SHARE, PAPER]:.1%}): {verdict}. Against the paper's, our p(X̂) "
             f"is {aux_gap:+.3f} and our p(X | X̂) {cond_gap:+.3f} bits/dim: {further}. On the {JPEG_TEST} images, "
-            f"the set we also scored training images of, p(X̂)'s train/test gap (test minus train) is {overfit:+.3f} "
-            f"bits/dim (paper: {paper_overfit:+.3f}).{smoke_caveat(preset)}")
+            f"the set we also scored training images of, p(X̂)'s train/test gap (test minus train) is "
+            f"{train_test_gap:+.3f} bits/dim (paper: {paper_train_test_gap:+.3f}).{smoke_caveat(preset)}")
 
 
 def train_subset(n_images: int) -> str:

@@ -226,6 +226,18 @@ def _parser() -> argparse.ArgumentParser:
     def add_device(sub):
         sub.add_argument("--device", default="auto", help="auto (CUDA if available, else CPU), cpu or cuda")
 
+    def add_run_dir(sub, help="a run directory written by 'auxpix train'"):
+        sub.add_argument("run_dir", metavar="RUN_DIR", help=help)
+
+    def add_drawing(sub):
+        sub.add_argument("--map", action="store_true", help="MAP sampling of the colour values (paper, Fig. 5)")
+        sub.add_argument("--log-scale-shift", type=float, default=0.0, metavar="C",
+                         help="subtract C from the predicted log-scales: less noisy samples (paper, Fig. 4)")
+        sub.add_argument("--seed", type=int, default=0, help="default 0")
+
+    def add_raw_weights(sub):
+        sub.add_argument("--raw-weights", action="store_true", help="the last step's weights, not the averaged ones")
+
     def add_window(sub):
         sub.add_argument("--window", type=_positive(int), default=DEFAULT_WINDOW, metavar="SIZE",
                          help=f"the window's side for --method window (default {DEFAULT_WINDOW}, the authors')")
@@ -268,7 +280,7 @@ def _parser() -> argparse.ArgumentParser:
     eval_cmd = command("eval", _eval, "bits per dimension of a trained run on a data split",
         "Mean bits per dimension of every part and in total (pyramid: also of the whole image at "
         "each resolution), with the averaged weights unless --raw-weights.")  # fmt: skip
-    eval_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'auxpix train'")
+    add_run_dir(eval_cmd)
     eval_cmd.add_argument("--split", default="test", choices=SPLITS, help="default: test")
     eval_cmd.add_argument("--dataset", choices=data.DATASETS,
                           help="another data set than the run's, e.g. cifar10-lossless (exact CIFAR-10 pixels)")
@@ -276,14 +288,14 @@ def _parser() -> argparse.ArgumentParser:
     eval_cmd.add_argument("--limit", type=_positive(int), metavar="N", help="only the first N images")
     eval_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_device(eval_cmd)
-    eval_cmd.add_argument("--raw-weights", action="store_true", help="the last step's weights, not the averaged ones")
+    add_raw_weights(eval_cmd)
 
     sample_cmd = command("sample", _sample, "draw samples from a trained run into a PNG grid (+ raw .npy/.npz)",
         "Draw N samples and write FILE.png, a grid with up to 8 images per row and one block of rows "
         "per stage (grayscale: the 4-bit grays above the colour images; with --aux-from, the "
         "original images above their grays and colorizations; pyramid: one block per level, "
         "upscaled), and next to it FILE.npy (one block) or FILE.npz (one array per block).")  # fmt: skip
-    sample_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'auxpix train'")
+    add_run_dir(sample_cmd)
     sample_cmd.add_argument("--n", type=_positive(int), default=8, help="number of samples (default 8)")
     sample_cmd.add_argument("--out", required=True, metavar="FILE.png", help="the grid to write")
     sample_cmd.add_argument("--method", choices=METHODS, default="cached",
@@ -291,15 +303,12 @@ def _parser() -> argparse.ArgumentParser:
                             "a full network pass per pixel; cached draws the same images) or window (the "
                             "authors' sampler: a pass over a 16x16 window around each pixel; approximate)")  # fmt: skip
     add_window(sample_cmd)
-    sample_cmd.add_argument("--map", action="store_true", help="MAP sampling of the colour values (paper, Fig. 5)")
-    sample_cmd.add_argument("--log-scale-shift", type=float, default=0.0, metavar="C",
-                            help="subtract C from the predicted log-scales: less noisy samples (paper, Fig. 4)")
-    sample_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    add_drawing(sample_cmd)
     sample_cmd.add_argument("--aux-from", choices=("test", "train"),
                             help="grayscale only: colorize the 4-bit grays of the first N images of this split")
     add_data(sample_cmd)
     add_device(sample_cmd)
-    sample_cmd.add_argument("--raw-weights", action="store_true", help="the last step's weights, not the averaged ones")
+    add_raw_weights(sample_cmd)
 
     bench_cmd = command("bench", _bench, "time training and sampling of a preset on this machine",
         "Training images per second of each part (random images, after warm-up) and seconds per "
@@ -321,18 +330,15 @@ def _parser() -> argparse.ArgumentParser:
         "by this project (auxpix.quality): the classifier score exp(E KL(p(y|x) || p(y))) (1 to 10, "
         "Inception-Score style) and the Frechet distance of its penultimate-layer features to those of the "
         "first N CIFAR-10 test images (FID style), each with its bootstrap spread.")  # fmt: skip
-    quality_cmd.add_argument("run_dir", metavar="RUN_DIR", help="a CIFAR-10 run directory written by 'auxpix train'")
+    add_run_dir(quality_cmd, "a CIFAR-10 run directory written by 'auxpix train'")
     quality_cmd.add_argument("--n", type=_positive(int), default=1000, help="samples and test images (default 1000)")
     quality_cmd.add_argument("--batch", type=_positive(int), default=100, help="samples drawn at once (default 100)")
     quality_cmd.add_argument("--bootstrap", type=_positive(int, zero=True), default=50,
                              help="resamplings for the spread (default 50; 0: none)")
-    quality_cmd.add_argument("--map", action="store_true", help="MAP sampling of the colour values (paper, Fig. 5)")
-    quality_cmd.add_argument("--log-scale-shift", type=float, default=0.0, metavar="C",
-                             help="subtract C from the predicted log-scales (paper, Fig. 4)")
-    quality_cmd.add_argument("--seed", type=int, default=0, help="default 0")
+    add_drawing(quality_cmd)
     quality_cmd.add_argument("--classifier", metavar="DIR", help="folder of the classifier (default: results/quality)")
     quality_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_data(quality_cmd)
     add_device(quality_cmd)
-    quality_cmd.add_argument("--raw-weights", action="store_true", help="the last step's weights, not the averaged ones")
+    add_raw_weights(quality_cmd)
     return parser

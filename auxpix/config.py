@@ -202,7 +202,7 @@ KINDS = tuple(PRESETS)
 
 def preset(kind: str, name: str = "cpu", *, assignments: list[str] | None = None, **overrides):
     """The config of ``kind`` at preset ``name``, with fields replaced by ``overrides``, then by
-    ``assignments`` (the command line's ``--set key=value`` strings, see :func:`parse_assignments`).
+    ``assignments`` (the command line's ``--set key=value`` strings, see :func:`~auxpix.config.parse_assignments`).
 
     A nested config may be overridden by a dict of its fields:
     ``preset("pixelcnnpp", "cpu", net={"nr_filters": 64})``.

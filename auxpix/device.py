@@ -34,7 +34,8 @@ def compute_label(device="auto") -> str:
     if device.type == "cuda":
         where = torch.cuda.get_device_name(device)
     else:
-        where = f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
+        threads = torch.get_num_threads()
+        where = f"cpu ({threads} thread{'s' if threads > 1 else ''}, {platform.machine()})"
     return f"{where}, torch {torch.__version__.split('+')[0]}"
 
 

@@ -69,7 +69,7 @@ class AuxiliaryVariableModel(nn.Module):
         return self.bpd_from_nll(self.nll(x))
 
     def bpd_from_nll(self, nll: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """:meth:`bpd` from the parts' nats that :meth:`nll` gave."""
+        """:meth:`bpd` from the parts' nats that :meth:`~AuxiliaryVariableModel.nll` gave."""
         out = {name: value / (self.part_dims(name) * math.log(2)) for name, value in nll.items()}
         out["total"] = sum(nll.values()) / (3 * self.image_size**2 * math.log(2))
         return out
@@ -179,7 +179,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         return self.bpd_by_resolution_from_nll(self.nll(x))
 
     def bpd_by_resolution_from_nll(self, nll: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """:meth:`bpd_by_resolution` from the levels' nats that :meth:`nll` gave."""
+        """:meth:`bpd_by_resolution` from the levels' nats that :meth:`~AuxiliaryVariableModel.nll` gave."""
         total, out = 0.0, {}
         for size in self.config.resolutions:
             total = total + nll[str(size)]
@@ -193,15 +193,8 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
 
     @in_eval_mode
     def sample(
-        self,
-        n: int,
-        *,
-        start: torch.Tensor | None = None,
-        method: str = "cached",
-        window: int = DEFAULT_WINDOW,
-        map: bool | Sequence[bool] = False,
-        log_scale_shift: float | Sequence[float] = 0.0,
-        generator=None,
+        self, n: int, *, start: torch.Tensor | None = None, method: str = "cached", window: int = DEFAULT_WINDOW,
+        map: bool | Sequence[bool] = False, log_scale_shift: float | Sequence[float] = 0.0, generator=None,
         progress=False,
     ) -> list[torch.Tensor]:
         """Every level, lowest resolution first (paper Figure 6), each [n, 3, r, r] uint8.

@@ -8,10 +8,11 @@ that current Python and PyTorch need (:data:`FIXES`) are applied before its mode
 Both networks are built at the same configuration (nr_resnet, nr_filters, nr_logistic_mix,
 dropout) and timed on the same random batch, one training step at a time (forward, loss,
 backward, Adam step), in rounds that alternate between the two, so that a change in the
-machine's load falls on both; each speed is the median over the rounds.
+machine's load falls on both; each speed is the median over the rounds, and each ratio the
+median over the rounds of the ratio within a round.
 
     .venv/bin/python benchmarks/vs_pclucas14.py --pclucas14 PATH [--threads 2]
-        [--config 1/32/64 --config 5/160/4] [--dropout 0.5 --dropout 0] [--rounds 5] [--steps 2]
+        [--config 1/32/64 --config 5/160/4] [--dropout 0.5 --dropout 0] [--rounds 9] [--steps 1]
         [--torch-dropout]
 
 ``--config R/F/B``: nr_resnet R, nr_filters F, batch B (nr_logistic_mix: ``--nr-logistic-mix``).
@@ -21,6 +22,7 @@ The dropouts differ in kind at the same p: auxpix's is the paper's, element-wise
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import re
 import shutil
@@ -131,7 +133,7 @@ def _count(model) -> int:
 
 
 def side_by_side(steps: dict, *, batch: int, device, rounds: int, steps_per_round: int, warmup: int) -> dict:
-    """{name: median images/s}: each step function warmed up, then timed ``steps_per_round``
+    """{name: images/s of each round}: each step function warmed up, then timed ``steps_per_round``
     steps at a time in ``rounds`` rounds that take the functions in turn (the order reversed
     every other round)."""
     names = list(steps)
@@ -147,14 +149,15 @@ def side_by_side(steps: dict, *, batch: int, device, rounds: int, steps_per_roun
                 steps[name]()
             synchronize(device)
             speeds[name].append(steps_per_round * batch / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in speeds.items()}
+    return speeds
 
 
-def compare(checkout, configs, dropouts, *, nr_logistic_mix=10, threads=2, device="cpu", rounds=5,
-            steps_per_round=2, warmup=1, seed=0, torch_dropout=False, log=print) -> list[dict]:  # fmt: skip
-    """One row per (config, dropout): both projects' training images/s and the ratio
-    auxpix / pclucas14. ``configs``: (nr_resnet, nr_filters, batch) triples. ``torch_dropout``:
-    auxpix with ``torch.nn.Dropout`` is timed beside them where dropout is on."""
+def compare(checkout, configs, dropouts, *, nr_logistic_mix=10, threads=2, device="cpu", rounds=9,
+            steps_per_round=1, warmup=1, seed=0, torch_dropout=False, log=print) -> list[dict]:  # fmt: skip
+    """One row per (config, dropout): both projects' training images/s (medians over the rounds)
+    and the ratio auxpix / pclucas14 (the median of the rounds' ratios). ``configs``: (nr_resnet,
+    nr_filters, batch) triples. ``torch_dropout``: auxpix with ``torch.nn.Dropout`` is timed
+    beside them where dropout is on."""
     device = resolve_device(device)
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="pclucas14-") as folder:
@@ -176,19 +179,26 @@ def compare(checkout, configs, dropouts, *, nr_logistic_mix=10, threads=2, devic
             if torch_dropout and dropout > 0:
                 steps["auxpix nn.Dropout"] = auxpix_step(nr_resnet, nr_filters, nr_logistic_mix, dropout, images,
                                                          device, torch_dropout=True)[0]  # fmt: skip
-            speeds = side_by_side(steps, batch=batch, device=device, rounds=rounds, steps_per_round=steps_per_round,
-                                  warmup=warmup)  # fmt: skip
+            rounds_speeds = side_by_side(steps, batch=batch, device=device, rounds=rounds,
+                                         steps_per_round=steps_per_round, warmup=warmup)  # fmt: skip
+            for name, values in rounds_speeds.items():
+                log(f"{name} images/s per round: {' '.join(f'{v:.2f}' for v in values)}")
+            speeds = {name: statistics.median(values) for name, values in rounds_speeds.items()}
+            ratios = {name: statistics.median(a / b for a, b in zip(values, rounds_speeds["pclucas14"]))
+                      for name, values in rounds_speeds.items()}  # fmt: skip
             row = {"nr_resnet": nr_resnet, "nr_filters": nr_filters, "batch": batch, "dropout": dropout,
                    "parameters": n_ours, "auxpix images/s": speeds["auxpix"],
-                   "pclucas14 images/s": speeds["pclucas14"], "ratio": speeds["auxpix"] / speeds["pclucas14"]}  # fmt: skip
+                   "pclucas14 images/s": speeds["pclucas14"], "ratio": ratios["auxpix"]}  # fmt: skip
             if "auxpix nn.Dropout" in speeds:
                 row["auxpix nn.Dropout images/s"] = speeds["auxpix nn.Dropout"]
+                row["auxpix nn.Dropout ratio"] = ratios["auxpix nn.Dropout"]
             log(_format(row))
             rows.append(row)
     return rows
 
 
-HEADER = "| nr_resnet / filters | batch | dropout | parameters | auxpix images/s | pclucas14 images/s | auxpix / pclucas14 |"
+HEADER = ("| nr_resnet / filters | batch | dropout | parameters | auxpix images/s | pclucas14 images/s "
+          "| auxpix / pclucas14 |")
 TORCH_DROPOUT = " auxpix with nn.Dropout images/s | its ratio to pclucas14 |"
 
 
@@ -196,8 +206,7 @@ def _format(row: dict) -> str:
     line = (f"| {row['nr_resnet']} / {row['nr_filters']} | {row['batch']} | {row['dropout']:g} | {row['parameters']:,} "
             f"| {row['auxpix images/s']:.2f} | {row['pclucas14 images/s']:.2f} | {row['ratio']:.2f}x |")  # fmt: skip
     if "auxpix nn.Dropout images/s" in row:
-        speed = row["auxpix nn.Dropout images/s"]
-        line += f" {speed:.2f} | {speed / row['pclucas14 images/s']:.2f}x |"
+        line += f" {row['auxpix nn.Dropout images/s']:.2f} | {row['auxpix nn.Dropout ratio']:.2f}x |"
     return line
 
 
@@ -218,8 +227,8 @@ def main():
     parser.add_argument("--nr-logistic-mix", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per model (the median is reported)")
-    parser.add_argument("--steps", type=int, default=2, help="training steps per round")
+    parser.add_argument("--rounds", type=int, default=9, help="timed rounds per model (the median is reported)")
+    parser.add_argument("--steps", type=int, default=1, help="training steps per round")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per model first")
     parser.add_argument("--torch-dropout", action="store_true",
                         help="also time auxpix with torch.nn.Dropout (a float per activation) where dropout is on")
@@ -228,9 +237,10 @@ def main():
     dropouts = args.dropout or [0.5, 0.0]
     print(f"training images/s, fp32, {args.threads} thread(s), {args.rounds} rounds x {args.steps} steps, "
           f"nr_logistic_mix {args.nr_logistic_mix}")  # fmt: skip
+    log = functools.partial(print, file=sys.stderr, flush=True)  # progress and per-round speeds
     rows = compare(args.pclucas14, configs, dropouts, nr_logistic_mix=args.nr_logistic_mix, threads=args.threads,
                    device=args.device, rounds=args.rounds, steps_per_round=args.steps, warmup=args.warmup,
-                   torch_dropout=args.torch_dropout, log=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+                   torch_dropout=args.torch_dropout, log=log)  # fmt: skip
     header = HEADER + (TORCH_DROPOUT if any("auxpix nn.Dropout images/s" in row for row in rows) else "")
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")

@@ -28,6 +28,12 @@ from .fast_sampling import DEFAULT_WINDOW, METHODS
 from .models import from_config
 from .train import adam, part_loss, train_step
 
+# What chapter 05 and benchmarks/sampling_speed.py time (paper architectures): the Pyramid
+# PixelCNN from 8x8 up to each resolution and PixelCNN++ at CIFAR-10's 32x32 ...
+SAMPLING_CASES = [("pyramid", r) for r in (8, 16, 32, 64, 128)] + [("pixelcnnpp", 32)]
+# ... and section 4.2's comparison at the faces' 128x128: the pyramid 8 -> 128 beside a PixelCNN++.
+PAPER_COMPARISON_CASES = [("pyramid", 128), ("pixelcnnpp", 128)]
+
 
 def training_speed(
     kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2, threads: int | None = None,

@@ -4,6 +4,7 @@ input where its claim holds and one where it does not), and the README quoting t
 import importlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,8 @@ import torch
 import auxpix
 from auxpix import paper
 from auxpix.book import readings, registry, tables
-from auxpix.errors import ConfigError
-from auxpix.runs import read_metrics
+from auxpix.errors import CheckpointError, ConfigError
+from auxpix.runs import RUN_FILE, read_metrics, read_state
 from auxpix.train import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +64,64 @@ def test_a_record_is_read_back_with_how_it_was_measured(results):
     saved = registry.recorded("chapter", "mine")
     assert (saved["values"], saved["data"], saved["preset"]) == ({"x": 1.5}, "some data", "mine")
     assert saved["compute"].startswith("cpu (") and registry.recorded("other", "mine") is None
+
+
+def tiny_run(path: Path, steps: int = 1) -> Path:
+    """A PixelCNN++ run at the smoke preset, trained for ``steps`` steps on 8x8 images."""
+    images = torch.randint(0, 256, (8, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    model = auxpix.build("pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=8))
+    train(model, images, run_dir=path, preset="smoke", steps=steps, progress=False)
+    return path
+
+
+def edit_config(path: Path, **fields) -> None:
+    """Change fields of the config saved in the run at ``path``, as an earlier library might have saved it."""
+    run = json.loads((path / RUN_FILE).read_text())
+    for key, value in fields.items():
+        group, _, name = key.rpartition(".")
+        (run["config"][group] if group else run["config"])[name] = value
+    (path / RUN_FILE).write_text(json.dumps(run))
+
+
+def test_a_run_of_an_earlier_architecture_is_to_be_retrained_not_loaded_or_retrained(results, monkeypatch):
+    path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
+    assert registry.loadable("pixelcnnpp", "smoke") and not registry.stale("pixelcnnpp", "smoke")
+    assert registry.trained("pixelcnnpp", "smoke") is not None
+    monkeypatch.setattr(registry, "_train_all", lambda *args, **kwargs: pytest.fail("retrained silently"))
+    edit_config(path, **{"net.nr_filters": 16})  # the weights no longer fit the model the config builds
+    assert not registry.loadable("pixelcnnpp", "smoke") and registry.stale("pixelcnnpp", "smoke")
+    assert registry.trained("pixelcnnpp", "smoke") is None
+    edit_config(path, image_size=7)  # the config no longer builds a model
+    assert registry.trained("pixelcnnpp", "smoke") is None and registry.stale("pixelcnnpp", "smoke")
+    assert tables.training_note("pixelcnnpp", "smoke") == f"to be retrained ({registry.EARLIER_ARCHITECTURE})"
+    assert registry.trained_parameters(path, "pixelcnnpp") > 0  # a pilot's size, from its checkpoint
+    assert registry.retrain_note("pixelcnnpp", "smoke") == f"pixelcnnpp-smoke: to be retrained ({registry.EARLIER_ARCHITECTURE})"
+
+
+def test_other_problems_of_a_run_are_errors_not_to_be_retrained(results):
+    assert not registry.stale("pixelcnnpp", "smoke")  # no run: nothing to retrain
+    with pytest.raises(CheckpointError, match="does not exist"):
+        registry.loadable("pixelcnnpp", "smoke")
+    path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
+    checkpoint = path / "pixelcnnpp" / read_state(path / "pixelcnnpp")["checkpoint"] / "ema.safetensors"
+    checkpoint.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        registry.trained("pixelcnnpp", "smoke")
+
+
+def test_a_retrain_replaces_a_run_of_an_earlier_architecture(results, monkeypatch):
+    path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
+    edit_config(path, image_size=7)
+    retrained = []
+
+    def train_all(kind, preset, final, **options):
+        retrained.append((kind, preset))
+        shutil.rmtree(final)
+        tiny_run(final)
+
+    monkeypatch.setattr(registry, "_train_all", train_all)
+    assert registry.trained("pixelcnnpp", "smoke", train=True) is not None and retrained == [("pixelcnnpp", "smoke")]
 
 
 # --------------------------------------------------------------------------- budgets
@@ -121,21 +180,30 @@ def test_loss_split_puts_each_test_set_beside_the_paper():
         tables.ours_on(split, "other")
 
 
-def speed_rows(pyramid_naive=2.0, pyramid_cached=0.005, pixelcnnpp_cached=0.02) -> list[dict]:
+def speed_rows(pyramid=(2.0, 0.005, 0.004), pixelcnnpp_cached=0.05) -> list[dict]:
+    """sampling_table rows: the per-resolution table's pyramid rows, and the comparison's
+    pyramid (naive, cached, window) and PixelCNN++ (cached) at 128x128."""
+    naive, cached, window = pyramid
     row = {"batch": 1, "threads": 1}
-    return [{"model": "pyramid", "resolution": 64, **row, tables.NAIVE: 0.5, tables.CACHED: 0.004},
-            {"model": "pyramid", "resolution": 128, **row, tables.NAIVE: pyramid_naive, tables.CACHED: pyramid_cached},
-            {"model": "pixelcnnpp", "resolution": 32, **row, tables.NAIVE: 0.5, tables.CACHED: pixelcnnpp_cached}]
+    return [{"model": "pyramid", "resolution": 64, **row, tables.NAIVE: 0.5, tables.CACHED: 0.004, tables.WINDOW: 0.003},
+            {"model": "pyramid", "resolution": 128, **row, tables.NAIVE: naive, tables.CACHED: cached, tables.WINDOW: window},
+            {"model": "pixelcnnpp", "resolution": 128, **row, tables.CACHED: pixelcnnpp_cached}]
 
 
 def test_sampling_speeds_and_the_papers_comparison():
     speeds = tables.sampling_speeds(speed_rows())
     assert speeds.loc[("pyramid", 128), tables.SPEED_UP] == pytest.approx(400)
+    assert np.isnan(speeds.loc[("pixelcnnpp", 128), tables.SPEED_UP])  # its naive sampler was not timed
     comparison = tables.speed_comparison(speeds)
-    assert comparison.loc[tables.PAPER_NAIVE, tables.SPEED_RATIO] == pytest.approx(12.5)
-    assert comparison.loc[tables.OURS_CACHED, tables.SPEED_RATIO] == pytest.approx(4)
+    assert list(comparison.index) == [tables.PAPER_SPEEDS, tables.OURS_WINDOW, tables.OURS_CACHED, tables.OURS_NAIVE]
+    assert comparison.loc[tables.PAPER_SPEEDS, tables.SPEED_RATIO] == pytest.approx(12.5)
+    assert comparison.loc[tables.OURS_WINDOW, tables.SPEED_RATIO] == pytest.approx(12.5)
+    assert comparison.loc[tables.OURS_CACHED, tables.SPEED_RATIO] == pytest.approx(10)
+    assert comparison.loc[tables.OURS_NAIVE, tables.PIXELCNNPP_SPEED] == pytest.approx(0.05)
     assert tables.paper_speed_summary() == "0.004 vs 0.05 (12.5x)"
-    assert tables.speed_summary(speeds) == "2.0000 vs 0.0200 (0.01x); cached pyramid 0.0050 (4.0x)"
+    assert tables.speed_summary(comparison) == "window 0.0040 vs 0.0500 (12x); cached 0.0050 vs 0.0500 (10x)"
+    without_naive = [{k: v for k, v in row.items() if k != tables.NAIVE} for row in speed_rows()]
+    assert tables.OURS_NAIVE not in tables.speed_comparison(tables.sampling_speeds(without_naive)).index
 
 
 def test_status_table_shows_ours_beside_the_paper_with_the_gap(results):
@@ -156,16 +224,52 @@ def test_status_table_shows_ours_beside_the_paper_with_the_gap(results):
     assert (aux["paper"], aux["ours"], aux["gap (ours − paper)"]) == ("0.442 / 0.459", "0.550 / 0.600", "+0.108 / +0.141")
     assert "JPEG (10000 images)" in aux["preset; data; compute"]
     assert table.loc["Table 1: PixelCNN++, bits/dim", "ours"] == "not in this preset"
-    assert table.loc["Table 2: CelebA 8x8, bits/dim", "ours"] == "not run yet"
+    assert table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "ours"] == "not run yet"
     figures = {"MAP samples": 16, "levels": 4, "seed": 0}
-    registry.record("celeba_pyramid", "mine", {"level_8": 5.0, "figures": figures}, data="faces", device="cpu")
-    registry.record("sampling_speed", "mine", {"rows": speed_rows()}, data="none", device="cpu")
+    values = {"whole_8": 5.0, "level_8": 5.0, "whole_16": 5.5, "level_16": 6.0, "figures": figures}
+    registry.record("celeba_pyramid", "mine", values, data="322 faces (random split)", device="cpu")
+    registry.record("sampling_speed", "mine", {"comparison_rows": speed_rows()}, data="none", device="cpu")
     table = tables.status_table("mine")
-    assert table.loc["Table 2: CelebA 8x8, bits/dim", "gap (ours − paper)"] == f"{5.0 - paper.TABLE2[8]:+.3f}"
-    assert "stops below 16x16" in table.loc["Table 2: CelebA 16x16, bits/dim", "why the gap"]
+    assert table.loc["Table 2: CelebA 16x16, bits/dim (whole image)", "ours"] == "5.500"  # the whole image's, not the level's
+    assert table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "gap (ours − paper)"] == f"{5.0 - paper.TABLE2[8]:+.3f}"
+    assert "random split" in table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "preset; data; compute"]
+    assert "stops below 32x32" in table.loc["Table 2: CelebA 32x32, bits/dim (whole image)", "why the gap"]
     assert table.loc["Figures 5–6: MAP samples, pyramid levels", "ours"] == "16 MAP samples, 4 levels (seed 0)"
-    speed = table.loc["§4.2: s/pixel, Pyramid vs PixelCNN++ (ratio)"]
-    assert (speed["paper"], speed["ours"]) == ("0.004 vs 0.05 (12.5x)", tables.speed_summary(tables.sampling_speeds(speed_rows())))
+    speed = table.loc["§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)"]
+    expected = tables.speed_summary(tables.speed_comparison(tables.sampling_speeds(speed_rows())))
+    assert (speed["paper"], speed["ours"]) == ("0.004 vs 0.05 (12.5x)", expected)
+
+
+def test_status_table_says_to_be_retrained_for_a_run_that_does_not_load(results, monkeypatch):
+    registry.record("cifar10_likelihoods", "smoke", {tables.EXACT_TEST: {"pixelcnnpp_total": 4.0}},
+                    data={tables.EXACT_TEST: "exact"}, device="cpu")  # an old record: the run changed since
+    path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
+    assert tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim", "ours"] == "4.000"
+    edit_config(path, image_size=7)
+    row = tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim"]
+    assert (row["ours"], row["gap (ours − paper)"], row["why the gap"]) == ("to be retrained", "", registry.EARLIER_ARCHITECTURE)
+    assert tables.status_table("smoke").loc["Table 2: CelebA 64x64, bits/dim (whole image)", "ours"] == "not in this preset"
+    # a record that says the run was to be retrained, once the run loads again
+    registry.record("cifar10_likelihoods", "smoke", {"to_be_retrained": [registry.retrain_note("pixelcnnpp", "smoke")]},
+                    data={}, device="cpu")  # fmt: skip
+    shutil.rmtree(path)
+    tiny_run(path)
+    assert tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim", "ours"] == "not run since the model was retrained"
+
+
+def test_cifar10_record_of_scored_models_and_those_to_be_retrained(results):
+    runs = {"PixelCNN++": tiny_run(registry.run_dir("pixelcnnpp", "smoke"))}
+    (registry.run_dir("grayscale", "smoke")).mkdir(parents=True)
+    (registry.run_dir("grayscale", "smoke") / RUN_FILE).write_text(json.dumps(
+        {"kind": "grayscale", "preset": "smoke", "config": {}}))  # fmt: skip
+    runs["Grayscale PixelCNN"] = registry.run_dir("grayscale", "smoke")
+    scores = {"PixelCNN++": {tables.EXACT_TEST: {"bpd": {"total": 4.0}, "n_images": 10}}}
+    values, data = tables.cifar10_record(scores, None, runs, 10, retrain=["Grayscale PixelCNN"])
+    assert values == {tables.EXACT_TEST: {"pixelcnnpp_total": 4.0},
+                      "to_be_retrained": [registry.retrain_note("grayscale", "smoke")]}  # fmt: skip
+    assert data == {tables.EXACT_TEST: "CIFAR-10 test images 0–999, exact pixels (10 images)"}
+    values, data = tables.cifar10_record({}, None, runs, 10, retrain=list(runs))
+    assert list(values) == ["to_be_retrained"] and data == {}
 
 
 def test_sizing_pilot_compares_the_preset_with_each_candidate(results, monkeypatch):
@@ -197,6 +301,12 @@ def test_sizing_pilot_compares_the_preset_with_each_candidate(results, monkeypat
     assert registry.pilot_runs("pixelcnnpp", "cpu") == {}
     default = tables.sizing_pilot(runs, "pixelcnnpp")  # the quarters of a budget of (rounded) 0 minutes
     assert [column for column in default.columns if column.startswith("test")] == [tables.tested_after(0)]
+    # today's preset differs from the pilot's runs in a field they did not vary (an earlier architecture):
+    # the runs are still labelled by what they varied, and the one of today's sizes is the preset's
+    monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", auxpix.preset("pixelcnnpp", "mine", train={"lr": 2e-3}))
+    assert list(registry.pilot_runs("pixelcnnpp", "mine")) == [preset_label, candidate]
+    monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", auxpix.preset("pixelcnnpp", "mine", net={"nr_filters": 32}))
+    assert list(registry.pilot_runs("pixelcnnpp", "mine")) == ["net.nr_filters=8", candidate]
 
 
 def test_sharpness_is_high_for_edges_and_zero_for_flat_images():
@@ -224,9 +334,20 @@ def test_loss_split_reading_follows_the_numbers():
 
 def test_captions():
     assert readings.train_subset(10) == "p(X̂) on the training set: the first 10 training images"
-    assert readings.celeba_test_caption(660) == "660 CelebA test images (official split, of the 6,097 images we have)"
+    assert readings.celeba_test_caption(660, "official") == "660 CelebA test images (CelebA's official split, of the 6,097 images we have)"
+    assert readings.celeba_test_caption(322, "random") == "322 CelebA test images (the paper's random 95/5 split, of the 6,097 images we have)"
     assert readings.pilot_caption({"a": 1, "b": 2}, "64", "cpu") == "2 networks in the sizing pilot of part 64 at preset 'cpu'"
+    earlier = readings.pilot_caption({"a": 1, "b": 2}, "64", "cpu", earlier_architecture=True)
+    assert earlier.startswith("2 networks in the sizing pilot of part 64 at preset 'cpu', measured with an earlier architecture")
     assert readings.pilot_caption({}, "64", "smoke") == "No sizing pilot at preset 'smoke': its networks were not chosen by one."
+
+
+def test_to_be_retrained_names_the_models_and_why():
+    assert readings.to_be_retrained(["Grayscale PixelCNN"]) == (
+        f"**Grayscale PixelCNN**: to be retrained ({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of it here.")
+    many = readings.to_be_retrained(["A", "B", "C"])
+    assert many.startswith("**A**, **B** and **C**: to be retrained (trained with an earlier architecture; see issue 13")
+    assert many.endswith("samples of them here.")
 
 
 def test_sizing_reading_names_the_winner_and_how_its_lead_moved():
@@ -248,23 +369,32 @@ def test_colorization_reading_names_the_model_and_warns_at_smoke():
     assert readings.colorization("smoke", "trained 1 min").endswith("says little about the paper's models.")
 
 
-def pyramid_table(level, whole) -> pd.DataFrame:
+def pyramid_table(whole, level) -> pd.DataFrame:
     sizes = [8, 16, 32]
-    return pd.DataFrame({tables.LEVEL: level, tables.WHOLE_IMAGE: whole, tables.PAPER: [paper.TABLE2[r] for r in sizes]},
+    return pd.DataFrame({tables.WHOLE_IMAGE: whole, tables.PAPER: [paper.TABLE2[r] for r in sizes], tables.LEVEL: level},
                         index=[tables.resolution_label(r) for r in sizes])  # fmt: skip
 
 
-def test_pyramid_reading_states_both_columns_trends():
-    reading = readings.pyramid_trend(pyramid_table([5.1, 4.56, 4.35], [5.1, 5.84, 5.81]), "cpu")
-    assert "go 5.10 → 4.56 → 4.35 from 8x8 to 32x32: they fall with every step up in resolution." in reading
-    assert ("The whole image's, -log p(X_r) / 3r², go 5.10 → 5.84 → 5.81: they do not fall with every step up in "
-            "resolution (they rise from 8x8 to 16x16).") in reading
-    assert "go 4.58 → 4.30 → 3.33: they fall with every step up in resolution, like our per-level column and " \
-           "unlike our whole-image one." in reading
-    reading = readings.pyramid_trend(pyramid_table([5.1, 5.2, 5.3], [5.1, 5.0, 5.4]), "smoke")
-    assert "they rise from 8x8 to 16x16 and from 16x16 to 32x32" in reading and "rise from 16x16 to 32x32)." in reading
-    assert "unlike both of our columns" in reading and "Smoke models" in reading
-    assert "like both of our columns" in readings.pyramid_trend(pyramid_table([5.1, 5.0, 4.9], [5.1, 5.0, 4.9]), "cpu")
+def test_pyramid_reading_compares_the_whole_image_with_the_paper():
+    reading = readings.pyramid_trend(pyramid_table([5.1, 5.84, 5.81], [5.1, 4.56, 4.35]), "cpu")
+    assert reading.startswith("Our whole-image bits/dim, -log p(X_r) / 3r², go 5.10 → 5.84 → 5.81 from 8x8 to 32x32: "
+                              "they do not fall with every step up in resolution (they rise from 8x8 to 16x16).")
+    assert "go 4.58 → 4.30 → 3.33: they fall with every step up in resolution, unlike ours; at 32x32 ours is 2.48 " \
+           "bits/dim above the paper's." in reading
+    assert reading.endswith("Each level's own bits, -log p(X_r | X_r/2) / 3r², go 5.10 → 4.56 → 4.35: they fall with "
+                            "every step up in resolution.")
+    reading = readings.pyramid_trend(pyramid_table([4.5, 4.2, 3.0], [4.5, 4.1, 2.6]), "smoke")
+    assert "they fall with every step up in resolution, like ours; at 32x32 ours is 0.33 bits/dim below" in reading
+    assert "Smoke models" in reading
+
+
+def test_table2_is_read_as_the_whole_image_with_the_reason(monkeypatch):
+    reading = readings.table2_quantity()
+    assert reading.startswith("We compare the paper's Table 2 with the whole image at each resolution, -log p(X_r) / 3r²")
+    whole_16 = (64 * paper.TABLE2[8] + 256 * paper.TABLE2[16]) / 256
+    assert f"a whole 16x16 face cost {whole_16:.2f} bits/dim and a 32x32 face 4.69, more than the 3.32" in reading
+    monkeypatch.setattr(paper, "TABLE2", {8: 3.0, 16: 2.5, 32: 2.0})  # numbers under which either reading fits
+    assert "either reading is plausible" in readings.table2_quantity()
 
 
 def statistics(sharp_last: float, bpd_last: float) -> pd.DataFrame:
@@ -281,14 +411,37 @@ def test_variance_reduction_reading_follows_the_numbers():
     assert "does not smooth the samples and does not make them more probable under the model." in reading
 
 
-def test_sampling_speed_reading_follows_the_numbers():
-    reading = readings.sampling_speed(tables.sampling_speeds(speed_rows()), 46.2)
-    assert "128x128 face at 0.0050 s per pixel, 4.0x faster than the cached PixelCNN++" in reading
-    assert "(paper, GPU, pyramid without caching: 12.5x faster)" in reading and "took 46 s" in reading
-    assert "Without caching the pyramid is slower than the cached PixelCNN++ here" in reading
-    reading = readings.sampling_speed(tables.sampling_speeds(speed_rows(0.01, 0.04, 0.02)), 10)
-    assert "2.0x slower than the cached PixelCNN++" in reading
-    assert reading.endswith("Without caching the pyramid is faster than the cached PixelCNN++ here too.")
+def test_sampling_speed_reading_compares_like_for_like():
+    comparison = tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.002))))
+    reading = readings.sampling_speed(comparison, 46.2)
+    assert reading.startswith("On this device, one image at a time, a cached PixelCNN++ samples a 128x128 pixel in 0.0500 s;")
+    assert "with the authors' windowed sampler (no caching, the paper's setting) 0.0020 s, 25.0x faster than it" in reading
+    assert "with our cached sampler 0.0050 s, 10.0x faster than it" in reading
+    assert "with the naive one (a full pass per pixel) 2.0000 s, 40.0x slower than it." in reading
+    assert "The paper (Titan X) has its pyramid without caching 12.5x faster" in reading
+    assert "faster here too, by at least the paper's 12.5x." in reading and reading.endswith("took 46 s with the cached sampler.")
+    reading = readings.sampling_speed(tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.01)))), 10)
+    assert "faster here too, by less than the paper's 12.5x." in reading
+    reading = readings.sampling_speed(tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.1)))), 10)
+    assert "0.1000 s, 2.0x slower than it" in reading and "the paper's speed-up does not hold here." in reading
+
+
+def test_window_reading_counts_the_changed_values():
+    reading = readings.window_changes({"8": 0.0, "16": 0.0, "32": 3 / 3072}, window=16, n=1, reference="cached")
+    assert reading.startswith("With the same random numbers, the 16x16 window changed a share of the sampled values of "
+                              "the levels larger than the window (32x32: 0.10%, 3 of 3,072) against exact sampling "
+                              "(cached, float64, 1 image); the 8x8 and 16x16 levels fit in the window and are exact.")
+    reading = readings.window_changes({"32": 0.0, "64": 0.0}, window=16, n=2, reference="naive")
+    assert "changed no sampled value of the levels larger than the window (32x32: 0.00%, 0 of 6,144; 64x64: 0.00%, 0 of " \
+           "24,576) against exact sampling (naive, float64, 2 images)." in reading
+
+
+def test_timing_conditions_say_whether_other_work_competed():
+    reading = readings.timing_conditions("cpu (1 threads, x86_64)", (0.4, 1.2), 2)
+    assert reading == ("Timed on cpu (1 threads, x86_64), one image at a time; the 1-minute load average was 0.40 when "
+                       "the timing began and 1.20 when it ended, on 2 cores: little else competed for the cores.")
+    reading = readings.timing_conditions("cpu", (2.5, 1.0), 2, also_running="a training run")
+    assert "other work competed for the cores" in reading and reading.endswith("Also running: a training run.")
 
 
 # --------------------------------------------------------------------------- notebooks and README

@@ -107,7 +107,7 @@ def loss_split(split: pd.DataFrame, preset: str):
 
 
 def pyramid_table(table2: pd.DataFrame, preset: str):
-    """Table 2's columns against resolution."""
+    """Table 2's columns against resolution: ours (whole image, and each level's own bits) and the paper's."""
     ax = table2.plot(marker="o", figsize=(6, 3.2), ylabel="bits/dim", rot=0)
     ax.set_title(f"Bits/dim against resolution: our pyramid ({preset}) and the paper's", fontsize=9)
     return ax.figure
@@ -126,8 +126,8 @@ def sample_statistics(stats: pd.DataFrame):
 
 
 def pyramid_speeds(speeds: pd.DataFrame, compute: str):
-    """Seconds per pixel of the pyramid against its top resolution, naive and cached (log-log)."""
-    levels = speeds.loc["pyramid", [tables.NAIVE, tables.CACHED]]
+    """Seconds per pixel of the pyramid against its top resolution, one line per sampler timed (log-log)."""
+    levels = speeds.loc["pyramid", [column for column in (tables.NAIVE, tables.CACHED, tables.WINDOW) if column in speeds]]
     ax = levels.plot(logx=True, logy=True, marker="o", figsize=(6, 3.5), xticks=levels.index, ylabel="seconds per pixel")
     ax.set_xticklabels([tables.resolution_label(r) for r in levels.index])
     ax.set_title(f"Pyramid PixelCNN (paper architecture), batch 1, {compute}", fontsize=9)

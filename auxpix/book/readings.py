@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import paper
-from . import tables
-from .tables import AUX_SHARE, AUX_TEST, AUX_TRAIN, CACHED, COND_TEST, EXACT_TEST, JPEG_TEST, NAIVE, PAPER
+from . import registry, tables
+from .tables import AUX_SHARE, AUX_TEST, AUX_TRAIN, COND_TEST, EXACT_TEST, JPEG_TEST, PAPER
 
 # Below a quarter of the bits we call p(X̂)'s share small, as the paper calls its 15 %.
 SMALL_SHARE = 0.25
@@ -18,6 +18,19 @@ SMALL_SHARE = 0.25
 def smoke_caveat(preset: str) -> str:
     """What a reading adds at the smoke preset, whose models train for seconds."""
     return " Smoke models are trained for seconds, so this says little about the paper's models." if preset == "smoke" else ""
+
+
+def _listed(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def to_be_retrained(names: list[str]) -> str:
+    """The line a chapter shows instead of the numbers, figures and samples of the models
+    ``names``, whose committed runs do not load (see :func:`auxpix.book.registry.loadable`)."""
+    them = "them" if len(names) > 1 else "it"
+    return (f"{_listed([f'**{name}**' for name in names])}: {registry.TO_BE_RETRAINED} "
+            f"({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of {them} here.")
 
 
 def loss_split(split: pd.DataFrame, preset: str) -> str:
@@ -51,11 +64,16 @@ def train_subset(n_images: int) -> str:
     return f"p(X̂) on the training set: the first {n_images} training images"
 
 
-def pilot_caption(pilot: dict, part: str, preset: str) -> str:
-    """The caption of a sizing pilot's table, or why there is none."""
+def pilot_caption(pilot: dict, part: str, preset: str, *, earlier_architecture: bool = False) -> str:
+    """The caption of a sizing pilot's table, or why there is none; ``earlier_architecture``:
+    its runs were trained with an earlier architecture and recipe (they do not load)."""
     if not pilot:
         return f"No sizing pilot at preset {preset!r}: its networks were not chosen by one."
-    return f"{len(pilot)} networks in the sizing pilot of part {part} at preset {preset!r}"
+    caption = f"{len(pilot)} networks in the sizing pilot of part {part} at preset {preset!r}"
+    if earlier_architecture:
+        caption += (", measured with an earlier architecture and training recipe of this library (before issue 11): "
+                    "they show how the networks were sized, not what today's models reach")
+    return caption
 
 
 def sizing_pilot(sizing: pd.DataFrame) -> str:
@@ -90,9 +108,33 @@ def colorization(preset: str, training: str) -> str:
             f"{training}.{smoke_caveat(preset)}")
 
 
-def celeba_test_caption(n_images: int) -> str:
-    """The caption of Table 2: which CelebA images it scores."""
-    return f"{n_images} CelebA test images (official split, of the {tables.CELEBA_FACES:,} images we have)"
+def celeba_test_caption(n_images: int, split: str) -> str:
+    """The caption of Table 2: which CelebA images it scores, under which split (``split``:
+    the model config's ``celeba_split``)."""
+    return f"{n_images} CelebA test images ({tables.CELEBA_SPLITS[split]}, of the {tables.CELEBA_FACES:,} images we have)"
+
+
+def _whole_if_per_level(r: int) -> float:
+    """The whole r x r image's bits/dim if the paper's Table 2 gave each level's conditional
+    bits: every level's bits up to r, weighted by its number of pixels."""
+    return sum(bpd * s * s for s, bpd in paper.TABLE2.items() if s <= r) / (r * r)
+
+
+def table2_quantity() -> str:
+    """Why Table 2's "bits per dimension for different output resolutions" is read as the whole
+    image at each resolution, -log p(X_r) / 3r², and not as each level's conditional bits."""
+    low, cifar = sorted(paper.TABLE2)[1:3], paper.PYRAMID_CIFAR10
+    whole = {r: _whole_if_per_level(r) for r in low}
+    (a, b) = low
+    costs = f"{a}x{a} face cost {whole[a]:.2f} bits/dim and a {b}x{b} face {whole[b]:.2f}"
+    if whole[low[-1]] > cifar:
+        return (f"We compare the paper's Table 2 with the whole image at each resolution, -log p(X_r) / 3r²: read as "
+                f"each level's conditional bits, its numbers would make a whole {costs}, more than the "
+                f"{cifar:g} its Pyramid PixelCNN needs for a CIFAR-10 image at {low[-1]}x{low[-1]}, though aligned faces "
+                "are far more regular than CIFAR-10's photographs; the level's own bits are our second column.")
+    return (f"Read as each level's conditional bits, the paper's Table 2 would make a whole {costs}, no more "
+            f"than the {cifar:g} of its CIFAR-10 pyramid, so either reading is plausible; we compare the whole image at "
+            "each resolution, -log p(X_r) / 3r², and show the level's own bits as our second column.")
 
 
 def _path(series: pd.Series) -> str:
@@ -117,22 +159,17 @@ def _trend(series: pd.Series) -> str:
 
 
 def pyramid_trend(table2: pd.DataFrame, preset: str) -> str:
-    """How both of our Table 2 columns (per level, whole image) change with resolution, and
-    which of them follows the paper's trend."""
-    level, whole, theirs = (table2[column].dropna() for column in (tables.LEVEL, tables.WHOLE_IMAGE, PAPER))
-    span = f"from {level.index[0]} to {level.index[-1]}"
-    ours = {"per-level": level, "whole-image": whole}
-    like = [name for name, series in ours.items() if _falls(series) == _falls(theirs)]
-    if len(like) == len(ours):
-        comparison = "like both of our columns"
-    elif like:
-        comparison = f"like our {like[0]} column and unlike our {next(n for n in ours if n not in like)} one"
-    else:
-        comparison = "unlike both of our columns"
-    return (f"Our bits/dim per level, -log p(X_r | X_r/2) / 3r², go {_path(level)} {span}: they {_trend(level)}. "
-            f"The whole image's, -log p(X_r) / 3r², go {_path(whole)}: they {_trend(whole)}. The paper's Table 2 "
-            f"numbers for the same resolutions go {_path(theirs)}: they {_trend(theirs)}, {comparison}."
-            f"{smoke_caveat(preset)}")
+    """How our Table 2 columns change with resolution: the whole image's (compared with the
+    paper's) against the paper's trend and numbers, then the level's own bits."""
+    whole, level, theirs = (table2[column].dropna() for column in (tables.WHOLE_IMAGE, tables.LEVEL, PAPER))
+    span = f"from {whole.index[0]} to {whole.index[-1]}"
+    like = "like ours" if _falls(whole) == _falls(theirs) else "unlike ours"
+    top = theirs.index[-1]
+    gap = whole[top] - theirs[top]
+    return (f"Our whole-image bits/dim, -log p(X_r) / 3r², go {_path(whole)} {span}: they {_trend(whole)}. The "
+            f"paper's Table 2 numbers for the same resolutions go {_path(theirs)}: they {_trend(theirs)}, {like}; at "
+            f"{top} ours is {abs(gap):.2f} bits/dim {'above' if gap > 0 else 'below'} the paper's. Each level's own "
+            f"bits, -log p(X_r | X_r/2) / 3r², go {_path(level)}: they {_trend(level)}.{smoke_caveat(preset)}")
 
 
 def variance_reduction(stats: pd.DataFrame, preset: str, training: str) -> str:
@@ -154,19 +191,66 @@ def variance_reduction(stats: pd.DataFrame, preset: str, training: str) -> str:
             f"Model: preset **{preset}**, {training}.{smoke_caveat(preset)}")
 
 
-def sampling_speed(speeds: pd.DataFrame, face_seconds: float) -> str:
-    """What a :func:`~auxpix.book.tables.sampling_speeds` table says about §4.2's claim: the
-    cached pyramid against the cached PixelCNN++ per pixel, the same without caching, and a
-    whole face's time (``face_seconds``)."""
-    face, pixelcnnpp = speeds.loc[("pyramid", 128)], speeds.loc[("pixelcnnpp", 32)]
-    ratio = pixelcnnpp[CACHED] / face[CACHED]
-    cached = f"{ratio:.1f}x faster than" if ratio > 1 else f"{1 / ratio:.1f}x slower than"
-    paper_ratio = paper.SECONDS_PER_PIXEL["pixelcnnpp"] / paper.SECONDS_PER_PIXEL["pyramid"]
-    if face[NAIVE] < pixelcnnpp[CACHED]:
-        naive = "faster than the cached PixelCNN++ here too"
-    else:
-        naive = ("slower than the cached PixelCNN++ here: a naive step's full-image pass is cheap on a GPU, which "
-                 "computes all pixels in parallel, but costs time in proportion to the image on a CPU")
-    return (f"On this device the cached pyramid samples a 128x128 face at {face[CACHED]:.4f} s per pixel, {cached} "
-            f"the cached PixelCNN++ (paper, GPU, pyramid without caching: {paper_ratio:.1f}x faster); a whole face, "
-            f"8x8 to 128x128, took {face_seconds:.0f} s. Without caching the pyramid is {naive}.")
+def _times(ratio: float, than: str) -> str:
+    """"2.0x faster than X" for a ratio of X's time to ours of 2, "2.0x slower than X" for 0.5."""
+    return f"{ratio:.1f}x faster than {than}" if ratio > 1 else f"{1 / ratio:.1f}x slower than {than}"
+
+
+def sampling_speed(comparison: pd.DataFrame, face_seconds: float) -> str:
+    """What a :func:`~auxpix.book.tables.speed_comparison` table says about §4.2's claim, like
+    for like: the pyramid without caching (windowed, as the paper timed it) and with caching,
+    each against the cached PixelCNN++ at 128x128, beside the paper's ratio; and a whole
+    face's time (``face_seconds``, cached)."""
+    r = tables.COMPARISON_RESOLUTION
+    paper_ratio = comparison.loc[tables.PAPER_SPEEDS, tables.SPEED_RATIO]
+    ours = comparison.drop(index=tables.PAPER_SPEEDS)
+    pixelcnnpp = ours[tables.PIXELCNNPP_SPEED].iloc[0]
+    names = {tables.OURS_WINDOW: "with the authors' windowed sampler (no caching, the paper's setting)",
+             tables.OURS_CACHED: "with our cached sampler", tables.OURS_NAIVE: "with the naive one (a full pass per pixel)"}
+    each = "; ".join(f"{names[label]} {row[tables.PYRAMID_SPEED]:.4f} s, {_times(row[tables.SPEED_RATIO], 'it')}"
+                     for label, row in ours.iterrows())  # fmt: skip
+    text = (f"On this device, one image at a time, a cached PixelCNN++ samples a {r}x{r} pixel in {pixelcnnpp:.4f} s; "
+            f"the Pyramid PixelCNN 8→{r} {each}. The paper (Titan X) has its pyramid without caching "
+            f"{paper_ratio:.1f}x faster than the cached PixelCNN++.")
+    if tables.OURS_WINDOW in ours.index:
+        window = ours.loc[tables.OURS_WINDOW, tables.SPEED_RATIO]
+        if window <= 1:
+            text += " Like for like, the paper's speed-up does not hold here."
+        elif window < paper_ratio:
+            text += f" Like for like, the pyramid is faster here too, by less than the paper's {paper_ratio:.1f}x."
+        else:
+            text += f" Like for like, the pyramid is faster here too, by at least the paper's {paper_ratio:.1f}x."
+    return f"{text} A whole face, 8x8 to {r}x{r}, took {face_seconds:.0f} s with the cached sampler."
+
+
+def window_changes(changes: dict[str, float], *, window: int, n: int, reference: str) -> str:
+    """What :func:`auxpix.bench.window_draw_changes` (``changes``: {level: share of sampled
+    values that changed}, on ``n`` images of a pyramid's levels) says about the windowed
+    sampler's error against exact sampling with ``reference``."""
+    sampled = {level: share for level, share in changes.items() if int(level) > window}
+    exact = [f"{level}x{level}" for level in changes if int(level) <= window]
+    counts = "; ".join(f"{level}x{level}: {share:.2%}, {round(share * 3 * int(level) ** 2 * n):,} of "
+                       f"{3 * int(level) ** 2 * n:,}" for level, share in sampled.items())  # fmt: skip
+    what = (f"changed no sampled value of the levels larger than the window ({counts})" if not any(sampled.values())
+            else f"changed a share of the sampled values of the levels larger than the window ({counts})")
+    fits = f"; the {' and '.join(exact)} levels fit in the window and are exact" if exact else ""
+    return (f"With the same random numbers, the {window}x{window} window {what} against exact sampling ({reference}, "
+            f"float64, {n} image{'s' if n > 1 else ''}){fits}. The window cuts context only where a pixel's receptive "
+            "field is wider than the window, and a draw changes only when that moves its distribution across a bin "
+            "boundary of the random number; these weights are untrained, so a trained model's share may differ.")
+
+
+# Above this 1-minute load average per core, other work competed for the cores while timing.
+BUSY_LOAD_PER_CORE = 0.75
+
+
+def timing_conditions(compute: str, loads: tuple[float, float], cores: int, also_running: str = "") -> str:
+    """Under what conditions chapter 05 timed: the device (``compute``: its compute label)
+    and the machine's 1-minute load average when the timing began and ended (``loads``), on
+    ``cores`` cores; ``also_running``: what else ran meanwhile, if known."""
+    busy = max(loads) > BUSY_LOAD_PER_CORE * cores
+    verdict = ("other work competed for the cores, so these figures are slower and noisier than on an idle machine"
+               if busy else "little else competed for the cores")
+    also = f" Also running: {also_running}." if also_running else ""
+    return (f"Timed on {compute}, one image at a time; the 1-minute load average was {loads[0]:.2f} when the "
+            f"timing began and {loads[1]:.2f} when it ended, on {cores} cores: {verdict}.{also}")

@@ -1,6 +1,11 @@
 """The book's results folder: the committed runs it loads (trained when missing or asked),
 the sizing pilots, and the record of every number a notebook reports.
 
+A committed run trained with an earlier architecture of the library (its saved config no
+longer builds a model, or its weights do not fit the model built from it) does not load:
+:func:`trained` gives None for it and :func:`loadable` False, and the chapters say
+:data:`TO_BE_RETRAINED` instead of showing its numbers (they never retrain it unless asked).
+
 Layout of the results folder::
 
     <results>/runs/<kind>-<preset>/    a run the book loads (see ``auxpix.runs``)
@@ -14,21 +19,28 @@ elsewhere without editing a notebook.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
 from pathlib import Path
 
+import safetensors
+
 from ..config import config_to_dict, flat_config
 from ..config import preset as preset_config
-from ..data import load_dataset
+from ..data import celeba_split_of, load_dataset
 from ..device import compute_label
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..models import from_config
-from ..runs import load_run, read_run, read_state, write_atomic
+from ..runs import EMA_FILE, load_run, read_run, read_state, write_atomic
 from ..train import train_part
 
 RESULTS_ENV = "AUXPIX_RESULTS"
+# What a chapter says of a model whose committed run does not load with this library.
+TO_BE_RETRAINED = "to be retrained"
+EARLIER_ARCHITECTURE = "trained with an earlier architecture; see issue 13 / How to reproduce"
+DOES_NOT_FIT = "does not fit the model"  # runs.load_weights' words for weights of another architecture
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
 EVAL_EVERY = 100  # often enough for a training curve, cheap enough (~3% of the time)
 
@@ -71,18 +83,35 @@ def run_dir(kind: str, preset: str) -> Path:
 def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
     """The sizing pilot of ``kind`` at ``preset`` (scripts/size_cpu_preset.sh): the committed
     run and each candidate trained for the same budget in <results>/pilot/, labelled by the
-    config fields in which they differ (as ``--set`` names them); empty without candidates."""
+    config fields in which they differ (as ``--set`` names them), the one whose fields are
+    the preset's marked "(the preset)"; empty without candidates.
+
+    The fields are compared among the pilot's own runs (as saved), so that a pilot run with
+    an earlier architecture than today's preset is still labelled by what it varied."""
     pilot = {path: read_run(path) for path in sorted((results_dir() / "pilot").glob(f"{kind}-*"))}
     configs = {path: flat_config(config_to_dict(run["config"])) for path, run in pilot.items() if run["preset"] == preset}
     if not configs:
         return {}
-    base = flat_config(config_to_dict(preset_config(kind, preset)))
-    changed = [key for key in base if any(config[key] != base[key] for config in configs.values())]
+    committed = run_dir(kind, preset)
+    configs = {committed: flat_config(config_to_dict(read_run(committed)["config"])), **configs}
+    changed = [key for key in configs[committed] if len({repr(config.get(key)) for config in configs.values()}) > 1]
+    today = flat_config(config_to_dict(preset_config(kind, preset)))
 
     def label(config: dict) -> str:
-        return " ".join(f"{key}={config[key]}" for key in changed)
+        name = " ".join(f"{key}={config[key]}" for key in changed)
+        return f"{name} (the preset)" if all(config[key] == today.get(key) for key in changed) else name
 
-    return {f"{label(base)} (the preset)": run_dir(kind, preset), **{label(c): path for path, c in configs.items()}}
+    return {label(config): path for path, config in configs.items()}
+
+
+def trained_parameters(path: Path, part: str) -> int:
+    """The number of trained parameters of part ``part`` of the run at ``path``, read from its
+    last checkpoint's averaged weights (so also for a run of an earlier architecture)."""
+    state = read_state(Path(path) / part)
+    if state is None:
+        raise CheckpointError(f"{path} has no checkpoint of part {part!r}")
+    with safetensors.safe_open(Path(path) / part / state["checkpoint"] / EMA_FILE, framework="pt") as f:
+        return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
 
 
 def budget(kind: str, preset: str, part: str, parts) -> dict:
@@ -103,7 +132,9 @@ def budget(kind: str, preset: str, part: str, parts) -> dict:
 
 
 def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=False):
-    """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode).
+    """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode), or None when
+    its committed run was trained with an earlier architecture (see :func:`loadable`): the
+    book then says it is to be retrained, and never retrains it unless asked.
 
     Loads the committed run; trains it first when it is missing or when ``train`` is set
     (one line per part, or progress bars with ``progress``).
@@ -113,12 +144,63 @@ def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, devic
     final = run_dir(kind, preset)
     if train or not _complete(final):
         _train_all(kind, preset, final, data_dir=data_dir, device=device, progress=progress)
-    return load_run(final, device=device)
+    return _load(final, device)
+
+
+def loadable(kind: str, preset: str) -> bool:
+    """Whether the committed run of ``kind`` at ``preset`` loads with this library: False for
+    a run trained with an earlier architecture (its saved config no longer builds a model,
+    or its weights do not fit the model built from it). A missing run is an error."""
+    return loads(run_dir(kind, preset))
+
+
+def loads(path: Path) -> bool:
+    """:func:`loadable` for the run at ``path`` (e.g. a sizing pilot's)."""
+    return _load(Path(path), "cpu") is not None
+
+
+def stale(kind: str, preset: str) -> bool:
+    """Whether a committed run of ``kind`` at ``preset`` exists and is to be retrained (it
+    does not load: trained with an earlier architecture)."""
+    return (run_dir(kind, preset) / "run.json").is_file() and not loadable(kind, preset)
+
+
+def retrain_note(kind: str, preset: str) -> str:
+    """What a chapter records for a run that is to be retrained: "<kind>-<preset>: to be retrained (...)"."""
+    return f"{run_dir(kind, preset).name}: {TO_BE_RETRAINED} ({EARLIER_ARCHITECTURE})"
+
+
+def _load(path: Path, device):
+    """The run at ``path`` loaded, or None if it was trained with an earlier architecture;
+    any other problem (a missing or corrupt run) is raised."""
+    try:
+        return load_run(path, device=device)
+    except CheckpointError as e:
+        if DOES_NOT_FIT in str(e):
+            return None
+        raise
+    except ConfigError:
+        if _builds(path):
+            raise  # not the saved config's fault: e.g. an unavailable device
+        return None
+
+
+def _builds(path: Path) -> bool:
+    """Whether the config saved in the run at ``path`` builds a model with this library."""
+    try:
+        from_config(read_run(path)["config"])
+    except ConfigError:
+        return False
+    return True
 
 
 def _complete(path: Path) -> bool:
+    """Whether every part of the run at ``path`` finished training; a run whose config no
+    longer builds a model counts as complete (it is to be retrained, which only ``train`` does)."""
     if not (path / "run.json").is_file():
         return False
+    if not _builds(path):
+        return True
     model = from_config(read_run(path)["config"])
     return all((read_state(path / name) or {}).get("done") for name in model.parts)
 
@@ -144,9 +226,11 @@ def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None
 
 
 def model_images(model, split: str, *, data_dir=None, limit=None):
-    """The first ``limit`` ``split`` images of the data set ``model`` was trained on, at its resolution."""
+    """The first ``limit`` ``split`` images of the data set ``model`` was trained on, at its
+    resolution (CelebA: under the split its config names)."""
     name = model.config.dataset
-    return load_dataset(name, split, data_dir, resolution=model.image_size if name == "celeba" else None, limit=limit)
+    resolution = model.image_size if name == "celeba" else None
+    return load_dataset(name, split, data_dir, resolution=resolution, limit=limit, celeba_split=celeba_split_of(model.config))
 
 
 def training_summary(path: Path) -> dict:

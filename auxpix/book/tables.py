@@ -11,8 +11,9 @@ import pandas as pd
 import torch
 
 from .. import paper
+from ..config import preset as preset_config
+from ..errors import ConfigError
 from ..evaluate import evaluate
-from ..models import from_config
 from ..runs import read_metrics, read_run
 from . import registry
 
@@ -31,23 +32,32 @@ AUX_SHARE = "p(X̂) share of the total, test"
 BITS_ROWS = [AUX_TRAIN, AUX_TEST, COND_TEST, TOTAL_TEST]
 
 PAPER = "paper"
-LEVEL = "ours: level | level below"
+# Table 2's columns: the whole image at r, -log p(X_r) / 3r², the one compared with the
+# paper's (see readings.table2_quantity); the level's conditional bits a second column.
 WHOLE_IMAGE = "ours: whole image at r"
+LEVEL = "ours: level r | level r/2"
 # Names of the book's CIFAR-10 models in the paper's Table 1 (its pyramid is in §4.2's text).
 TABLE1_NAMES = {"grayscale": "Grayscale PixelCNN (this paper)", "pixelcnnpp": "PixelCNN++"}
 
 # Faces in our CelebA copy (of 200 people); the full data set has 202,599.
 CELEBA_FACES = 6_097
+# How each CelebA split is named where a number says which one it used (auxpix.data).
+CELEBA_SPLITS = {"random": "the paper's random 95/5 split", "official": "CelebA's official split"}
 
 SHARPNESS = "sharpness"
 SAMPLE_BPD = "bits/dim under the model"
 REAL_FACES = "real test faces"
 MAP = "MAP"
 
-NAIVE, CACHED, SPEED_UP = "naive s/pixel", "cached s/pixel", "cached speed-up"
+NAIVE, CACHED, WINDOW, SPEED_UP = "naive s/pixel", "cached s/pixel", "window s/pixel", "cached speed-up"
+SPEED_COLUMNS = {"naive": NAIVE, "cached": CACHED, "window": WINDOW}  # auxpix.bench's method names
 PYRAMID_SPEED, PIXELCNNPP_SPEED, SPEED_RATIO = "pyramid s/pixel", "PixelCNN++ (cached) s/pixel", "PixelCNN++ / pyramid"
-PAPER_NAIVE = "paper (Titan X): pyramid without caching"
-OURS_NAIVE, OURS_CACHED = "ours: pyramid without caching", "ours: pyramid with caching"
+# §4.2's comparison, at the faces' 128x128: the pyramid 8 -> 128 against a cached PixelCNN++.
+COMPARISON_RESOLUTION = 128
+PAPER_SPEEDS = "paper (Titan X): pyramid without caching (windowed)"
+OURS_WINDOW = "ours: pyramid, window (the authors' sampler, no caching)"
+OURS_CACHED, OURS_NAIVE = "ours: pyramid, cached", "ours: pyramid, naive"
+OURS_SPEEDS = {WINDOW: OURS_WINDOW, CACHED: OURS_CACHED, NAIVE: OURS_NAIVE}
 SPEED_INDEX = ["model", "resolution"]
 
 
@@ -127,33 +137,46 @@ def paper_aux_share() -> float:
     return paper.GRAYSCALE_SPLIT["aux_test"] / paper.GRAYSCALE_SPLIT["total_test"]
 
 
-def cifar10_record(scores: dict, train_aux_bpd: float, runs: dict, n_train: int) -> tuple[dict, dict]:
-    """What chapter 01 records, per test set: each model's total bits/dim and the Grayscale
-    PixelCNN's loss split (p(X̂) on training images with the JPEG-decoded set); returns
-    (values, data), as :func:`auxpix.book.registry.record` takes them."""
+def cifar10_record(scores: dict, train_aux_bpd: float | None, runs: dict, n_train: int, retrain=()) -> tuple[dict, dict]:
+    """What chapter 01 records, per test set: each scored model's total bits/dim and, when the
+    Grayscale PixelCNN was scored, its loss split (p(X̂) on training images with the
+    JPEG-decoded set); ``retrain``: the names (of ``runs``) of the models to be retrained,
+    recorded as such. Returns (values, data), as :func:`auxpix.book.registry.record` takes them."""
     kinds = {name: read_run(path)["kind"] for name, path in runs.items()}
-    gray = next(name for name, kind in kinds.items() if kind == "grayscale")
     values, data = {}, {}
-    for label in scores[gray]:
-        bpd = scores[gray][label]["bpd"]
-        values[label] = {f"{kinds[name]}_total": by_data[label]["bpd"]["total"] for name, by_data in scores.items()}
-        values[label].update(aux_test=bpd["aux"], cond_test=bpd["cond"], aux_share=bpd["aux"] / bpd["total"])
-        data[label] = f"{CIFAR10_TEST_SETS[label]} ({scores[gray][label]['n_images']} images)"
-    values[JPEG_TEST]["aux_train"] = train_aux_bpd
-    data[JPEG_TEST] += f"; p(X̂) train: the first {n_train} JPEG-decoded training images"
+    for name, by_data in scores.items():
+        for label, result in by_data.items():
+            values.setdefault(label, {})[f"{kinds[name]}_total"] = result["bpd"]["total"]
+            data[label] = f"{CIFAR10_TEST_SETS[label]} ({result['n_images']} images)"
+    gray = next((name for name in scores if kinds[name] == "grayscale"), None)
+    if gray is not None:
+        for label, result in scores[gray].items():
+            bpd = result["bpd"]
+            values[label].update(aux_test=bpd["aux"], cond_test=bpd["cond"], aux_share=bpd["aux"] / bpd["total"])
+        values[JPEG_TEST]["aux_train"] = train_aux_bpd
+        data[JPEG_TEST] += f"; p(X̂) train: the first {n_train} JPEG-decoded training images"
+    if retrain:
+        values["to_be_retrained"] = [_retrain_note(runs[name]) for name in retrain]
     return values, data
 
 
+def _retrain_note(path) -> str:
+    run = read_run(path)
+    return registry.retrain_note(run["kind"], run["preset"])
+
+
 def pyramid_table(model, test: torch.Tensor) -> pd.DataFrame:
-    """Table 2: per resolution r, the level's conditional bits/dim -log p(X_r | X_r/2) / 3r²
-    (for the lowest level, -log p(X_8) / 3·8²), and the whole image's -log p(X_r) / 3r²."""
+    """Table 2: per resolution r, the whole image's bits/dim -log p(X_r) / 3r² beside the
+    paper's (the quantity we read its Table 2 as, see
+    :func:`~auxpix.book.readings.table2_quantity`), then the level's conditional bits/dim
+    -log p(X_r | X_r/2) / 3r² (for the lowest level, -log p(X_8) / 3·8²)."""
     result = evaluate(model, test, progress=False)
     sizes = model.config.resolutions
     return pd.DataFrame(
         {
-            LEVEL: [result["bpd"][str(r)] for r in sizes],
             WHOLE_IMAGE: [result["bpd_by_resolution"][str(r)] for r in sizes],
             PAPER: [paper.TABLE2.get(r) for r in sizes],
+            LEVEL: [result["bpd"][str(r)] for r in sizes],
         },
         index=[resolution_label(r) for r in sizes],
     )
@@ -164,13 +187,18 @@ def resolution_label(r: int) -> str:
 
 
 def pyramid_record(table2: pd.DataFrame) -> dict:
-    """Chapter 03's numbers: {"level_<r>": the level's bits/dim} per resolution of Table 2."""
-    return {f"level_{label.split('x')[0]}": float(value) for label, value in table2[LEVEL].items()}
+    """Chapter 03's numbers per resolution r of Table 2: {"whole_<r>": the whole image's
+    bits/dim (the one compared with the paper's), "level_<r>": the level's}."""
+    values = {}
+    for label in table2.index:
+        r = label.split("x")[0]
+        values[f"whole_{r}"], values[f"level_{r}"] = float(table2.loc[label, WHOLE_IMAGE]), float(table2.loc[label, LEVEL])
+    return values
 
 
 def sizing_pilot(runs: dict, part: str, minutes=None) -> pd.DataFrame:
     """Networks for part ``part`` trained for the same wall-clock budget, side by side: their
-    size and speed, and the test bits/dim (averaged weights, the runs' test subset) each had
+    size (the parameters each trained, from its checkpoint) and speed, and the test bits/dim (averaged weights, the runs' test subset) each had
     reached after each of ``minutes`` (default: each quarter of the first run's budget;
     interpolated between the runs' evaluations, which are minutes apart)."""
     if minutes is None:
@@ -183,7 +211,7 @@ def sizing_pilot(runs: dict, part: str, minutes=None) -> pd.DataFrame:
         seconds, bpd = zip(*[(m["seconds"], m["test_bpd"]) for m in metrics if "test_bpd" in m])
         last = metrics[-1]
         row = {"network": label,
-               "parameters": sum(p.numel() for p in from_config(config).parts[part].parameters()),
+               "parameters": registry.trained_parameters(path, part),
                "images/s": last["step"] * config.train.batch_size / last["seconds"],
                "steps": last["step"], "epochs": last["epoch"]}
         for t in minutes:  # between two evaluations: interpolated; outside them: none
@@ -222,22 +250,27 @@ def sample_statistics(model, samples: dict[str, torch.Tensor], real: torch.Tenso
 
 def sampling_speeds(rows: list[dict]) -> pd.DataFrame:
     """``auxpix.bench.sampling_table``'s rows by model and resolution, with the cached
-    sampler's speed-up over the naive one."""
+    sampler's speed-up over the naive one where both were timed."""
     speeds = pd.DataFrame(rows).set_index(SPEED_INDEX)
-    speeds[SPEED_UP] = speeds[NAIVE] / speeds[CACHED]
+    if NAIVE in speeds and CACHED in speeds:
+        speeds[SPEED_UP] = speeds[NAIVE] / speeds[CACHED]
     return speeds
 
 
 def speed_comparison(speeds: pd.DataFrame) -> pd.DataFrame:
-    """§4.2's comparison: seconds per pixel of the 128x128 pyramid and of the cached 32x32
-    PixelCNN++, the paper's (Titan X) and ours (the device of ``speeds``), and their ratio."""
-    face, pixelcnnpp = speeds.loc[("pyramid", 128)], speeds.loc[("pixelcnnpp", 32)]
+    """§4.2's comparison at 128x128: seconds per pixel of the Pyramid PixelCNN 8→128 and of
+    a cached PixelCNN++, the paper's (Titan X; its pyramid without caching, windowed) and
+    ours (the device of ``speeds``: a :func:`sampling_speeds` table with both 128x128 rows),
+    one row per sampler of the pyramid that was timed, and the ratio PixelCNN++ / pyramid."""
+    r = COMPARISON_RESOLUTION
+    face, pixelcnnpp = speeds.loc[("pyramid", r)], speeds.loc[("pixelcnnpp", r)][CACHED]
+    methods = [column for column in (WINDOW, CACHED, NAIVE) if not pd.isna(face.get(column))]
     comparison = pd.DataFrame(
         {
-            PYRAMID_SPEED: [paper.SECONDS_PER_PIXEL["pyramid"], face[NAIVE], face[CACHED]],
-            PIXELCNNPP_SPEED: [paper.SECONDS_PER_PIXEL["pixelcnnpp"], pixelcnnpp[CACHED], pixelcnnpp[CACHED]],
+            PYRAMID_SPEED: [paper.SECONDS_PER_PIXEL["pyramid"], *(face[column] for column in methods)],
+            PIXELCNNPP_SPEED: [paper.SECONDS_PER_PIXEL["pixelcnnpp"], *(pixelcnnpp for _ in methods)],
         },
-        index=[PAPER_NAIVE, OURS_NAIVE, OURS_CACHED],
+        index=[PAPER_SPEEDS, *(OURS_SPEEDS[column] for column in methods)],
     )
     comparison[SPEED_RATIO] = comparison[PIXELCNNPP_SPEED] / comparison[PYRAMID_SPEED]
     return comparison
@@ -245,10 +278,12 @@ def speed_comparison(speeds: pd.DataFrame) -> pd.DataFrame:
 
 def training_note(kind: str, preset: str) -> str:
     """How long the committed run of ``kind`` at ``preset`` trained, e.g.
-    "trained 60 min in all (epochs: aux 0.51, cond 0.87)"."""
+    "trained 60 min in all (epochs: aux 0.51, cond 0.87)", or that it is to be retrained."""
     path = registry.run_dir(kind, preset)
     if not (path / "run.json").is_file():
         return "not trained yet"
+    if not registry.loadable(kind, preset):
+        return f"{registry.TO_BE_RETRAINED} ({registry.EARLIER_ARCHITECTURE})"
     summary = registry.training_summary(path)
     minutes = sum(part["minutes"] for part in summary.values())
     epochs = ", ".join(f"{name} {part['epochs']:g}" for name, part in summary.items())
@@ -277,7 +312,7 @@ def _figures(counts: dict, theirs) -> tuple[str, str]:
 
 
 def _speeds(rows, theirs) -> tuple[str, str]:
-    return speed_summary(sampling_speeds(rows)), ""
+    return speed_summary(speed_comparison(sampling_speeds(rows))), ""
 
 
 def paper_speed_summary() -> str:
@@ -286,21 +321,25 @@ def paper_speed_summary() -> str:
     return f"{pyramid:g} vs {pixelcnnpp:g} ({pixelcnnpp / pyramid:.1f}x)"
 
 
-def speed_summary(speeds: pd.DataFrame) -> str:
-    """Ours in :func:`paper_speed_summary`'s form, then the cached pyramid's figure."""
-    comparison = speed_comparison(speeds)
-    naive, cached = comparison.loc[OURS_NAIVE], comparison.loc[OURS_CACHED]
-    return (f"{naive[PYRAMID_SPEED]:.4f} vs {naive[PIXELCNNPP_SPEED]:.4f} ({naive[SPEED_RATIO]:.2g}x); "
-            f"cached pyramid {cached[PYRAMID_SPEED]:.4f} ({cached[SPEED_RATIO]:.1f}x)")
+def speed_summary(comparison: pd.DataFrame) -> str:
+    """Ours in :func:`paper_speed_summary`'s form, per sampler of the pyramid (window, then
+    cached), from a :func:`speed_comparison` table."""
+    shown = [(name, comparison.loc[OURS_SPEEDS[column]]) for name, column in (("window", WINDOW), ("cached", CACHED))
+             if OURS_SPEEDS[column] in comparison.index]
+    return "; ".join(f"{name} {row[PYRAMID_SPEED]:.4f} vs {row[PIXELCNNPP_SPEED]:.4f} ({row[SPEED_RATIO]:.2g}x)"
+                     for name, row in shown)
 
 
 def status_table(preset: str) -> pd.DataFrame:
     """Every table and figure of the paper: the paper's value, ours at ``preset`` (from the
     notebooks' records), the gap, why there is one, and the data and compute behind ours
-    (each row's number comes from one data set, named in its last column)."""
+    (each row's number comes from one data set, named in its last column). A row whose
+    model's committed run does not load (trained with an earlier architecture) says
+    "to be retrained", whatever a record holds."""
     status = _Status(preset)
-    trained = {kind: training_note(kind, preset) for kind in ("grayscale", "pixelcnnpp", "pyramid")}
-    trained["pyramid-cifar"] = training_note("pyramid", f"{preset}-cifar")
+    runs = {"grayscale": ("grayscale", preset), "pixelcnnpp": ("pixelcnnpp", preset), "pyramid": ("pyramid", preset),
+            "pyramid-cifar": ("pyramid", f"{preset}-cifar")}  # fmt: skip
+    trained = {name: training_note(*run) for name, run in runs.items()}
     cifar = "trained on our JPEG-decoded copy"
     for kind, title, paper_compute in [
         ("grayscale", "Table 1: Grayscale PixelCNN", "30 + 200 epochs on GPUs"),
@@ -309,48 +348,84 @@ def status_table(preset: str) -> pd.DataFrame:
     ]:
         run = "pyramid-cifar" if kind == "pyramid" else kind
         status.add(f"{title}, bits/dim", paper_cifar10_text(kind), "cifar10_likelihoods", f"{kind}_total", on=EXACT_TEST,
-                   paper_value=paper_cifar10_bpd(kind), why=f"compute: {trained[run]} (paper: {paper_compute}); {cifar}")
+                   run=runs[run], paper_value=paper_cifar10_bpd(kind),
+                   why=f"compute: {trained[run]} (paper: {paper_compute}); {cifar}")  # fmt: skip
     gray_why = f"compute: {trained['grayscale']} (paper: 30 + 200 epochs on GPUs); {cifar}"
     split = paper.GRAYSCALE_SPLIT
     paper_aux = (split["aux_train"], split["aux_test"])
+    gray = runs["grayscale"]
     status.add("§4.1: p(X̂) train / test, bits/dim", " / ".join(f"{v:g}" for v in paper_aux), "cifar10_likelihoods",
-               ("aux_train", "aux_test"), on=JPEG_TEST, paper_value=paper_aux, show=_bits_pair, why=gray_why)
+               ("aux_train", "aux_test"), on=JPEG_TEST, run=gray, paper_value=paper_aux, show=_bits_pair, why=gray_why)
     status.add("§4.1: p(X | X̂), bits/dim", f"{split['cond_test']:g}", "cifar10_likelihoods", "cond_test",
-               on=EXACT_TEST, paper_value=split["cond_test"], why=gray_why)
+               on=EXACT_TEST, run=gray, paper_value=split["cond_test"], why=gray_why)
     status.add("§4.1: p(X̂) share of the bits", f"{paper_aux_share():.1%}", "cifar10_likelihoods", "aux_share",
-               on=EXACT_TEST, paper_value=paper_aux_share(), show=_share, why=gray_why)
-    celeba_why = f"compute: {trained['pyramid']} (paper: 60 epochs on GPUs); data: our {CELEBA_FACES:,} CelebA faces of 200 people (paper: 202,599)"
+               on=EXACT_TEST, run=gray, paper_value=paper_aux_share(), show=_share, why=gray_why)
+    celeba_why = (f"compute: {trained['pyramid']} (paper: 60 epochs on GPUs); data: our {CELEBA_FACES:,} CelebA faces "
+                  "of 200 people (paper: 202,599)")
+    levels = _pyramid_levels(preset)
     for r, value in paper.TABLE2.items():
-        status.add(f"Table 2: CelebA {r}x{r}, bits/dim", f"{value:g}", "celeba_pyramid", f"level_{r}", paper_value=value,
+        status.add(f"Table 2: CelebA {r}x{r}, bits/dim (whole image)", f"{value:g}", "celeba_pyramid", f"whole_{r}",
+                   run=runs["pyramid"], absent=levels is not None and r not in levels, paper_value=value,
                    why=celeba_why, why_absent=f"this preset's pyramid stops below {r}x{r} (compute: see How to reproduce)")
     pictures = "pictures: compare them in the chapter"
-    for title, name, kind in [("Figures 2–3: grayscale samples, colorization", "grayscale_samples", "grayscale"),
-                              ("Figure 4: variance reduction", "variance_reduction", "pyramid"),
-                              ("Figures 5–6: MAP samples, pyramid levels", "celeba_pyramid", "pyramid")]:
-        status.add(title, "images", name, "figures", show=_figures, why=f"{pictures}; {trained[kind]}")
-    status.add("§4.2: s/pixel, Pyramid vs PixelCNN++ (ratio)", paper_speed_summary(), "sampling_speed", "rows",
-               show=_speeds, why="device: ours is timed on the device named here, the paper's on a Titan X GPU")
+    for title, name, run in [("Figures 2–3: grayscale samples, colorization", "grayscale_samples", "grayscale"),
+                             ("Figure 4: variance reduction", "variance_reduction", "pyramid"),
+                             ("Figures 5–6: MAP samples, pyramid levels", "celeba_pyramid", "pyramid")]:
+        status.add(title, "images", name, "figures", run=runs[run], show=_figures, why=f"{pictures}; {trained[run]}")
+    status.add("§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)", paper_speed_summary(),
+               "sampling_speed", "comparison_rows", show=_speeds,
+               why="device: ours is timed on the device named here, the paper's on a Titan X GPU")
     return pd.DataFrame(status.rows).set_index("paper item")
+
+
+def _pyramid_levels(preset: str):
+    """The resolutions of the CelebA pyramid at ``preset``, or None for a preset it does not have."""
+    try:
+        return preset_config("pyramid", preset).resolutions
+    except ConfigError:
+        return None
 
 
 class _Status:
     """The rows of :func:`status_table`, each read from one notebook's record at one preset."""
 
     def __init__(self, preset: str):
-        self.preset, self.rows, self.records = preset, [], {}
+        self.preset, self.rows, self.records, self.stale = preset, [], {}, {}
 
-    def add(self, what, theirs, notebook, key, *, on=None, paper_value=None, show=_bits, why="", why_absent=""):
-        """A row for value ``key`` (a tuple: several values) of ``notebook``'s record, on its data set ``on``."""
+    def add(self, what, theirs, notebook, key, *, on=None, run=None, absent=False, paper_value=None, show=_bits,
+            why="", why_absent=""):  # fmt: skip
+        """A row for value ``key`` (a tuple: several values) of ``notebook``'s record, on its
+        data set ``on``, measured with the committed run ``run`` ((kind, preset), if any);
+        ``absent``: the preset has no such value (``why_absent`` says why)."""
+        if absent:
+            self.rows.append(self._row(what, theirs, "not in this preset", "", why_absent, ""))
+            return
+        if run is not None and run not in self.stale:
+            self.stale[run] = registry.stale(*run)
+        if run is not None and self.stale[run]:
+            self.rows.append(self._row(what, theirs, registry.TO_BE_RETRAINED, "", registry.EARLIER_ARCHITECTURE, ""))
+            return
         if notebook not in self.records:
             self.records[notebook] = registry.recorded(notebook, self.preset)
         saved = self.records[notebook]
-        values = (saved["values"][on] if on else saved["values"]) if saved else {}
+        if not saved:
+            self.rows.append(self._row(what, theirs, "not run yet", "", "", ""))
+            return
+        values = saved["values"].get(on, {}) if on else saved["values"]
         value = tuple(values.get(k) for k in key) if isinstance(key, tuple) else values.get(key)
         present = value is not None and (not isinstance(value, tuple) or None not in value)
-        ours, gap = show(value, paper_value) if present else ("not in this preset" if saved else "not run yet", "")
-        data = (saved["data"][on] if on else saved["data"]) if saved else ""
-        self.rows.append({
-            "paper item": what, "paper": theirs, "ours": ours, "gap (ours − paper)": gap,
-            "why the gap": (why if present else why_absent) if saved else "",
-            "preset; data; compute": f"{self.preset}; {data}; {saved['compute']}" if saved else "",
-        })  # fmt: skip
+        data = saved["data"].get(on, "") if on and isinstance(saved["data"], dict) else saved["data"]
+        where = f"{self.preset}; {data}; {saved['compute']}"
+        if present:
+            ours, gap = show(value, paper_value)
+            self.rows.append(self._row(what, theirs, ours, gap, why, where))
+        elif run is not None and any(note.startswith(f"{registry.run_dir(*run).name}:")
+                                     for note in saved["values"].get("to_be_retrained", [])):  # fmt: skip
+            self.rows.append(self._row(what, theirs, "not run since the model was retrained", "", "", ""))
+        else:
+            self.rows.append(self._row(what, theirs, "not in this preset", "", why_absent, where))
+
+    @staticmethod
+    def _row(what, theirs, ours, gap, why, where) -> dict:
+        return {"paper item": what, "paper": theirs, "ours": ours, "gap (ours − paper)": gap, "why the gap": why,
+                "preset; data; compute": where}  # fmt: skip

@@ -298,7 +298,10 @@ def test_quality_table_and_record():
     assert list(table.index) == [chapter.REAL, chapter.MARGINAL, chapter.GRAYSCALE, chapter.PIXELCNNPP]
     assert table.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
     assert table.loc[chapter.PIXELCNNPP, chapter.FRECHET] == 80.0
-    assert list(chapter.timing_table(rows).index) == [chapter.PIXELCNNPP]
+    timing = chapter.timing_table(rows)
+    assert list(timing.index) == [chapter.GRAYSCALE, chapter.PIXELCNNPP]
+    assert timing.loc[chapter.PIXELCNNPP, "seconds per image"] == 0.12
+    assert timing.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
     info = {"parameters": 5, "steps": 3, "minutes": 1.0, "test_accuracy": {"cifar10": 0.5}}
     values, data = chapter.record_values(rows, info)
     assert values["verdict"] == chapter.TO_BE_RETRAINED and values["n"] == 100 and "first 100" in data

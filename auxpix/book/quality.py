@@ -227,11 +227,17 @@ def quality_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def timing_table(rows: list[dict]) -> pd.DataFrame:
-    """How long each sampled row took: seconds for its N images and per image."""
-    timed = [r for r in rows if scored(r) and r["sample_seconds"] is not None]
-    return pd.DataFrame([{"row": r["label"], "N": r["n"], "sampling seconds": round(r["sample_seconds"], 1),
-                          "seconds per image": round(r["sample_seconds"] / r["n"], 3)} for r in timed],
-                        columns=["row", "N", "sampling seconds", "seconds per image"]).set_index("row")  # fmt: skip
+    """How long each model's samples took to draw: seconds for its N images and per image, or
+    why it has none."""
+    records = []
+    for r in (r for r in rows if r["group"] == MODEL or r["sample_seconds"] is not None):
+        record = {"row": r["label"], "status": r["status"]}
+        if scored(r) and r["sample_seconds"] is not None:
+            record |= {"N": r["n"], "sampling seconds": round(r["sample_seconds"], 1),
+                       "seconds per image": round(r["sample_seconds"] / r["n"], 3)}  # fmt: skip
+        records.append(record)
+    columns = ["row", "status", "N", "sampling seconds", "seconds per image"]
+    return pd.DataFrame(records, columns=columns).set_index("row").astype({"N": "Int64"})
 
 
 def classifier_table(info: dict) -> pd.DataFrame:
@@ -356,7 +362,7 @@ def reading(rows: list[dict], preset: str) -> str:
     placed = [placement(r, rows) for r in models if scored(r)]
     if placed:
         text += " " + "; ".join(placed) + "."
-    for status, why in ((TO_BE_RETRAINED, "its run does not load with this library"), (NOT_TRAINED, "no run")):
+    for status, why in ((TO_BE_RETRAINED, "no run that loads with this library"), (NOT_TRAINED, "no run")):
         waiting = [r["label"] for r in models if r["status"] == status]
         if waiting:
             verb = "is" if len(waiting) == 1 else "are"

@@ -63,6 +63,29 @@ def training_speed(
     return speeds
 
 
+def dropout_speed(shapes, *, p: float = 0.5, repeats: int = 5, threads: int | None = None) -> list[dict]:
+    """One row per shape: milliseconds of a forward and backward pass of element-wise dropout
+    (``p``) on a CPU tensor of that shape, through ``torch.nn.functional.dropout`` (what
+    ``nn.Dropout`` runs: a float drawn per activation) and :func:`auxpix.layers.dropout` (at
+    p = 0.5 one random bit per activation); the best of ``repeats``, the two taken in turn."""
+    from torch.nn.functional import dropout as torch_dropout
+
+    from .layers import dropout as auxpix_dropout
+
+    rows = []
+    with cpu_threads(threads):
+        for shape in shapes:
+            x, best = torch.randn(shape), {"torch": float("inf"), "auxpix": float("inf")}
+            for _ in range(repeats):
+                for name, function in (("torch", torch_dropout), ("auxpix", auxpix_dropout)):
+                    leaf = x.clone().requires_grad_()
+                    start = time.perf_counter()
+                    function(leaf, p, True).sum().backward()
+                    best[name] = min(best[name], 1e3 * (time.perf_counter() - start))
+            rows.append({"shape": tuple(shape), "nn.Dropout ms": best["torch"], "auxpix ms": best["auxpix"]})
+    return rows
+
+
 def sampling_speed(
     kind: str,
     *,

@@ -14,6 +14,7 @@ median over the rounds of the ratio within a round.
     .venv/bin/python benchmarks/vs_pclucas14.py --pclucas14 PATH [--threads 2]
         [--config 1/32/64 --config 5/160/4] [--dropout 0.5 --dropout 0] [--rounds 9] [--steps 1]
         [--torch-dropout]
+    .venv/bin/python benchmarks/vs_pclucas14.py --dropout-timing [--config ...] [--threads 2]
 
 ``--config R/F/B``: nr_resnet R, nr_filters F, batch B (nr_logistic_mix: ``--nr-logistic-mix``).
 The dropouts differ in kind at the same p: auxpix's is the paper's, element-wise; pclucas14's
@@ -36,6 +37,7 @@ from pathlib import Path
 import torch
 
 import auxpix
+from auxpix.bench import dropout_speed
 from auxpix.device import compute_label, resolve_device, synchronize
 from auxpix.layers import GatedResnet
 from auxpix.train import adam, part_loss, train_step
@@ -210,6 +212,18 @@ def _format(row: dict) -> str:
     return line
 
 
+def print_dropout_timing(configs, dropouts, threads):
+    """The table of :func:`auxpix.bench.dropout_speed` at each block's dropout input in the
+    configs' networks ([batch, 2 nr_filters, s, s] at the three resolutions of a 32x32 image)."""
+    shapes = [(batch, 2 * nr_filters, size, size) for _, nr_filters, batch in configs for size in (32, 16, 8)]
+    print(f"dropout forward + backward, ms (best of 5), {threads} thread(s)")
+    print("| p | shape | nn.Dropout ms | auxpix ms | speed-up |\n|---|---|---|---|---|")
+    for p in (p for p in dropouts if p > 0):
+        for row in dropout_speed(shapes, p=p, threads=threads):
+            print(f"| {p:g} | {list(row['shape'])} | {row['nn.Dropout ms']:.2f} | {row['auxpix ms']:.2f} "
+                  f"| {row['nn.Dropout ms'] / row['auxpix ms']:.1f}x |")  # fmt: skip
+
+
 def _config(text: str) -> tuple[int, int, int]:
     try:
         nr_resnet, nr_filters, batch = (int(v) for v in text.split("/"))
@@ -220,7 +234,7 @@ def _config(text: str) -> tuple[int, int, int]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pclucas14", required=True, type=Path, help="path of a checkout of pclucas14/pixel-cnn-pp")
+    parser.add_argument("--pclucas14", type=Path, help="path of a checkout of pclucas14/pixel-cnn-pp")
     parser.add_argument("--config", type=_config, action="append", help="nr_resnet/nr_filters/batch "
                         "(repeatable; default 1/32/64 and 5/160/4)")  # fmt: skip
     parser.add_argument("--dropout", type=float, action="append", help="repeatable; default 0.5 and 0")
@@ -232,9 +246,15 @@ def main():
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per model first")
     parser.add_argument("--torch-dropout", action="store_true",
                         help="also time auxpix with torch.nn.Dropout (a float per activation) where dropout is on")
+    parser.add_argument("--dropout-timing", action="store_true", help="instead: time the dropouts alone "
+                        "(nn.Dropout, auxpix's) at the configs' activation shapes, forward and backward")  # fmt: skip
     args = parser.parse_args()
     configs = args.config or [(1, 32, 64), (5, 160, 4)]
     dropouts = args.dropout or [0.5, 0.0]
+    if args.dropout_timing:
+        return print_dropout_timing(configs, dropouts, args.threads)
+    if args.pclucas14 is None:
+        parser.error("--pclucas14 PATH is required (a checkout of pclucas14/pixel-cnn-pp)")
     print(f"training images/s, fp32, {args.threads} thread(s), {args.rounds} rounds x {args.steps} steps, "
           f"nr_logistic_mix {args.nr_logistic_mix}")  # fmt: skip
     log = functools.partial(print, file=sys.stderr, flush=True)  # progress and per-round speeds

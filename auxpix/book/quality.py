@@ -4,7 +4,7 @@ its table, plots and reading (the scores themselves are :mod:`auxpix.quality`'s)
 Every row of the chapter is an *entry*: {"label", "group" ("calibration" or "model"),
 "images" (uint8 [N, 3, 32, 32], or None when there are none), "seconds" (how long sampling
 took; None for calibration images that are not sampled), "status" ("scored", or why there
-are no images: "to be retrained", "not trained at this preset") and "note" (the details)}.
+are no images: "to be retrained", "does not load", "not trained") and "note" (the details)}.
 
 A model's samples take minutes to hours to draw, so they are kept in
 ``<results>/quality/samples/<preset>/`` with the identity of the weights they came from (the
@@ -40,7 +40,8 @@ BLUR_SIGMA = 1.0
 PIXELCNNPP, GRAYSCALE = "PixelCNN++", "Grayscale PixelCNN"
 CALIBRATION, MODEL = "calibration", "model"
 SCORED = "scored"
-TO_BE_RETRAINED = "to be retrained"
+TO_BE_RETRAINED = registry.TO_BE_RETRAINED  # a run of an earlier architecture
+DOES_NOT_LOAD = "does not load"  # any other problem with a run, said without stopping the chapter
 NOT_TRAINED = "not trained"
 DECISIVE = 2.0  # a difference counts when it exceeds twice the combined spread of the two scores
 
@@ -106,14 +107,17 @@ def run_of(row: ModelRow, preset: str):
 
 def load_model(row: ModelRow, preset: str, *, device="cpu"):
     """(the trained model of ``row`` at ``preset``, SCORED, "") or (None, status, why): a run
-    that is missing, or that does not load with this library (trained with an older architecture)."""
+    that is missing, one trained with an earlier architecture (to be retrained), or one that
+    does not load for another reason (which the chapter reports instead of stopping)."""
     path = run_of(row, preset)
     if not (path / RUN_FILE).is_file():
         return None, NOT_TRAINED, f"no run in {path}"
     try:
+        if registry.stale(row.kind, preset + row.preset_suffix):
+            return None, TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE
         return load_run(path, device=device), SCORED, ""
     except AuxpixError as e:
-        return None, TO_BE_RETRAINED, one_line(e)[:200]
+        return None, DOES_NOT_LOAD, one_line(e)[:200]
 
 
 def model_entries(preset: str, n: int, *, seed: int = 0, batch_size: int = 100, device="cpu",
@@ -362,7 +366,8 @@ def reading(rows: list[dict], preset: str) -> str:
     placed = [placement(r, rows) for r in models if scored(r)]
     if placed:
         text += " " + "; ".join(placed) + "."
-    for status, why in ((TO_BE_RETRAINED, "no run that loads with this library"), (NOT_TRAINED, "no run")):
+    for status, why in ((TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE), (DOES_NOT_LOAD, "see above"),
+                        (NOT_TRAINED, "no run")):  # fmt: skip
         waiting = [r["label"] for r in models if r["status"] == status]
         if waiting:
             verb = "is" if len(waiting) == 1 else "are"

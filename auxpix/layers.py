@@ -135,8 +135,8 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     For the paper's p = 0.5 on CPU, the Bernoulli(1/2) mask is one random bit per
     activation: uniform 64-bit words from the global generator (so a seed, and a run's
     saved RNG state, reproduce it), each byte expanded to its 8 bits (already scaled by 2)
-    through a 256-row table. ``F.dropout`` draws and scales a float per activation on CPU,
-    about 5x slower forward and backward at PixelCNN++'s shapes (see benchmarks/README.md).
+    through a 256-row table. ``F.dropout`` draws a float per activation on CPU, serially,
+    several times slower forward and backward at PixelCNN++'s shapes (benchmarks/README.md).
     Other p, and other devices (whose fused kernels are fast), use ``F.dropout``.
     """
     if not training or p == 0.0:

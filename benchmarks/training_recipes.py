@@ -24,6 +24,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per part and setting")
     parser.add_argument("--rounds", type=int, default=3, help="times each setting is measured (median reported)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled settings (each compiles anew)")
     args = parser.parse_args()
     settings = [("fp32", False), ("bf16", False)] + ([] if args.no_compile else [("fp32", True), ("bf16", True)])
@@ -36,7 +37,7 @@ def main():
             for precision, compile in settings:
                 start = time.perf_counter()
                 result = training_speed(kind, preset=preset, precision=precision, compile=compile, steps=args.steps,
-                                        warmup=2, threads=args.threads)  # fmt: skip
+                                        warmup=2, threads=args.threads, device=args.device)  # fmt: skip
                 if compile:
                     compile_seconds.setdefault(precision, time.perf_counter() - start)
                 speeds[(precision, compile)].append(result)

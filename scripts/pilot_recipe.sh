@@ -3,19 +3,20 @@
 # trained for the same wall-clock budget under different recipes, two side by side with one
 # thread each (as scripts/train_book_runs.sh trains), scored on the same 500 test images
 # (the first of the JPEG-decoded CIFAR-10 test set) every 100 steps, into results/pilot/.
-#   scripts/pilot_recipe.sh precision   # fp32 vs bf16, the paper's schedule, batch 64
-#   scripts/pilot_recipe.sh schedule    # bf16 with a linear fall to 5 % at the budget, batch 16 vs 64
-# AUXPIX_PILOT_MINUTES sets the budget (default 20).
+#   scripts/pilot_recipe.sh schedule    # the paper's recipe (per-step decay, batch 64) vs a linear fall
+#                                       # to 5 % at the budget with batch 16, both float32
+#   scripts/pilot_recipe.sh precision   # fp32 vs bf16, the paper's recipe
+# AUXPIX_PILOT_MINUTES sets the budget (default 15).
 . "$(dirname "$0")/setup_env.sh"
-round="${1:?usage: scripts/pilot_recipe.sh precision|schedule}"
+round="${1:?usage: scripts/pilot_recipe.sh schedule|precision}"
 linear=(--set train.lr_schedule=linear --set train.lr_floor=0.05)
 case "$round" in
     precision) names=(fp32 bf16); options=("--precision fp32" "--precision bf16") ;;
-    schedule) names=(bf16-linear-b16 bf16-linear-b64)
-              options=("--precision bf16 ${linear[*]} --set train.batch_size=16" "--precision bf16 ${linear[*]}") ;;
-    *) echo "scripts/pilot_recipe.sh: unknown round $round (precision or schedule)" >&2; exit 2 ;;
+    schedule) names=(fp32-paper-b64 fp32-linear-b16)
+              options=("--precision fp32" "--precision fp32 ${linear[*]} --set train.batch_size=16") ;;
+    *) echo "scripts/pilot_recipe.sh: unknown round $round (schedule or precision)" >&2; exit 2 ;;
 esac
-minutes="${AUXPIX_PILOT_MINUTES:-20}"
+minutes="${AUXPIX_PILOT_MINUTES:-15}"
 mkdir -p results/logs results/pilot
 pids=()
 for i in "${!names[@]}"; do

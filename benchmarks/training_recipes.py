@@ -2,7 +2,7 @@
 autocast, each without and with torch.compile, measured side by side in one run.
 
 The four settings of a part are timed in turn, ``--rounds`` times over (so a slow spell of
-the machine hits them alike), and the median of each is reported with its ratio to float32;
+the machine hits them alike), and the median of each is reported with its ratio to the first setting (float32);
 the first compiled call of each part also reports its compile time. One thread by default,
 as the book's runs train (two side by side, one thread each).
 
@@ -25,12 +25,15 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="timed steps per part and setting")
     parser.add_argument("--rounds", type=int, default=3, help="times each setting is measured (median reported)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    parser.add_argument("--models", nargs="+", metavar="KIND:PRESET", help="only these, e.g. pixelcnnpp:cpu")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="default: fp32 bf16")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled settings (each compiles anew)")
     args = parser.parse_args()
-    settings = [("fp32", False), ("bf16", False)] + ([] if args.no_compile else [("fp32", True), ("bf16", True)])
+    settings = [(p, False) for p in args.precisions] + ([] if args.no_compile else [(p, True) for p in args.precisions])
+    models = [tuple(m.split(":")) for m in args.models] if args.models else MODELS
     print(f"training images/s per part, {args.threads} thread(s), median of {args.rounds} rounds of {args.steps} steps")
     print(f"{'model':<22}{'part':>6}" + "".join(f"{p + (' compiled' if c else ''):>16}" for p, c in settings))
-    for kind, preset in MODELS:
+    for kind, preset in models:
         speeds = {setting: [] for setting in settings}
         compile_seconds = {}
         for _ in range(args.rounds):
@@ -43,7 +46,7 @@ def main():
                 speeds[(precision, compile)].append(result)
         for part in speeds[settings[0]][0]:
             median = {setting: statistics.median(r[part] for r in runs) for setting, runs in speeds.items()}
-            base = median[("fp32", False)]
+            base = median[settings[0]]
             cells = "".join(f"{median[s]:8.1f} ({median[s] / base:.2f}x)" for s in settings)
             print(f"{kind + ' ' + preset:<22}{part:>6}{cells}", flush=True)
         if compile_seconds:

@@ -237,3 +237,19 @@ def test_bad_configs_and_inputs_fail_clearly():
         model.bpd(images(1, size=16))
     with pytest.raises(ValueError, match="integer"):
         model.bpd(images(1).float())
+
+
+def _layers_per_stream(network) -> int:
+    """Gated residual blocks of the u-stream plus its down- and up-sampling layers: how
+    openai/pixel-cnn's PixelCNN++ is counted as '36 residual blocks' at nr_resnet=5."""
+    blocks = sum(len(group) for group in (*network.up_u, *network.down_u))
+    return blocks + len(network.downsample_u) + len(network.upsample_u)
+
+
+def test_grayscale_conditional_net_and_embedding_have_24_layers_where_pixelcnnpp_has_36():
+    grayscale, pixelcnnpp = (auxpix.build(kind, preset="paper") for kind in ("grayscale", "pixelcnnpp"))
+    assert _layers_per_stream(pixelcnnpp.parts["pixelcnnpp"].network) == 36
+    assert _layers_per_stream(grayscale.parts["aux"].network) == 36  # p(X̂): PixelCNN++'s hyperparameters
+    cond = grayscale.parts["cond"]
+    assert _layers_per_stream(cond.network) == 24
+    assert len(cond.embedding.blocks) + len(cond.embedding.resample) == 24

@@ -423,25 +423,39 @@ def test_sampling_speed_reading_compares_like_for_like():
     reading = readings.sampling_speed(tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.01)))), 10)
     assert "faster here too, by less than the paper's 12.5x." in reading
     reading = readings.sampling_speed(tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.1)))), 10)
-    assert "0.1000 s, 2.0x slower than it" in reading and "the paper's speed-up does not hold here." in reading
+    assert "0.1000 s, 2.0x slower than it" in reading and "the paper's speed-up does not hold here: on a CPU" in reading
 
 
 def test_window_reading_counts_the_changed_values():
     reading = readings.window_changes({"8": 0.0, "16": 0.0, "32": 3 / 3072}, window=16, n=1, reference="cached")
-    assert reading.startswith("With the same random numbers, the 16x16 window changed a share of the sampled values of "
-                              "the levels larger than the window (32x32: 0.10%, 3 of 3,072) against exact sampling "
-                              "(cached, float64, 1 image); the 8x8 and 16x16 levels fit in the window and are exact.")
-    reading = readings.window_changes({"32": 0.0, "64": 0.0}, window=16, n=2, reference="naive")
-    assert "changed no sampled value of the levels larger than the window (32x32: 0.00%, 0 of 6,144; 64x64: 0.00%, 0 of " \
-           "24,576) against exact sampling (naive, float64, 2 images)." in reading
+    assert reading.startswith("With the same random numbers, the 16x16 window changed 3 of the 3,072 sampled values of "
+                              "the 32x32 level (0.10%) against exact sampling (cached, float64, 1 image); the 8x8 and "
+                              "16x16 levels fit in the window and are exact.")
+    reading = readings.window_changes({"32": 0.0, "64": 0.5}, window=16, n=2, reference="naive")
+    assert ("changed 0 of the 6,144 sampled values of the 32x32 level (0.00%) and 12,288 of the 24,576 sampled values "
+            "of the 64x64 level (50.00%) against exact sampling (naive, float64, 2 images).") in reading
+    reading = readings.window_changes({"8": 0.0, "16": 0.0}, window=16, n=1, reference="cached")
+    assert reading.startswith("Every level counted (8x8, 16x16) fits in the 16x16 window")
 
 
 def test_timing_conditions_say_whether_other_work_competed():
-    reading = readings.timing_conditions("cpu (1 threads, x86_64)", (0.4, 1.2), 2)
-    assert reading == ("Timed on cpu (1 threads, x86_64), one image at a time; the 1-minute load average was 0.40 when "
-                       "the timing began and 1.20 when it ended, on 2 cores: little else competed for the cores.")
-    reading = readings.timing_conditions("cpu", (2.5, 1.0), 2, also_running="a training run")
-    assert "other work competed for the cores" in reading and reading.endswith("Also running: a training run.")
+    reading = readings.timing_conditions("cpu (1 thread, x86_64)", (0.58, 0.98), 0.04, 2, 1)
+    assert reading == ("Timed on cpu (1 thread, x86_64), one image at a time; the 1-minute load average was 0.58 when "
+                       "the timing began and 0.98 when it ended, on 2 cores; other processes kept 0.04 cores busy on "
+                       "average meanwhile: little else ran.")
+    assert "beside the timing's 1 thread(s), sharing memory and caches" in readings.timing_conditions("c", (1, 2), 0.9, 2, 1)
+    reading = readings.timing_conditions("cpu", (2.5, 1.0), 1.6, 2, 1, also_running="a training run")
+    assert "they competed for the cores" in reading and reading.endswith("Also running: a training run.")
+    assert "unknown on this system" in readings.timing_conditions("cpu", (2.5, 1.0), None, 2, 1)
+
+
+def test_other_load_is_the_machines_busy_time_less_this_process(monkeypatch):
+    start, end = (0.0, 100.0, 5.0), (10.0, 125.0, 15.0)  # 25 s busy in 10 s, 10 of them this process's
+    assert registry.other_load(start, end) == pytest.approx(1.5)
+    assert registry.other_load((0.0, None, 0.0), end) is None
+    first = registry.cpu_counters()
+    sum(i * i for i in range(200_000))  # some work of this process only
+    assert registry.other_load(first, registry.cpu_counters()) >= 0
 
 
 # --------------------------------------------------------------------------- notebooks and README
@@ -470,25 +484,55 @@ def readme_section(title: str) -> str:
     return " ".join(readme_text(title).split())
 
 
+def readme_tables(title: str) -> list[list[list[str]]]:
+    """The cells of the body rows of each table of README section ``title`` ("\\|" is a "|" inside a cell)."""
+    found, lines = [], []
+    for line in [*readme_text(title).splitlines(), ""]:
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:
+            found.append([[cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip("|"))] for row in lines[2:]])
+            lines = []
+    return found
+
+
 def readme_table(title: str) -> list[list[str]]:
-    """The cells of the body rows of the table of README section ``title`` ("\\|" is a "|" inside a cell)."""
-    lines = [line for line in readme_text(title).splitlines() if line.startswith("|")]
-    return [[cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip("|"))] for line in lines[2:]]
+    """The body rows of the one table of README section ``title``."""
+    (table,) = readme_tables(title)
+    return table
 
 
 def test_readme_quotes_the_recorded_sampling_speeds():
     saved = json.loads((REPO / "results" / "cpu" / "sampling_speed.json").read_text())
-    speeds = tables.sampling_speeds(saved["values"]["rows"])
-    quoted = readme_table("Sampling speed")
-    assert len(quoted) >= 3
-    for model, level, naive, cached, speed_up in quoted:
+    values = saved["values"]
+    comparison_quoted, per_resolution = readme_tables("Sampling speed")
+    comparison = tables.speed_comparison(tables.sampling_speeds(values["comparison_rows"]))
+    labels = {"paper (Titan X), without caching": tables.PAPER_SPEEDS, "ours, window": tables.OURS_WINDOW,
+              "ours, cached": tables.OURS_CACHED, "ours, naive": tables.OURS_NAIVE}  # fmt: skip
+    assert [labels[row[0]] for row in comparison_quoted] == list(comparison.index)
+    for label, pyramid, pixelcnnpp, ratio in comparison_quoted:
+        row = comparison.loc[labels[label]]
+        digits = "{:g}" if labels[label] == tables.PAPER_SPEEDS else "{:.4f}"
+        assert [pyramid, pixelcnnpp] == [digits.format(row[tables.PYRAMID_SPEED]), digits.format(row[tables.PIXELCNNPP_SPEED])]
+        assert ratio == f"{row[tables.SPEED_RATIO]:.3g}x"
+    speeds = tables.sampling_speeds(values["rows"])
+    assert len(per_resolution) == len(speeds)
+    for model, level, naive, cached, window, speed_up in per_resolution:
         kind = {"Pyramid PixelCNN": "pyramid", "PixelCNN++": "pixelcnnpp"}[model]
         row = speeds.loc[(kind, int(level.split("×")[0]))]
-        assert [naive, cached, speed_up] == [f"{row[tables.NAIVE]:.4f}", f"{row[tables.CACHED]:.4f}", f"{row[tables.SPEED_UP]:.0f}x"]
+        assert [naive, cached, window] == [f"{row[column]:.4f}" for column in (tables.NAIVE, tables.CACHED, tables.WINDOW)]
+        assert speed_up == f"{row[tables.SPEED_UP]:.0f}x"
     section = readme_section("Sampling speed")
-    threads = {row["threads"] for row in saved["values"]["rows"]}
+    threads = {row["threads"] for row in values["rows"] + values["comparison_rows"]}
     assert len(threads) == 1 and f"threads = {threads.pop()}" in section and saved["compute"] in section
-    assert f"{saved['values']['whole_face_seconds']:.0f} s" in section
+    assert "papermill notebooks/05_sampling_speed.ipynb notebooks/05_sampling_speed.ipynb --cwd notebooks" in section
+    assert f"{values['whole_face_seconds']:.0f} s" in section
+    changes = values["window_changes"]
+    for level, share in changes["shares"].items():
+        if int(level) > changes["window"]:
+            assert f"{level}×{level} level ({share:.2%})" in section
+    assert "1-minute load average {:.2f} when the timing began and {:.2f} when it ended".format(*values["load_average"]) in section
+    assert f"other processes kept {values['other_load']:.2f} cores busy on average" in section
 
 
 def test_readme_quotes_the_recorded_cifar10_likelihoods():

@@ -215,7 +215,8 @@ def sampling_speed(comparison: pd.DataFrame, face_seconds: float) -> str:
     if tables.OURS_WINDOW in ours.index:
         window = ours.loc[tables.OURS_WINDOW, tables.SPEED_RATIO]
         if window <= 1:
-            text += " Like for like, the paper's speed-up does not hold here."
+            text += (f" Like for like, the paper's speed-up does not hold here: on a CPU each windowed step costs time "
+                     "in proportion to the window's pixels, which a GPU computes in parallel.")
         elif window < paper_ratio:
             text += f" Like for like, the pyramid is faster here too, by less than the paper's {paper_ratio:.1f}x."
         else:
@@ -229,28 +230,36 @@ def window_changes(changes: dict[str, float], *, window: int, n: int, reference:
     sampler's error against exact sampling with ``reference``."""
     sampled = {level: share for level, share in changes.items() if int(level) > window}
     exact = [f"{level}x{level}" for level in changes if int(level) <= window]
-    counts = "; ".join(f"{level}x{level}: {share:.2%}, {round(share * 3 * int(level) ** 2 * n):,} of "
-                       f"{3 * int(level) ** 2 * n:,}" for level, share in sampled.items())  # fmt: skip
-    what = (f"changed no sampled value of the levels larger than the window ({counts})" if not any(sampled.values())
-            else f"changed a share of the sampled values of the levels larger than the window ({counts})")
+    if not sampled:
+        return (f"Every level counted ({', '.join(exact)}) fits in the {window}x{window} window, which then sees the "
+                "whole image: the windowed sampler is exact there, and its error shows only at larger levels.")
+    each = " and ".join(f"{round(share * 3 * int(level) ** 2 * n):,} of the {3 * int(level) ** 2 * n:,} sampled values "
+                        f"of the {level}x{level} level ({share:.2%})" for level, share in sampled.items())  # fmt: skip
     fits = f"; the {' and '.join(exact)} levels fit in the window and are exact" if exact else ""
-    return (f"With the same random numbers, the {window}x{window} window {what} against exact sampling ({reference}, "
-            f"float64, {n} image{'s' if n > 1 else ''}){fits}. The window cuts context only where a pixel's receptive "
-            "field is wider than the window, and a draw changes only when that moves its distribution across a bin "
-            "boundary of the random number; these weights are untrained, so a trained model's share may differ.")
+    return (f"With the same random numbers, the {window}x{window} window changed {each} against exact sampling "
+            f"({reference}, float64, {n} image{'s' if n > 1 else ''}){fits}. The window cuts context only where a "
+            "pixel's receptive field is wider than the window, and a draw changes only when that moves its "
+            "distribution across a bin boundary of the random number; these weights are untrained, so a trained "
+            "model's share may differ.")
 
 
-# Above this 1-minute load average per core, other work competed for the cores while timing.
-BUSY_LOAD_PER_CORE = 0.75
-
-
-def timing_conditions(compute: str, loads: tuple[float, float], cores: int, also_running: str = "") -> str:
-    """Under what conditions chapter 05 timed: the device (``compute``: its compute label)
-    and the machine's 1-minute load average when the timing began and ended (``loads``), on
-    ``cores`` cores; ``also_running``: what else ran meanwhile, if known."""
-    busy = max(loads) > BUSY_LOAD_PER_CORE * cores
-    verdict = ("other work competed for the cores, so these figures are slower and noisier than on an idle machine"
-               if busy else "little else competed for the cores")
-    also = f" Also running: {also_running}." if also_running else ""
-    return (f"Timed on {compute}, one image at a time; the 1-minute load average was {loads[0]:.2f} when the "
-            f"timing began and {loads[1]:.2f} when it ended, on {cores} cores: {verdict}.{also}")
+def timing_conditions(compute: str, loads: tuple[float, float], others: float | None, cores: int, threads: int,
+                      also_running: str = "") -> str:  # fmt: skip
+    """Under what conditions chapter 05 timed: the device (``compute``: its compute label),
+    the machine's 1-minute load average when the timing began and when it ended (``loads``),
+    how many cores other processes kept busy on average meanwhile (``others``, see
+    :func:`auxpix.book.registry.other_load`; None if unknown), on ``cores`` cores with the
+    timing's own ``threads``; ``also_running``: what else ran, if known."""
+    text = (f"Timed on {compute}, one image at a time; the 1-minute load average was {loads[0]:.2f} when the timing "
+            f"began and {loads[1]:.2f} when it ended, on {cores} cores")
+    if others is None:
+        text += " (how busy other processes kept the cores is unknown on this system)."
+    elif others + threads > cores:
+        text += (f"; other processes kept {others:.2f} cores busy on average meanwhile: they competed for the cores, "
+                 "so these figures are slower and noisier than on an idle machine.")
+    elif others >= 0.25:
+        text += (f"; other processes kept {others:.2f} cores busy on average meanwhile, beside the timing's {threads} "
+                 "thread(s), sharing memory and caches: these figures may be somewhat slower than on an idle machine.")
+    else:
+        text += f"; other processes kept {others:.2f} cores busy on average meanwhile: little else ran."
+    return text + (f" Also running: {also_running}." if also_running else "")

@@ -225,7 +225,7 @@ def sampling_speed(comparison: pd.DataFrame, face_seconds: float) -> str:
 
 
 def window_changes(changes: dict[str, float], *, window: int, n: int, reference: str) -> str:
-    """What :func:`auxpix.bench.window_draw_changes` (``changes``: {level: share of sampled
+    """What ``auxpix.bench.window_draw_changes`` (``changes``: {level: share of sampled
     values that changed}, on ``n`` images of a pyramid's levels) says about the windowed
     sampler's error against exact sampling with ``reference``."""
     sampled = {level: share for level, share in changes.items() if int(level) > window}

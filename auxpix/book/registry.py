@@ -4,7 +4,7 @@ the sizing pilots, and the record of every number a notebook reports.
 A committed run trained with an earlier architecture of the library (its saved config no
 longer builds a model, or its weights do not fit the model built from it) does not load:
 :func:`trained` gives None for it and :func:`loadable` False, and the chapters say
-:data:`TO_BE_RETRAINED` instead of showing its numbers (they never retrain it unless asked).
+"to be retrained" instead of showing its numbers (they never retrain it unless asked).
 
 Layout of the results folder::
 

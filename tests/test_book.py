@@ -238,6 +238,10 @@ def test_status_table_shows_ours_beside_the_paper_with_the_gap(results):
     speed = table.loc["§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)"]
     expected = tables.speed_summary(tables.speed_comparison(tables.sampling_speeds(speed_rows())))
     assert (speed["paper"], speed["ours"]) == ("0.004 vs 0.05 (12.5x)", expected)
+    coherent = "§4.1, Figs. 2–3: Grayscale PixelCNN samples more globally coherent than PixelCNN++'s"
+    assert table.loc[coherent, "ours"] == "not run yet"
+    registry.record("sample_quality", "mine", {"verdict": "undecided"}, data="CIFAR-10 test", device="cpu")
+    assert tables.status_table("mine").loc[coherent, "ours"] == "undecided"  # chapter 06's verdict, as recorded
 
 
 def test_status_table_says_to_be_retrained_for_a_run_that_does_not_load(results, monkeypatch):

@@ -2,4 +2,10 @@
 # Runs every test: the library's pytest suite and nbval over the committed notebooks.
 # Extra arguments go to pytest (e.g. scripts/test.sh -x -k causality).
 . "$(dirname "$0")/setup_env.sh"
-exec python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout 3600 --nbval-sanitize-with notebooks/nbval_sanitize.cfg "$@"
+# nbval re-executes the notebooks, which record what they measure: they write into a copy of
+# results/, so that testing never changes the committed records.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+cp -r results "$scratch/results"
+export AUXPIX_RESULTS="${AUXPIX_RESULTS:-$scratch/results}"
+python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout 3600 --nbval-sanitize-with notebooks/nbval_sanitize.cfg "$@"

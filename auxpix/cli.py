@@ -98,14 +98,18 @@ def _eval(args) -> None:
     weights = "raw" if args.raw_weights else "ema"
     model = load_run(args.run_dir, device=resolve_device(args.device), weights=weights)
     dataset = args.dataset or model.config.dataset
+    celeba_split = data.celeba_split_of(model.config)
     images = data.load_dataset(dataset, args.split, args.data, resolution=model.image_size, limit=args.limit,
-                               celeba_split=data.celeba_split_of(model.config))
+                               celeba_split=celeba_split)
     report = {"run": str(args.run_dir), "kind": model.kind, "dataset": dataset, "split": args.split,
               "weights": weights, **evaluate(model, images)}  # fmt: skip
+    if dataset == "celeba":  # which faces were held out: every CelebA number says it
+        report["celeba_split"] = celeba_split
     if args.json:
         print(json.dumps(report))
         return
-    print(f"{model.kind} run {args.run_dir} ({weights} weights) on {report['n_images']} {dataset} {args.split} images:")
+    on = f"{dataset} {args.split}" + (f" ({celeba_split} split)" if dataset == "celeba" else "")
+    print(f"{model.kind} run {args.run_dir} ({weights} weights) on {report['n_images']} {on} images:")
     for name, value in report["bpd"].items():
         print(f"  {name:>10}  {value:.4f} bits/dim")
     for size, value in report.get("bpd_by_resolution", {}).items():

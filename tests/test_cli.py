@@ -108,6 +108,7 @@ def test_pyramid_end_to_end(tmp_path, capsys, fake_data):
     run(capsys, "train", "pyramid", *pyramid, "--out", out, "--epochs", 0.5, "--part", "4")
     report = json.loads(run(capsys, "eval", out, "--json"))
     assert set(report["bpd"]) == {"4", "8", "total"} and set(report["bpd_by_resolution"]) == {"4", "8"}
+    assert report["celeba_split"] == "random"  # the paper's held-out 5 %, said with every CelebA number
     run(capsys, "sample", out, "--n", 1, "--out", tmp_path / "faces.png")
     arrays = np.load(tmp_path / "faces.npz")
     assert arrays["4"].shape == (1, 3, 4, 4) and arrays["8"].shape == (1, 3, 8, 8)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
 from .config import preset as preset_config
 from .device import cpu_threads, resolve_device, synchronize
 from .errors import ConfigError
 from .fast_sampling import DEFAULT_WINDOW, METHODS
+from .layers import dropout
 from .models import from_config
 from .train import adam, part_loss, train_step
 
@@ -68,16 +70,12 @@ def dropout_speed(shapes, *, p: float = 0.5, repeats: int = 5, threads: int | No
     (``p``) on a CPU tensor of that shape, through ``torch.nn.functional.dropout`` (what
     ``nn.Dropout`` runs: a float drawn per activation) and :func:`auxpix.layers.dropout` (at
     p = 0.5 one random bit per activation); the best of ``repeats``, the two taken in turn."""
-    from torch.nn.functional import dropout as torch_dropout
-
-    from .layers import dropout as auxpix_dropout
-
     rows = []
     with cpu_threads(threads):
         for shape in shapes:
             x, best = torch.randn(shape), {"torch": float("inf"), "auxpix": float("inf")}
             for _ in range(repeats):
-                for name, function in (("torch", torch_dropout), ("auxpix", auxpix_dropout)):
+                for name, function in (("torch", F.dropout), ("auxpix", dropout)):
                     leaf = x.clone().requires_grad_()
                     start = time.perf_counter()
                     function(leaf, p, True).sum().backward()

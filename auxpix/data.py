@@ -50,6 +50,7 @@ CIFAR_LOSSLESS_DIR = "cifar-10-lossless-subset"
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR_SPLITS = ("train", "test")
+CIFAR_CLASSES = 10
 DOWNLOAD_TIMEOUT_S = 30
 
 CELEBA_SIZE = (178, 218)  # (width, height) of every img_align_celeba JPEG
@@ -123,6 +124,21 @@ def load_cifar10(split: str, data_dir=None, *, lossless: bool = False, download:
     ``lossless=True`` reads the exact-pixel subset (4,000 train / 1,000 test images)
     instead of the full, JPEG-decoded copy. Only the full set can be downloaded.
     """
+    batches = _cifar_batches(split, data_dir, lossless, download)
+    return torch.from_numpy(np.concatenate([images for _, images, _ in batches]).reshape(-1, 3, 32, 32))
+
+
+def load_labelled_cifar10(split: str, data_dir=None, *, lossless: bool = False, download: bool = True):
+    """(images, labels) of ``split``: :func:`load_cifar10`'s images and their class labels
+    (int64 0..9), from one reading of the files."""
+    batches = _cifar_batches(split, data_dir, lossless, download)
+    images = np.concatenate([images for _, images, _ in batches]).reshape(-1, 3, 32, 32)
+    labels = np.concatenate([_cifar_labels(path, batch, len(rows)) for path, rows, batch in batches])
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _cifar_batches(split: str, data_dir, lossless: bool, download: bool) -> list[tuple[Path, np.ndarray, dict]]:
+    """(path, b"data" array, the whole batch) of every batch file of ``split``."""
     if split not in CIFAR_SPLITS:
         raise DataError(f"unknown CIFAR-10 split {split!r}; choose one of {', '.join(CIFAR_SPLITS)}")
     root = resolve_data_dir(data_dir)
@@ -132,8 +148,16 @@ def load_cifar10(split: str, data_dir=None, *, lossless: bool = False, download:
             raise DataError(f"CIFAR-10 not found: no folder {folder}; {_HOW_TO_POINT} "
                             f"to a folder that holds {folder.name}/")
         _download_cifar10(root)
-    batches = [_read_cifar_batch(path) for path in _cifar_batch_files(folder, split, lossless)]
-    return torch.from_numpy(np.concatenate(batches).reshape(-1, 3, 32, 32))
+    return [(path, *_read_cifar_batch(path)) for path in _cifar_batch_files(folder, split, lossless)]
+
+
+def _cifar_labels(path: Path, batch: dict, count: int) -> np.ndarray:
+    """The b"labels" of a batch file, checked: ``count`` classes in 0..9."""
+    labels = np.asarray(batch.get(b"labels", []), dtype=np.int64)
+    if labels.shape != (count,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= CIFAR_CLASSES:
+        raise DataError(f"{path}: b'labels' are not {count} classes 0..{CIFAR_CLASSES - 1}; "
+                        "restore the official CIFAR-10 file")  # fmt: skip
+    return labels
 
 
 def _cifar_batch_files(folder: Path, split: str, lossless: bool) -> list[Path]:
@@ -173,8 +197,8 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refused to load {module}.{name} (only numpy arrays are allowed)")
 
 
-def _read_cifar_batch(path: Path) -> np.ndarray:
-    """The b"data" array of one batch file, checked: uint8 [N, 3072]."""
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, dict]:
+    """The b"data" array of one batch file, checked: uint8 [N, 3072]; and the whole batch."""
     hint = f"replace {path} with the official CIFAR-10 file"
     try:
         with open(path, "rb") as f:
@@ -188,7 +212,7 @@ def _read_cifar_batch(path: Path) -> np.ndarray:
         raise DataError(f"{path} has no b'data' array, so it is not a CIFAR-10 batch; {hint}")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise DataError(f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072); {hint}")
-    return data
+    return data, batch
 
 
 def _download_cifar10(root: Path) -> None:

@@ -17,6 +17,10 @@ class CheckpointError(AuxpixError):
     """A missing or corrupt checkpoint, or one of another model."""
 
 
+class ArchitectureError(CheckpointError):
+    """A run saved with networks that this version of auxpix builds differently: train it again."""
+
+
 def one_line(error: BaseException) -> str:
     """An exception as a short single line, to embed in an error message."""
     return " ".join(f"{type(error).__name__}: {error}".split())

@@ -36,7 +36,6 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
 
 from .networks import PixelCNNNetwork, add_ones_channel, cat_present
 from .layers import Conv, concat_elu

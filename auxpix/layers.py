@@ -7,6 +7,8 @@ earlier pixels. Tensors are NCHW.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -116,16 +118,11 @@ def nin(c_in, c_out) -> nn.Module:
     return _weight_normed(nn.Conv2d(c_in, c_out, 1))
 
 
-_BIT_MASKS: dict = {}  # (dtype, device): the table of _bit_masks
-
-
+@functools.cache
 def _bit_masks(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """[256, 8]: row b holds the 8 bits of the byte b (least significant first), times 2."""
-    key = (dtype, device)
-    if key not in _BIT_MASKS:
-        bits = (torch.arange(256).unsqueeze(-1) >> torch.arange(8)) & 1
-        _BIT_MASKS[key] = (2 * bits).to(dtype=dtype, device=device)
-    return _BIT_MASKS[key]
+    bits = (torch.arange(256).unsqueeze(-1) >> torch.arange(8)) & 1
+    return (2 * bits).to(dtype=dtype, device=device)
 
 
 def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:

@@ -47,7 +47,7 @@ from .progress import progress_bar
 from .runs import read_run, write_atomic
 from .sampling_io import draw
 
-CLASSES = 10
+CLASSES = data.CIFAR_CLASSES
 QUALITY_DIR = Path(__file__).resolve().parent.parent / "results" / "quality"  # the committed classifier
 WEIGHTS_FILE = "classifier.safetensors"
 INFO_FILE = "classifier.json"
@@ -146,32 +146,9 @@ def parameter_count(classifier: Classifier) -> int:
 # --------------------------------------------------------------------------- labels and data
 
 
-def cifar10_labels(split: str, data_dir=None, *, lossless: bool = False) -> torch.Tensor:
-    """The class labels (int64, 0..9) of the CIFAR-10 images that :func:`auxpix.data.load_cifar10`
-    returns for the same arguments, in the same order."""
-    folder = data.resolve_data_dir(data_dir) / (data.CIFAR_LOSSLESS_DIR if lossless else data.CIFAR_DIR)
-    labels = [_read_labels(path) for path in data._cifar_batch_files(folder, split, lossless)]
-    return torch.tensor(np.concatenate(labels), dtype=torch.int64)
-
-
-def _read_labels(path: Path) -> np.ndarray:
-    try:
-        with open(path, "rb") as f:
-            batch = data._NumpyOnlyUnpickler(f, encoding="bytes").load()
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except Exception as e:  # unreadable, garbled or label-less files fail in many ways
-        raise DataError(f"cannot read the labels of {path} ({one_line(e)}); restore the official CIFAR-10 file") from e
-    if labels.ndim != 1 or labels.min() < 0 or labels.max() >= CLASSES:
-        raise DataError(f"{path}: b'labels' are not {CLASSES} classes; restore the official CIFAR-10 file")
-    return labels
-
-
 def labelled(split: str, data_dir=None, *, lossless: bool = False, limit: int | None = None):
     """(images uint8 [N, 3, 32, 32], labels [N]) of a CIFAR-10 split (the first ``limit``)."""
-    images = data.load_cifar10(split, data_dir, lossless=lossless)
-    labels = cifar10_labels(split, data_dir, lossless=lossless)
-    if len(labels) != len(images):
-        raise DataError(f"CIFAR-10 {split}: {len(images)} images but {len(labels)} labels; restore the data folder")
+    images, labels = data.load_labelled_cifar10(split, data_dir, lossless=lossless)
     return images[:limit], labels[:limit]
 
 

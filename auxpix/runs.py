@@ -30,7 +30,7 @@ import torch
 
 from .config import config_from_dict, config_to_dict, flat_config
 from .device import resolve_device
-from .errors import AuxpixError, CheckpointError, ConfigError, one_line
+from .errors import ArchitectureError, AuxpixError, CheckpointError, ConfigError, one_line
 from .models import MODEL_CLASSES, AuxiliaryVariableModel, from_config
 
 RUN_FILE = "run.json"
@@ -111,11 +111,21 @@ def _config_diff(run: dict, mine: dict) -> str:
     return "; ".join(f"{key}: run {run.get(key)}, yours {mine.get(key)}" for key in keys)
 
 
+def run_model(run_dir) -> AuxiliaryVariableModel:
+    """A new model of the run's kind and config (untrained); an :class:`ArchitectureError` when
+    this version of auxpix no longer builds that config."""
+    try:
+        return from_config(read_run(run_dir)["config"])
+    except ConfigError as e:
+        raise ArchitectureError(f"{run_dir} was trained with networks that this version of auxpix no longer "
+                                f"builds ({one_line(e)[:300]}); train it again") from e  # fmt: skip
+
+
 def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema") -> AuxiliaryVariableModel:
     """The model of ``run_dir``, built from its run.json, with its trained weights
     (``"ema"``: the averaged ones, for evaluation and sampling; ``"raw"``: the last step's),
-    on ``device`` and in eval mode."""
-    model = from_config(read_run(run_dir)["config"])
+    on ``device`` and in eval mode. A run of an earlier architecture is an :class:`ArchitectureError`."""
+    model = run_model(run_dir)
     load_weights(model, run_dir, weights=weights)
     return model.to(resolve_device(device)).eval()
 
@@ -236,8 +246,10 @@ def _read_optimizer(path: Path, step: int, device) -> dict:
 def _load_module(net: torch.nn.Module, path: Path, step: int) -> None:
     try:
         net.load_state_dict(_read_tensors(path, step))
-    except RuntimeError as e:
-        raise _corrupt(path, f"does not fit the model ({one_line(e)[:300]})") from e
+    except RuntimeError as e:  # names or shapes differ: networks of another architecture
+        raise ArchitectureError(f"checkpoint file {path} does not fit the model ({one_line(e)[:300]}); it was "
+                                "trained with networks that this version of auxpix builds differently: train "
+                                f"{path.parent.parent} again") from e  # fmt: skip
 
 
 @contextmanager

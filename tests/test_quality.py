@@ -207,7 +207,7 @@ def test_labels_follow_the_images(tmp_path):
     images, labels = quality.labelled("train", tmp_path)
     assert labels.tolist() == [1, 2, 2, 3, 3, 4, 4, 5, 5, 6]
     assert images[::2, 0, 0, 0].tolist() == [1, 2, 3, 4, 5]
-    assert quality.cifar10_labels("test", tmp_path).tolist() == [3, 4]
+    assert data.load_labelled_cifar10("test", tmp_path)[1].tolist() == [3, 4]
 
 
 # --------------------------------------------------------------------------- scoring a model

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from .. import quality
-from ..errors import AuxpixError, one_line
+from ..errors import ArchitectureError, AuxpixError, one_line
 from ..runs import RUN_FILE, load_run, read_run, read_state, write_atomic
 from ..sampling_io import image_grid
 from . import registry
@@ -113,9 +113,9 @@ def load_model(row: ModelRow, preset: str, *, device="cpu"):
     if not (path / RUN_FILE).is_file():
         return None, NOT_TRAINED, f"no run in {path}"
     try:
-        if registry.stale(row.kind, preset + row.preset_suffix):
-            return None, TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE
         return load_run(path, device=device), SCORED, ""
+    except ArchitectureError:
+        return None, TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE
     except AuxpixError as e:
         return None, DOES_NOT_LOAD, one_line(e)[:200]
 

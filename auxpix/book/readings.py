@@ -215,7 +215,7 @@ def sampling_speed(comparison: pd.DataFrame, face_seconds: float) -> str:
     if tables.OURS_WINDOW in ours.index:
         window = ours.loc[tables.OURS_WINDOW, tables.SPEED_RATIO]
         if window <= 1:
-            text += (f" Like for like, the paper's speed-up does not hold here: on a CPU each windowed step costs time "
+            text += (" Like for like, the paper's speed-up does not hold here: on a CPU each windowed step costs time "
                      "in proportion to the window's pixels, which a GPU computes in parallel.")
         elif window < paper_ratio:
             text += f" Like for like, the pyramid is faster here too, by less than the paper's {paper_ratio:.1f}x."

@@ -32,16 +32,15 @@ from ..config import config_to_dict, flat_config
 from ..config import preset as preset_config
 from ..data import celeba_split_of, load_dataset
 from ..device import compute_label
-from ..errors import CheckpointError, ConfigError
+from ..errors import ArchitectureError, CheckpointError, ConfigError
 from ..models import from_config
-from ..runs import EMA_FILE, load_run, read_run, read_state, write_atomic
+from ..runs import EMA_FILE, load_run, read_run, read_state, run_model, write_atomic
 from ..train import train_part
 
 RESULTS_ENV = "AUXPIX_RESULTS"
 # What a chapter says of a model whose committed run does not load with this library.
 TO_BE_RETRAINED = "to be retrained"
 EARLIER_ARCHITECTURE = "trained with an earlier architecture; see issue 13 / How to reproduce"
-DOES_NOT_FIT = "does not fit the model"  # runs.load_weights' words for weights of another architecture
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
 EVAL_EVERY = 100  # often enough for a training curve, cheap enough (~3% of the time)
 
@@ -176,23 +175,8 @@ def _load(path: Path, device):
     any other problem (a missing or corrupt run) is raised."""
     try:
         return load_run(path, device=device)
-    except CheckpointError as e:
-        if DOES_NOT_FIT in str(e):
-            return None
-        raise
-    except ConfigError:
-        if _builds(path):
-            raise  # not the saved config's fault: e.g. an unavailable device
+    except ArchitectureError:
         return None
-
-
-def _builds(path: Path) -> bool:
-    """Whether the config saved in the run at ``path`` builds a model with this library."""
-    try:
-        from_config(read_run(path)["config"])
-    except ConfigError:
-        return False
-    return True
 
 
 def _complete(path: Path) -> bool:
@@ -200,9 +184,10 @@ def _complete(path: Path) -> bool:
     longer builds a model counts as complete (it is to be retrained, which only ``train`` does)."""
     if not (path / "run.json").is_file():
         return False
-    if not _builds(path):
+    try:
+        model = run_model(path)
+    except ArchitectureError:
         return True
-    model = from_config(read_run(path)["config"])
     return all((read_state(path / name) or {}).get("done") for name in model.parts)
 
 
@@ -236,7 +221,7 @@ def model_images(model, split: str, *, data_dir=None, limit=None):
 
 def training_summary(path: Path) -> dict:
     """Per part: steps, epochs and minutes trained (from the run's state files)."""
-    model = from_config(read_run(path)["config"])
+    model = run_model(path)
     summary = {}
     for name in model.parts:
         state = read_state(path / name)

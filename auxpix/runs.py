@@ -112,7 +112,7 @@ def _config_diff(run: dict, mine: dict) -> str:
 
 
 def run_model(run_dir) -> AuxiliaryVariableModel:
-    """A new model of the run's kind and config (untrained); an :class:`ArchitectureError` when
+    """A new model of the run's kind and config (untrained); an ``auxpix.errors.ArchitectureError`` when
     this version of auxpix no longer builds that config."""
     try:
         return from_config(read_run(run_dir)["config"])
@@ -124,7 +124,7 @@ def run_model(run_dir) -> AuxiliaryVariableModel:
 def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema") -> AuxiliaryVariableModel:
     """The model of ``run_dir``, built from its run.json, with its trained weights
     (``"ema"``: the averaged ones, for evaluation and sampling; ``"raw"``: the last step's),
-    on ``device`` and in eval mode. A run of an earlier architecture is an :class:`ArchitectureError`."""
+    on ``device`` and in eval mode. A run of an earlier architecture is an ``auxpix.errors.ArchitectureError``."""
     model = run_model(run_dir)
     load_weights(model, run_dir, weights=weights)
     return model.to(resolve_device(device)).eval()

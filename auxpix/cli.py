@@ -87,7 +87,7 @@ def _train(args) -> None:
         steps=args.steps, epochs=args.epochs, minutes=args.minutes,
         test_images=test_images, eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every, device=device, seed=args.seed, resume=args.resume,
-        compile=args.compile,
+        compile=args.compile, init_from=args.init_from,
     )  # fmt: skip
     for name, state in states.items():
         if distributed.is_main():
@@ -278,6 +278,9 @@ def _parser() -> argparse.ArgumentParser:
     train_cmd.add_argument("--precision", choices=PRECISIONS,
                            help="fp32, or bf16: the networks under bfloat16 autocast, the loss in float32 "
                                 "(default: the preset's train.precision)")  # fmt: skip
+    train_cmd.add_argument("--init-from", metavar="RUN_DIR",
+                           help="start from this run's averaged weights (fine-tuning, e.g. on the exact-pixel "
+                                "subset with --set dataset=cifar10-lossless) instead of a fresh initialization")
     train_cmd.add_argument("--compile", action="store_true",
                            help="run the networks through torch.compile (a slow first step, then faster ones)")
 

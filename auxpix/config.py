@@ -138,6 +138,11 @@ class PyramidConfig:
     # CelebA's split: "random" is the paper's (a random 5 % held out for testing, section 4.2),
     # "official" CelebA's list_eval_partition.txt; see auxpix.data.
     celeba_split: str = "random"
+    # Levels above this resolution train on aligned random crops of crop x crop pixels (with
+    # the matching crop of the view they condition on): their nets are convolutional, so a
+    # crop trains them at a fraction of the cost; they are still evaluated on whole images.
+    # 0: every level trains on whole images.
+    crop: int = 0
     train: TrainConfig = field(default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16))
 
     @property

@@ -134,11 +134,12 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     saved RNG state, reproduce it), each byte expanded to its 8 bits (already scaled by 2)
     through a 256-row table. ``F.dropout`` draws a float per activation on CPU, serially,
     several times slower forward and backward at PixelCNN++'s shapes (benchmarks/README.md).
-    Other p, and other devices (whose fused kernels are fast), use ``F.dropout``.
+    Other p, other devices (whose fused kernels are fast) and torch.compile (which fuses it,
+    and cannot trace the in-place draw) use ``F.dropout``.
     """
     if not training or p == 0.0:
         return x
-    if p != 0.5 or x.device.type != "cpu":
+    if p != 0.5 or x.device.type != "cpu" or torch.compiler.is_compiling():
         return F.dropout(x, p, training=True)
     n = x.numel()
     words = torch.empty((n + 63) // 64, dtype=torch.int64).random_(-(2**63), None)  # every bit uniform

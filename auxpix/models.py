@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .auxvars import GRAY_LEVELS, grayscale_4bit, pyramid
+from .auxvars import GRAY_LEVELS, downsample, grayscale_4bit
 from .config import KINDS, GrayscaleConfig, PixelCNNppConfig, PyramidConfig
 from .config import preset as preset_config
 from .data import check_images
@@ -46,6 +46,10 @@ class AuxiliaryVariableModel(nn.Module):
     def part_dims(self, name: str) -> int:
         """The number of dimensions that part ``name``'s bits are divided by."""
         return 3 * self.image_size**2
+
+    def training_view(self, name: str, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """What part ``name`` trains on for the batch x: x itself, unless a model says otherwise."""
+        return x
 
     def check_images(self, x: torch.Tensor) -> None:
         check_images(x, channels=3, size=self.image_size, who=self.kind)
@@ -159,6 +163,8 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         sizes = config.resolutions
         if any(hi != 2 * lo for lo, hi in zip(sizes, sizes[1:])):
             raise ConfigError(f"pyramid resolutions must double at every level, got {sizes}")
+        if config.crop and (config.crop % 2 or not 0 < config.crop < sizes[-1]):
+            raise ConfigError(f"pyramid crop must be an even size below {sizes[-1]}, got {config.crop}")
         self.parts[str(sizes[0])] = PixelCNN(config.base_net, channels=3, levels=256, image_size=sizes[0])
         for lo, hi in zip(sizes, sizes[1:]):
             self.parts[str(hi)] = PixelCNN(
@@ -167,9 +173,21 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
             )  # fmt: skip
 
     def part_inputs(self, name, x):
-        views = pyramid(x, len(self.config.resolutions))
+        # Both views from x itself, as pyramid() makes them (x may be a training crop).
         level = self.config.resolutions.index(int(name))
-        return views[level], views[level - 1] if level else None
+        factor = 2 ** (len(self.config.resolutions) - 1 - level)
+        return downsample(x, factor), downsample(x, 2 * factor) if level else None
+
+    def training_view(self, name, x, generator):
+        """With ``config.crop``, a level above that resolution trains on one random crop per
+        batch: crop x crop pixels of the level, at an even offset, so that the crop's half is
+        exactly the matching crop of the half-resolution view (its 2x2 blocks stay whole)."""
+        crop, size = self.config.crop, int(name)
+        if not crop or size <= crop:
+            return x
+        scale = x.shape[-1] // size  # pixels of x (the whole image) per pixel of the level
+        top, left = (torch.randint((size - crop) // 2 + 1, (2,), generator=generator) * 2 * scale).tolist()
+        return x[..., top : top + crop * scale, left : left + crop * scale]
 
     def part_dims(self, name):
         return 3 * int(name) ** 2

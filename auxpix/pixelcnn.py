@@ -75,7 +75,8 @@ class PixelCNN(nn.Module):
         if image_size % 2 ** (net.nr_resolutions - 1):
             raise ConfigError(f"image size {image_size} cannot be halved {net.nr_resolutions - 1} times")
         self.channels, self.levels, self.image_size = channels, levels, image_size
-        self.aux_levels = aux_levels
+        self.aux_levels, self.aux_size = aux_levels, aux_size
+        self.halvings = 2 ** (net.nr_resolutions - 1)  # a side the down pass halves exactly
         out_channels = 10 * net.nr_logistic_mix if channels == 3 else levels
         self.embedding = None
         if embedding is not None:  # f_w(X̂) at every resolution of the network, relative to X̂'s size
@@ -117,14 +118,27 @@ class PixelCNN(nn.Module):
             return categorical_log_prob(x, params)
 
     def log_prob(self, x: torch.Tensor, aux: torch.Tensor | None = None, reduction: str = "sum") -> torch.Tensor:
-        """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``)."""
-        check_images(x, channels=self.channels, size=self.image_size)
+        """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``).
+
+        The networks are convolutional: besides images of its own size, it scores crops of
+        them (a pyramid level's training crops), with X̂ cropped in proportion."""
+        self._check_size(x, aux)
         per_pixel = self.log_prob_from_params(x, self(x, aux))
         if reduction == "none":
             return per_pixel
         if reduction == "sum":
             return per_pixel.sum(dim=(1, 2))
         raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+
+    def _check_size(self, x: torch.Tensor, aux: torch.Tensor | None) -> None:
+        check_images(x, channels=self.channels)
+        side, halvings = x.shape[-1], self.halvings
+        aux_side = side * self.aux_size // self.image_size if self.conditional else None
+        if x.shape[-2] != side or side % halvings or (aux is not None and aux.shape[-1] != aux_side):
+            want = f"{self.image_size}x{self.image_size} images (or square crops of a side divisible by {halvings}"
+            want += f", with X̂ at half their side)" if self.conditional else ")"
+            got = f"{list(x.shape)}" + (f" with X̂ {list(aux.shape)}" if aux is not None else "")
+            raise ValueError(f"this PixelCNN scores {want}, got {got}")
 
     def sample_pixel(self, params, *, map=False, log_scale_shift=0.0, generator=None) -> torch.Tensor:
         """Draw values for the pixels whose parameters are given."""

@@ -67,12 +67,15 @@ def check_run(run_dir, model: AuxiliaryVariableModel, parts, *, seed: int = 0, r
                                   f"resume with --seed {state['seed']}")
 
 
-def open_run(run_dir: Path, model: AuxiliaryVariableModel, preset: str | None) -> None:
-    """Create ``run_dir`` and its run.json unless there (checked by :func:`check_run`)."""
+def open_run(run_dir: Path, model: AuxiliaryVariableModel, preset: str | None, *, init_from=None) -> None:
+    """Create ``run_dir`` and its run.json unless there (checked by :func:`check_run`);
+    ``init_from``: the run it was fine-tuned from, recorded."""
     if (run_dir / RUN_FILE).exists():
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     run = {"kind": model.kind, "preset": preset, "config": config_to_dict(model.config)}
+    if init_from is not None:
+        run["init_from"] = str(init_from)
     write_atomic(run_dir / RUN_FILE, json.dumps(run, indent=2).encode())
 
 
@@ -143,6 +146,24 @@ def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema"
                                   f"('auxpix train {model.kind} --out {run_dir} --part {name} ...')")
         folder = run_dir / name / state["checkpoint"]
         _load_module(net, folder / (EMA_FILE if weights == "ema" else WEIGHTS_FILE), state["step"])
+
+
+def load_part(net: torch.nn.Module, run_dir, part: str, *, kind: str) -> None:
+    """Load the averaged weights of part ``part`` of the run at ``run_dir`` (a ``kind`` run)
+    into ``net``: the start of a fine-tuning run, whose config may differ in anything but
+    that part's networks (its data set, its optimizer)."""
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    if run["kind"] != kind:
+        raise CheckpointError(f"{run_dir} holds a {run['kind']} run; a {kind} model can start only from a {kind} run")
+    state = read_state(run_dir / part)
+    if state is None:
+        raise CheckpointError(f"{run_dir} has no checkpoint of part {part!r} to start from; train it first")
+    try:
+        _load_module(net, run_dir / part / state["checkpoint"] / EMA_FILE, state["step"])
+    except ArchitectureError as e:
+        raise CheckpointError(f"part {part!r} of {run_dir} has other networks than this model's; start from a run "
+                              "of the same preset and network fields") from e
 
 
 # --------------------------------------------------------------------------- checkpoints

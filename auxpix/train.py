@@ -66,6 +66,7 @@ def train_part(
     seed: int = 0,
     resume: bool = False,
     compile: bool = False,
+    init_from=None,
     progress: bool = True,
 ) -> dict:
     """Train part ``part`` of ``model`` on ``train_images`` (uint8 [N, 3, H, W]) into ``run_dir``.
@@ -76,7 +77,11 @@ def train_part(
     weights every ``eval_every`` steps and at the end. A checkpoint is saved every
     ``checkpoint_every`` steps and at the end; ``resume`` continues from it (without
     ``resume`` an existing checkpoint of this part is an error, never overwritten).
-    ``compile``: run the part through ``torch.compile``. Under torchrun every process calls
+    ``compile``: run the part through ``torch.compile``. ``init_from``: a run whose averaged
+    weights of this part a fresh part starts from (fine-tuning), instead of a data-dependent
+    initialization; the run records it. A pyramid whose config sets ``crop`` trains its levels
+    above that resolution on aligned random crops (:meth:`~auxpix.models.PyramidPixelCNN.training_view`).
+    Under torchrun every process calls
     this alike (:mod:`auxpix.distributed`); only rank 0 writes. Returns the final state.
     """
     runs.check_run(run_dir, model, [part], seed=seed, resume=resume)
@@ -89,7 +94,7 @@ def train_part(
     max_steps, max_seconds = _budget(steps, epochs, minutes, steps_per_epoch)
     run_dir, device = Path(run_dir), resolve_device(device)
     if distributed.is_main():
-        runs.open_run(run_dir, model, preset)
+        runs.open_run(run_dir, model, preset, init_from=init_from)
     part_dir = run_dir / part
     net = model.to(device).parts[part]
     optimizer = adam(net, cfg)
@@ -97,7 +102,10 @@ def train_part(
     state = runs.read_state(part_dir)
     if state is None:  # a fresh part: dropout seeded per process, weights initialized on the first batch
         torch.manual_seed(seed + distributed.rank())
-        data_dependent_init(model, part, _batch(train_images, 0, steps_per_epoch, cfg.batch_size, seed, flip))
+        if init_from is None:
+            data_dependent_init(model, part, _batch(train_images, 0, steps_per_epoch, cfg.batch_size, seed, flip))
+        else:
+            runs.load_part(net, init_from, part, kind=model.kind)
     ema = EMA(net, cfg.ema_decay)
     if state is None:
         state = runs.new_state(part_dir, seed)
@@ -124,6 +132,7 @@ def train_part(
     with bar, runs.metrics_log(part_dir / runs.METRICS_FILE, after_step=step, write=main) as log:
         while not done:
             batch = _batch(train_images, step, steps_per_epoch, cfg.batch_size, seed, flip)
+            batch = model.training_view(part, batch, _generator(seed, "crop", step))
             _set_lr(optimizer, learning_rate(cfg, step, progress_at(step, time.monotonic() - started)))
             window.append(train_step(loss, distributed.local_slice(batch).to(device), optimizer, cfg.precision))
             step += 1

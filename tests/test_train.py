@@ -434,3 +434,55 @@ def test_a_step_budget_run_ends_its_linear_schedule_at_the_floor(tmp_path):
     train_part(model, "pixelcnnpp", random_images(), run_dir=tmp_path, steps=4, **quiet(log_every=1))
     rates = [line["lr"] for line in metrics(tmp_path, "pixelcnnpp")]
     assert rates == pytest.approx([1e-3 * (1 - 0.9 * step / 4) for step in range(4)])
+
+
+# --------------------------------------------------------------------------- fine-tuning and crops
+
+
+def test_fine_tuning_starts_from_the_runs_averaged_weights_and_records_it(trained_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "data_dependent_init", lambda *args: pytest.fail("fine-tuning re-initialized"))
+    started = {}
+    monkeypatch.setattr(training, "train_step", lambda loss, batch, optimizer, precision: started.setdefault(
+        "weights", {k: v.clone() for k, v in loss.net.state_dict().items()}) and torch.tensor(0.0))
+    model = small_model(dataset="cifar10-lossless", train={"lr": 1e-4})  # another data set and optimizer
+    train_part(model, "pixelcnnpp", random_images(), run_dir=tmp_path / "tuned", steps=1, init_from=trained_run,
+               **quiet())  # fmt: skip
+    source = load_run(trained_run).parts["pixelcnnpp"].state_dict()
+    assert all(torch.equal(started["weights"][name], source[name]) for name in source)
+    assert json.loads((tmp_path / "tuned" / runs.RUN_FILE).read_text())["init_from"] == str(trained_run)
+
+
+@pytest.mark.parametrize("kind, overrides, message", [
+    ("grayscale", {}, "holds a pixelcnnpp run; a grayscale model can start only from a grayscale run"),
+    ("pixelcnnpp", {"net": {"nr_filters": 4}}, "has other networks than this model's"),
+])  # fmt: skip
+def test_fine_tuning_refuses_a_run_of_other_networks(trained_run, tmp_path, kind, overrides, message):
+    model = small_model(kind, **overrides)
+    with pytest.raises(CheckpointError, match=message):
+        train_part(model, list(model.parts)[-1], random_images(), run_dir=tmp_path, steps=1, init_from=trained_run,
+                   **quiet())  # fmt: skip
+
+
+def test_pyramid_crops_keep_the_half_resolution_view_aligned():
+    model = auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), crop=8)
+    images = random_images(4, size=16)
+    whole_target, whole_aux = model.part_inputs("16", images)
+    offsets = set()
+    for seed in range(20):
+        view = model.training_view("16", images, torch.Generator().manual_seed(seed))
+        target, aux = model.part_inputs("16", view)
+        assert target.shape[-1] == 8 and aux.shape[-1] == 4
+        top, left = next((i, j) for i in range(0, 9, 2) for j in range(0, 9, 2)
+                         if torch.equal(whole_target[..., i : i + 8, j : j + 8], target))  # fmt: skip
+        assert torch.equal(aux, whole_aux[..., top // 2 : top // 2 + 4, left // 2 : left // 2 + 4])
+        offsets.add((top, left))
+    assert len(offsets) > 5  # random offsets
+    assert model.training_view("8", images, torch.Generator()) is images  # levels at or below the crop: whole
+    with pytest.raises(ConfigError, match="crop must be an even size below 16"):
+        auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), crop=7)
+
+
+def test_a_cropped_pyramid_level_trains(tmp_path):
+    model = auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), crop=8)
+    state = train_part(model, "16", random_images(16, size=16), run_dir=tmp_path, steps=2, **quiet())
+    assert state["done"] and math.isfinite(state["metrics"]["train_bpd"])

@@ -238,10 +238,62 @@ def test_status_table_shows_ours_beside_the_paper_with_the_gap(results):
     speed = table.loc["§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)"]
     expected = tables.speed_summary(tables.speed_comparison(tables.sampling_speeds(speed_rows())))
     assert (speed["paper"], speed["ours"]) == ("0.004 vs 0.05 (12.5x)", expected)
-    coherent = "§4.1, Figs. 2–3: Grayscale PixelCNN samples more globally coherent than PixelCNN++'s"
-    assert table.loc[coherent, "ours"] == "not run yet"
-    registry.record("sample_quality", "mine", {"verdict": "undecided"}, data="CIFAR-10 test", device="cpu")
-    assert tables.status_table("mine").loc[coherent, "ours"] == "undecided"  # chapter 06's verdict, as recorded
+
+
+CLAIM_NAMES = {"aux_share": "§4.1: p(X̂) is a small share of the Grayscale PixelCNN's bits",
+               "grayscale": "Table 1: the Grayscale PixelCNN matches PixelCNN++ in bits/dim",
+               "pyramid": "§4.2: the Pyramid PixelCNN costs about 0.4 bits/dim more than PixelCNN++ on CIFAR-10",
+               "celeba": "Table 2: CelebA whole-image bits/dim fall with resolution",
+               "sharpen": "Fig. 4: variance reduction and MAP sampling sharpen the samples",
+               "speed": "§4.2: the pyramid samples a pixel about 12.5x faster than a cached PixelCNN++",
+               "coherent": "§4.1, Figs. 2–3: the Grayscale PixelCNN's samples are more globally coherent than PixelCNN++'s"}
+
+
+def record_claims(preset: str, *, gray: float, pyramid: float, aux: float, whole: list, sharp: list, speed: tuple,
+                  verdict: str) -> None:
+    """Chapter records at ``preset`` with the numbers the claims are judged on (PixelCNN++: 3.5)."""
+    cifar = {"pixelcnnpp_total": 3.5, "grayscale_total": gray, "pyramid_total": pyramid, "aux_test": aux,
+             "aux_share": aux / gray}  # fmt: skip
+    registry.record("cifar10_likelihoods", preset, {tables.JPEG_TEST: cifar}, data={tables.JPEG_TEST: "JPEG"}, device="cpu")
+    registry.record("celeba_pyramid", preset, {f"whole_{8 * 2**i}": v for i, v in enumerate(whole)}, data="faces",
+                    device="cpu")  # fmt: skip
+    labels = [tables.shift_label(0.0), tables.shift_label(1.0), tables.MAP]
+    registry.record("variance_reduction", preset, {"sharpness": dict(zip(labels, sharp))}, data="faces", device="cpu")
+    registry.record("sampling_speed", preset, {"comparison_rows": speed_rows((2.0, 0.005, speed[0]), speed[1])},
+                    data="none", device="cpu")  # fmt: skip
+    registry.record("sample_quality", preset, {"verdict": verdict}, data="CIFAR-10 test", device="cpu")
+
+
+def test_claims_verdicts_are_computed_from_the_recorded_numbers(results):
+    from auxpix.book import claims
+
+    table = claims.claims_table("mine")
+    assert set(table["verdict"]) == {claims.NOT_MEASURABLE}  # nothing recorded at this preset
+    record_claims("mine", gray=3.55, pyramid=4.0, aux=0.5, whole=[5.0, 4.5, 4.0], sharp=[10.0, 20.0, 30.0],
+                  speed=(0.004, 0.05), verdict="supported")  # fmt: skip
+    table = claims.claims_table("mine").rename(index={v: k for k, v in CLAIM_NAMES.items()})
+    assert set(table.index) == set(CLAIM_NAMES)
+    assert set(table["verdict"]) == {claims.HOLDS}
+    assert table.loc["grayscale", "ours"] == "3.550 vs 3.500 (+0.050)"
+    assert table.loc["aux_share", "ours"] == "14.1% (0.500 of 3.550)"
+    assert table.loc["celeba", "ours"] == "5.00 > 4.50 > 4.00 (8..32)"
+    assert "JPEG" in table.loc["grayscale", "preset; data; compute"]
+    record_claims("mine", gray=3.7, pyramid=4.2, aux=1.5, whole=[5.0, 5.5, 4.0], sharp=[10.0, 20.0, 5.0],
+                  speed=(0.04, 0.05), verdict="undecided")  # fmt: skip
+    table = claims.claims_table("mine").rename(index={v: k for k, v in CLAIM_NAMES.items()})
+    assert set(table["verdict"]) == {claims.FAILS}
+    assert table.loc["celeba", "ours"] == "5.00, 5.50, 4.00 (8..32)"
+
+
+def test_a_claim_of_a_model_to_be_retrained_is_not_measurable(results):
+    from auxpix.book import claims
+
+    record_claims("smoke", gray=3.55, pyramid=4.0, aux=0.5, whole=[5.0, 4.5], sharp=[1.0, 2.0, 3.0],
+                  speed=(0.004, 0.05), verdict="supported")  # fmt: skip
+    edit_config(tiny_run(registry.run_dir("pixelcnnpp", "smoke")), image_size=7)  # an earlier architecture
+    table = claims.claims_table("smoke").rename(index={v: k for k, v in CLAIM_NAMES.items()})
+    assert (table.loc[["grayscale", "pyramid", "coherent"], "verdict"] == claims.NOT_MEASURABLE).all()
+    assert (table.loc[["aux_share", "celeba", "speed"], "verdict"] == claims.HOLDS).all()
 
 
 def test_status_table_says_to_be_retrained_for_a_run_that_does_not_load(results, monkeypatch):

@@ -21,12 +21,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import safetensors
+import torch
 
 from ..config import config_to_dict, flat_config
 from ..config import preset as preset_config
@@ -40,17 +42,19 @@ from ..train import train_part
 RESULTS_ENV = "AUXPIX_RESULTS"
 # What a chapter says of a model whose committed run does not load with this library.
 TO_BE_RETRAINED = "to be retrained"
+TRAINING_FILE = "training.json"  # how a book run was trained: command and compute
 EARLIER_ARCHITECTURE = "trained with an earlier architecture; see issue 13 / How to reproduce"
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
 EVAL_EVERY = 100  # often enough for a training curve, cheap enough (~3% of the time)
 
 # Training budget of each model when a notebook has to train it. The paper's epochs are
-# section 4's. "cpu" gives each model an hour of wall-clock time on 2 cores, shared among its
+# section 4's. "cpu" gives each model two hours of wall-clock time on one thread (two models
+# train side by side on 2 cores; twice the hour of the book's first cpu runs), shared among its
 # parts: the Grayscale PixelCNN's p(X̂) gets a quarter (16 values per pixel are learnt fast),
 # a pyramid's levels get shares proportional to their resolution (the bits are at the top).
 BUDGETS = {
     "smoke": {"steps": 150},
-    "cpu": {"minutes": 60},
+    "cpu": {"minutes": 120},
     "paper": {"epochs": 200},
 }
 PAPER_EPOCHS = {("grayscale", "aux"): 30, ("grayscale", "cond"): 200, ("pyramid", None): 60}
@@ -131,7 +135,8 @@ def budget(kind: str, preset: str, part: str, parts) -> dict:
     return {"minutes": BUDGETS[base]["minutes"] * share}
 
 
-def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=False):
+def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=False,
+            compile=False, command: str | None = None):
     """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode), or None when
     its committed run was trained with an earlier architecture (see :func:`loadable`): the
     book then says it is to be retrained, and never retrains it unless asked.
@@ -139,11 +144,13 @@ def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, devic
     Loads the committed run; trains it first when it is missing or when ``train`` is set
     (one line per part, or progress bars with ``progress``).
     A retrain goes into ``<run>.training`` and replaces the old run only when it is done,
-    so an interrupted retrain loses nothing (and calling again resumes it).
+    so an interrupted retrain loses nothing (and calling again resumes it). ``compile``: train
+    through ``torch.compile``; ``command``: the command that trains it, recorded in the run.
     """
     final = run_dir(kind, preset)
     if train or not _complete(final):
-        _train_all(kind, preset, final, data_dir=data_dir, device=device, progress=progress)
+        _train_all(kind, preset, final, data_dir=data_dir, device=device, progress=progress,
+                   compile=compile, command=command)
     return _load(final, device)
 
 
@@ -191,7 +198,7 @@ def _complete(path: Path) -> bool:
     return all((read_state(path / name) or {}).get("done") for name in model.parts)
 
 
-def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None:
+def _train_all(kind, preset, final: Path, *, data_dir, device, progress, compile=False, command=None) -> None:
     staging = final.with_name(final.name + ".training")
     model = from_config(preset_config(kind, preset))
     train_images = model_images(model, "train", data_dir=data_dir)
@@ -201,14 +208,31 @@ def _train_all(kind, preset, final: Path, *, data_dir, device, progress) -> None
         print(f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True)
         state = train_part(
             model, part, train_images, run_dir=staging, preset=preset, test_images=test_images,
-            eval_every=EVAL_EVERY, device=device, resume=True, progress=progress, **limit,
+            eval_every=EVAL_EVERY, device=device, resume=True, progress=progress, compile=compile, **limit,
         )  # fmt: skip
         metrics = state["metrics"]
         print(f"  {state['step']} steps, {state['seconds'] / 60:.1f} min: train {metrics['train_bpd']:.3f}, "
               f"test {metrics.get('test_bpd', float('nan')):.3f} bits/dim", flush=True)
+    record_training(staging, command=command, compile=compile)
     if final.exists():
         shutil.rmtree(final)
     staging.rename(final)
+
+
+def record_training(path: Path, *, command: str | None, compile: bool) -> None:
+    """Write ``training.json`` beside the run's parts: how it was trained (the command, whether
+    through torch.compile, torch's version and the machine's processor) and, per part, its
+    compute (steps, minutes, threads, core-hours) from its state files."""
+    summary = training_summary(path)
+    record = {
+        "command": command,
+        "compile": compile,
+        "torch": torch.__version__,
+        "processor": platform.processor() or platform.machine(),
+        "parts": summary,
+        "core_hours": round(sum(part["core_hours"] for part in summary.values()), 3),
+    }
+    (path / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
 def model_images(model, split: str, *, data_dir=None, limit=None):
@@ -220,15 +244,20 @@ def model_images(model, split: str, *, data_dir=None, limit=None):
 
 
 def training_summary(path: Path) -> dict:
-    """Per part: steps, epochs and minutes trained (from the run's state files)."""
+    """Per part: steps, epochs, minutes, threads and core-hours (minutes x threads x processes)
+    trained (from the run's state files)."""
     model = run_model(path)
     summary = {}
     for name in model.parts:
         state = read_state(path / name)
+        metrics = state["metrics"]
+        threads = metrics.get("threads", 1) * metrics.get("world_size", 1)
         summary[name] = {
             "steps": state["step"],
-            "epochs": round(state["metrics"]["epoch"], 2),
+            "epochs": round(metrics["epoch"], 2),
             "minutes": round(state["seconds"] / 60, 1),
+            "threads": threads,
+            "core_hours": round(state["seconds"] / 3600 * threads, 3),
         }
     return summary
 

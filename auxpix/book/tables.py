@@ -311,11 +311,6 @@ def _figures(counts: dict, theirs) -> tuple[str, str]:
     return f"{shown} (seed {counts['seed']})", ""
 
 
-def _verdict(verdict: str, theirs) -> tuple[str, str]:
-    """A claim's verdict as a chapter computed it (e.g. "supported", "undecided")."""
-    return verdict, ""
-
-
 def _speeds(rows, theirs) -> tuple[str, str]:
     return speed_summary(speed_comparison(sampling_speeds(rows))), ""
 
@@ -377,10 +372,6 @@ def status_table(preset: str) -> pd.DataFrame:
                              ("Figure 4: variance reduction", "variance_reduction", "pyramid"),
                              ("Figures 5–6: MAP samples, pyramid levels", "celeba_pyramid", "pyramid")]:
         status.add(title, "images", name, "figures", run=runs[run], show=_figures, why=f"{pictures}; {trained[run]}")
-    status.add("§4.1, Figs. 2–3: Grayscale PixelCNN samples more globally coherent than PixelCNN++'s",
-               "pictures only", "sample_quality", "verdict", run=runs["grayscale"], show=_verdict,
-               why="verdict of chapter 06: classifier score and Fréchet distance of a classifier trained here, "
-                   "better on both by more than twice their spread")  # fmt: skip
     status.add("§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)", paper_speed_summary(),
                "sampling_speed", "comparison_rows", show=_speeds,
                why="device: ours is timed on the device named here, the paper's on a Titan X GPU")

@@ -612,3 +612,17 @@ def test_readme_quotes_the_recorded_cifar10_likelihoods():
                 f"(paper {tables.paper_aux_share():.1%})") in readme_section("Status")
     else:
         assert "The grayscale loss split (§4.1, p(X̂)'s share of the bits): to be retrained." in readme_section("Status")
+
+
+def test_exact_pixel_reading_says_whether_the_exact_pixel_minutes_paid_off(results):
+    jpeg, exact = registry.FINE_TUNES["cifar10"], registry.FINE_TUNES["cifar10-lossless"]
+    columns = [tables.ours(tables.JPEG_TEST, 500), tables.ours(tables.EXACT_TEST, 1000)]
+    table = pd.DataFrame([[3.50, 4.60], [3.55, 3.90]], index=[jpeg, exact], columns=columns)
+    assert readings.exact_pixels(table).startswith(
+        "At equal total compute, spending the extra minutes on the 4,000 exact-pixel training images lowers the "
+        "exact-pixel test bits/dim: 3.900 against 4.600 (-0.700); on the JPEG-decoded test images it costs +0.050.")
+    assert " does not lower " in readings.exact_pixels(table.iloc[::-1].set_axis([jpeg, exact]))
+    assert readings.exact_pixels(table.iloc[:1]) == "Only one of the two runs is there: no comparison yet."
+    assert registry.fine_tuned("cpu") == {}
+    tiny_run(registry.results_dir() / "runs" / "pixelcnnpp-cpu-then-cifar10-lossless")
+    assert list(registry.fine_tuned("cpu")) == [exact]

@@ -235,6 +235,17 @@ def record_training(path: Path, *, command: str | None, compile: bool) -> None:
     (path / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
+# scripts/finetune_exact.sh's runs: the book's PixelCNN++ trained on for the same extra budget
+# on each data set, into <results>/runs/pixelcnnpp-<preset>-then-<data set>.
+FINE_TUNES = {"cifar10": "PixelCNN++, then JPEG-decoded", "cifar10-lossless": "PixelCNN++, then exact pixels"}
+
+
+def fine_tuned(preset: str) -> dict[str, Path]:
+    """{label: run directory} of the exact-pixel experiment's runs at ``preset`` that exist."""
+    paths = {label: results_dir() / "runs" / f"pixelcnnpp-{preset}-then-{data}" for data, label in FINE_TUNES.items()}
+    return {label: path for label, path in paths.items() if (path / "run.json").is_file()}
+
+
 def model_images(model, split: str, *, data_dir=None, limit=None):
     """The first ``limit`` ``split`` images of the data set ``model`` was trained on, at its
     resolution (CelebA: under the split its config names)."""

@@ -6,6 +6,8 @@ DataFrame, indexed and read by row and column names, whose paper numbers come fr
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -113,6 +115,8 @@ def cifar10_table(scores: dict, runs: dict) -> pd.DataFrame:
         row["paper (exact test set)"] = paper_cifar10_bpd(run["kind"])
         row["preset"] = run["preset"]
         row["training"] = _minutes(registry.training_summary(runs[name]))
+        if run.get("init_from"):  # a fine-tuning run: its minutes come after those of the run it started from
+            row["training"] += f", after {Path(run['init_from']).name}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
@@ -158,6 +162,11 @@ def cifar10_record(scores: dict, train_aux_bpd: float | None, runs: dict, n_trai
     if retrain:
         values["to_be_retrained"] = [_retrain_note(runs[name]) for name in retrain]
     return values, data
+
+
+def fine_tune_record(scores: dict) -> dict:
+    """What chapter 01 records of the exact-pixel experiment: {run label: {test set: total bits/dim}}."""
+    return {name: {label: result["bpd"]["total"] for label, result in by_data.items()} for name, by_data in scores.items()}
 
 
 def _retrain_note(path) -> str:

@@ -130,18 +130,18 @@ def test_a_retrain_replaces_a_run_of_an_earlier_architecture(results, monkeypatc
 @pytest.mark.parametrize(
     "kind,preset,parts",
     [("pixelcnnpp", "cpu", ["pixelcnnpp"]), ("grayscale", "cpu", ["aux", "cond"]),
-     ("pyramid", "cpu", ["8", "16", "32", "64"]), ("pyramid", "cpu-cifar", ["8", "16", "32"])],
+     ("pyramid", "cpu", ["8", "16", "32", "64", "128"]), ("pyramid", "cpu-cifar", ["8", "16", "32"])],
 )  # fmt: skip
-def test_cpu_budget_is_an_hour_per_model(kind, preset, parts):
+def test_cpu_budget_is_two_hours_per_model(kind, preset, parts):
     minutes = [registry.budget(kind, preset, part, parts)["minutes"] for part in parts]
-    assert sum(minutes) == pytest.approx(60)
+    assert sum(minutes) == pytest.approx(120)
     assert minutes == sorted(minutes)  # later parts (colour, higher resolutions) get more
 
 
 def test_pyramid_levels_share_minutes_by_resolution():
     parts = ["8", "16", "32", "64"]
     minutes = [registry.budget("pyramid", "cpu", part, parts)["minutes"] for part in parts]
-    assert minutes == pytest.approx([4, 8, 16, 32])
+    assert minutes == pytest.approx([8, 16, 32, 64])
 
 
 def test_other_budgets():

@@ -591,27 +591,26 @@ def test_readme_quotes_the_recorded_sampling_speeds():
     assert f"other processes kept {values['other_load']:.2f} cores busy on average" in section
 
 
-def test_readme_quotes_the_recorded_cifar10_likelihoods():
-    saved = json.loads((REPO / "results" / "cpu" / "cifar10_likelihoods.json").read_text())["values"]
-    jpeg, exact = saved.get(tables.JPEG_TEST, {}), saved.get(tables.EXACT_TEST, {})
-    to_be_retrained = " ".join(saved.get("to_be_retrained", []))
-    runs = {"grayscale": "grayscale-cpu", "pixelcnnpp": "pixelcnnpp-cpu", "pyramid": "pyramid-cpu-cifar"}
-    kinds = {"Grayscale PixelCNN": "grayscale", "PixelCNN++": "pixelcnnpp", "Pyramid PixelCNN": "pyramid"}
-    quoted = readme_table("Status")
-    assert len(quoted) == len(kinds)
-    for model, on_jpeg, on_exact, theirs in quoted:
-        kind = next(kind for name, kind in kinds.items() if model.startswith(name))
-        key = f"{kind}_total"
-        ours = [f"{scores[key]:.3f}" if key in scores else registry.TO_BE_RETRAINED for scores in (jpeg, exact)]
-        assert [on_jpeg, on_exact, theirs] == [*ours, tables.paper_cifar10_text(kind)]
-        if key not in jpeg:
-            assert f"{runs[kind]}: {registry.TO_BE_RETRAINED}" in to_be_retrained
-    if "aux_share" in jpeg:
-        assert (f"{jpeg['aux_test']:.3f} bits/dim on the JPEG-decoded test set (paper {paper.GRAYSCALE_SPLIT['aux_test']:g}): "
-                f"{jpeg['aux_share']:.1%} of the total there, {exact['aux_share']:.1%} on exact pixels "
-                f"(paper {tables.paper_aux_share():.1%})") in readme_section("Status")
-    else:
-        assert "The grayscale loss split (§4.1, p(X̂)'s share of the bits): to be retrained." in readme_section("Status")
+def test_readme_results_are_the_ones_generated_from_the_records(monkeypatch):
+    from auxpix.book import readme
+
+    monkeypatch.setenv(registry.RESULTS_ENV, str(REPO / "results"))
+    text = (REPO / "README.md").read_text()
+    assert readme.results_markdown("cpu") in text, "README's results are stale: run python -m auxpix.book.readme"
+
+
+def test_readme_generation_rewrites_only_its_block(results, tmp_path):
+    from auxpix.book import readme
+
+    path = tmp_path / "README.md"
+    path.write_text(f"intro\n{readme.START}\nold\n{readme.END}\noutro\n")
+    assert readme.update(path, "mine") and not readme.update(path, "mine")
+    text = path.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "Table 1" in text or "CIFAR-10 test bits/dim at the mine preset" in text
+    path.write_text("no markers")
+    with pytest.raises(ValueError, match="has no generated block"):
+        readme.update(path, "mine")
 
 
 def test_exact_pixel_reading_says_whether_the_exact_pixel_minutes_paid_off(results):

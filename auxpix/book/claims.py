@@ -13,6 +13,7 @@ from . import registry, tables
 HOLDS = "holds"
 FAILS = "does not hold here"
 NOT_MEASURABLE = "not measurable at this preset"
+NO_NUMBER = "—"  # what "ours" shows for a claim that is not measurable
 
 # The criteria. The paper's numbers come with no error bars; these are the margins issue 13 set.
 AUX_SHARE_RANGE = (0.05, 0.30)  # "a small share": p(X̂) between 5 % and 30 % of the bits
@@ -64,7 +65,7 @@ def aux_share(records: _Records) -> dict:
     values, record = _cifar_values(records, "grayscale")
     share = values.get("aux_share")
     low, high = AUX_SHARE_RANGE
-    ours = NOT_MEASURABLE if share is None else f"{share:.1%} ({values['aux_test']:.3f} of {values['grayscale_total']:.3f})"
+    ours = NO_NUMBER if share is None else f"{share:.1%} ({values['aux_test']:.3f} of {values['grayscale_total']:.3f})"
     ok = None if share is None else low <= share <= high
     return _row("§4.1: p(X̂) is a small share of the Grayscale PixelCNN's bits",
                 f"{tables.paper_aux_share():.1%} ({paper.GRAYSCALE_SPLIT['aux_test']:g} of "
@@ -82,7 +83,7 @@ def _gap_row(records: _Records, kind: str, claim: str, limit: float) -> dict:
     values, record = _cifar_values(records, kind, "pixelcnnpp")
     theirs, base = values.get(f"{kind}_total"), values.get("pixelcnnpp_total")
     measured = theirs is not None and base is not None
-    ours = f"{theirs:.3f} vs {base:.3f} ({theirs - base:+.3f})" if measured else NOT_MEASURABLE
+    ours = f"{theirs:.3f} vs {base:.3f} ({theirs - base:+.3f})" if measured else NO_NUMBER
     return _row(claim, f"{tables.paper_cifar10_bpd(kind):g} vs {tables.paper_cifar10_bpd('pixelcnnpp'):g} "
                 f"({paper_gap(kind):+.2f})", ours, f"at most {limit:+.2f} above PixelCNN++",
                 (theirs - base <= limit) if measured else None, records.where(record, tables.JPEG_TEST))  # fmt: skip
@@ -104,7 +105,7 @@ def celeba_falls(records: _Records) -> dict:
     whole = {int(key.split("_")[1]): value for key, value in values.items() if key.startswith("whole_")}
     measured = len(whole) >= 2
     sizes = sorted(whole)
-    ours = " > ".join(f"{whole[r]:.2f}" for r in sizes) + f" ({sizes[0]}..{sizes[-1]})" if measured else NOT_MEASURABLE
+    ours = " > ".join(f"{whole[r]:.2f}" for r in sizes) + f" ({sizes[0]}..{sizes[-1]})" if measured else NO_NUMBER
     ok = all(whole[a] > whole[b] for a, b in zip(sizes, sizes[1:])) if measured else None
     if measured and not ok:
         ours = ours.replace(" > ", ", ")
@@ -120,7 +121,7 @@ def sharpening(records: _Records) -> dict:
                             (tables.shift_label(0.0), tables.shift_label(paper.VARIANCE_REDUCTION_SHIFTS[-1]), tables.MAP))
     measured = None not in (plain, reduced, mode)
     ours = (f"sharpness {plain:.1f} (c = 0) → {reduced:.1f} (c = {paper.VARIANCE_REDUCTION_SHIFTS[-1]:g}), "
-            f"{mode:.1f} (MAP)") if measured else NOT_MEASURABLE  # fmt: skip
+            f"{mode:.1f} (MAP)") if measured else NO_NUMBER  # fmt: skip
     return _row("Fig. 4: variance reduction and MAP sampling sharpen the samples", "pictures only", ours,
                 "sharper than plain sampling at c = 1 and with MAP", (reduced > plain and mode > plain) if measured else None,
                 records.where(record))  # fmt: skip
@@ -133,7 +134,7 @@ def sampling_speed(records: _Records) -> dict:
     measured = comparison is not None and tables.OURS_WINDOW in comparison.index
     theirs = paper.SECONDS_PER_PIXEL["pixelcnnpp"] / paper.SECONDS_PER_PIXEL["pyramid"]
     ratio = comparison.loc[tables.OURS_WINDOW, tables.SPEED_RATIO] if measured else None
-    ours = f"{ratio:.2g}x (pyramid without caching vs cached PixelCNN++, 128x128)" if measured else NOT_MEASURABLE
+    ours = f"{ratio:.2g}x (pyramid without caching vs cached PixelCNN++, 128x128)" if measured else NO_NUMBER
     return _row("§4.2: the pyramid samples a pixel about 12.5x faster than a cached PixelCNN++",
                 f"{theirs:.1f}x ({paper.SECONDS_PER_PIXEL['pyramid']:g} vs {paper.SECONDS_PER_PIXEL['pixelcnnpp']:g} "
                 "s/pixel, Titan X)", ours,
@@ -146,7 +147,7 @@ def coherent_samples(records: _Records) -> dict:
     verdict = (record or {}).get("values", {}).get("verdict")
     measured = verdict in COHERENCE
     return _row("§4.1, Figs. 2–3: the Grayscale PixelCNN's samples are more globally coherent than PixelCNN++'s",
-                "pictures only", verdict if measured else NOT_MEASURABLE,
+                "pictures only", verdict if measured else NO_NUMBER,
                 "better on both sample scores of chapter 06 by more than twice their spread",
                 COHERENCE[verdict] if measured else None, records.where(record))  # fmt: skip
 

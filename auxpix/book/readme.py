@@ -1,0 +1,115 @@
+"""The README's results, generated from what the chapters recorded (never typed by hand):
+``python -m auxpix.book.readme`` rewrites the block between the README's two markers from
+``results/<preset>/*.json``; a test checks that the committed README holds what it generates.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .. import paper
+from . import claims, registry, tables
+
+START = "<!-- results: generated from results/ by python -m auxpix.book.readme; do not edit by hand -->"
+END = "<!-- end of generated results -->"
+CIFAR_MODELS = {"Grayscale PixelCNN": ("grayscale", ""), "PixelCNN++": ("pixelcnnpp", ""),
+                "Pyramid PixelCNN 8→32": ("pyramid", "-cifar")}  # fmt: skip
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows])
+
+
+def _missing(kind: str, preset: str) -> str:
+    return registry.TO_BE_RETRAINED if registry.stale(kind, preset) else "not run yet"
+
+
+def _bits(values: dict, key: str, otherwise: str) -> str:
+    return f"{values[key]:.3f}" if key in values else otherwise
+
+
+def cifar10_section(preset: str) -> str:
+    """Table 1 for our models (both test sets) and the exact-pixel experiment, with each run's training."""
+    record = registry.recorded("cifar10_likelihoods", preset) or {"values": {}, "data": {}}
+    values = record["values"]
+    jpeg, exact = values.get(tables.JPEG_TEST, {}), values.get(tables.EXACT_TEST, {})
+    rows = []
+    for name, (kind, suffix) in CIFAR_MODELS.items():
+        run = (kind, preset + suffix)
+        missing = _missing(*run) if (registry.run_dir(*run) / "run.json").is_file() else "not trained yet"
+        training = registry.TO_BE_RETRAINED if missing == registry.TO_BE_RETRAINED else tables.training_note(*run)
+        rows.append([name, _bits(jpeg, f"{kind}_total", missing), _bits(exact, f"{kind}_total", missing),
+                     tables.paper_cifar10_text(kind), training])  # fmt: skip
+    tuned = registry.recorded("exact_pixels", preset)
+    for label, by_data in (tuned or {"values": {}})["values"].items():
+        rows.append([label, _bits(by_data, tables.JPEG_TEST, ""), _bits(by_data, tables.EXACT_TEST, ""),
+                     tables.paper_cifar10_text("pixelcnnpp"), "scripts/finetune_exact.sh"])  # fmt: skip
+    data = record["data"] if isinstance(record["data"], dict) else {}
+    header = ["model", f"JPEG-decoded test ({data.get(tables.JPEG_TEST, 'not run')})",
+              f"exact-pixel test ({data.get(tables.EXACT_TEST, 'not run')})", "paper (exact test set)", "training"]
+    text = f"CIFAR-10 test bits/dim at the {preset} preset (chapter 01, `results/{preset}/cifar10_likelihoods.json`"
+    text += f", `exact_pixels.json`; {record.get('compute', 'not run')}):\n\n" + _table(header, rows)
+    if "aux_share" in jpeg:
+        text += (f"\n\nThe grayscale loss split (§4.1): p(X̂) costs {jpeg['aux_test']:.3f} of {jpeg['grayscale_total']:.3f} "
+                 f"bits/dim on the JPEG-decoded test images ({jpeg['aux_share']:.1%}; paper "
+                 f"{paper.GRAYSCALE_SPLIT['aux_test']:g} of {paper.GRAYSCALE_SPLIT['total_test']:g}, "
+                 f"{tables.paper_aux_share():.1%}).")  # fmt: skip
+    return text
+
+
+def celeba_section(preset: str) -> str:
+    """Table 2: the whole image's bits/dim at each resolution, beside the paper's."""
+    record = registry.recorded("celeba_pyramid", preset)
+    values = (record or {}).get("values", {})
+    sizes = list(paper.TABLE2)
+    if not any(f"whole_{r}" in values for r in sizes):
+        return f"CelebA Table 2 at the {preset} preset (chapter 03): {_missing('pyramid', preset)}."
+    rows = [["ours", *(_bits(values, f"whole_{r}", "not in this preset") for r in sizes)],
+            ["paper", *(f"{paper.TABLE2[r]:g}" for r in sizes)]]
+    header = ["CelebA whole image, bits/dim", *(f"{r}×{r}" for r in sizes)]
+    return (f"CelebA Table 2 at the {preset} preset (chapter 03; {record['data']}; {record['compute']}; "
+            f"{tables.training_note('pyramid', preset)}):\n\n" + _table(header, rows))
+
+
+def claims_section(preset: str) -> str:
+    table = claims.claims_table(preset)
+    rows = [[claim, row["paper"], row["ours"], row["verdict"]] for claim, row in table.iterrows()]
+    return (f"The paper's claims at the {preset} preset, with verdicts computed from the numbers "
+            "(chapter 00, `auxpix.book.claims`):\n\n" + _table(["claim", "paper", "ours", "verdict"], rows))
+
+
+def results_markdown(preset: str = "cpu") -> str:
+    """The README's generated block: CIFAR-10, CelebA and the claims, at ``preset``."""
+    sections = [cifar10_section(preset), celeba_section(preset), claims_section(preset)]
+    return "\n".join([START, "", "\n\n".join(sections), "", END])
+
+
+def update(readme: Path, preset: str = "cpu") -> bool:
+    """Rewrite ``readme``'s generated block; returns whether it changed."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise ValueError(f"{readme} has no generated block: put the lines {START!r} and {END!r} where it goes")
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    new = before + results_markdown(preset) + after
+    readme.write_text(new)
+    return new != text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--results", type=Path, default=Path("results"), help="the results folder (default results/)")
+    parser.add_argument("--preset", default="cpu")
+    args = parser.parse_args()
+    registry.use_results(args.results)
+    print(f"{args.readme}: {'updated' if update(args.readme, args.preset) else 'already up to date'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -26,7 +26,7 @@ from .bench import sampling_speed, training_speed
 from .config import KINDS, PRECISIONS, PRESETS
 from .config import preset as preset_config
 from .errors import AuxpixError, ConfigError
-from .evaluate import evaluate
+from .evaluate import aux_ablation, evaluate, evaluate_part
 from .fast_sampling import DEFAULT_WINDOW, METHODS
 from .models import from_config
 from .sampling_io import check_samples_path, draw, save_samples
@@ -96,15 +96,24 @@ def _train(args) -> None:
 
 def _eval(args) -> None:
     weights = "raw" if args.raw_weights else "ema"
-    model = load_run(args.run_dir, device=resolve_device(args.device), weights=weights)
+    parts = [args.part] if args.part else None
+    model = load_run(args.run_dir, device=resolve_device(args.device), weights=weights, parts=parts)
     dataset = args.dataset or model.config.dataset
     celeba_split = data.celeba_split_of(model.config)
     images = data.load_dataset(dataset, args.split, args.data, resolution=model.image_size, limit=args.limit,
                                celeba_split=celeba_split)
     report = {"run": str(args.run_dir), "kind": model.kind, "dataset": dataset, "split": args.split,
-              "weights": weights, **evaluate(model, images)}  # fmt: skip
+              "weights": weights}  # fmt: skip
+    if args.part:  # one part alone (its bits/dim over its own dimensions), e.g. a pilot's
+        model.check_images(images)
+        report |= {"bpd": {args.part: evaluate_part(model, args.part, images)}, "n_images": len(images)}
+    else:
+        report |= evaluate(model, images)
     if dataset == "celeba":  # which faces were held out: every CelebA number says it
         report["celeba_split"] = celeba_split
+    if args.aux_ablation:
+        report["aux_ablation"] = {name: aux_ablation(model, name, images) for name, net in model.parts.items()
+                                  if net.conditional and name in (parts or model.parts)}  # fmt: skip
     if args.json:
         print(json.dumps(report))
         return
@@ -114,6 +123,8 @@ def _eval(args) -> None:
         print(f"  {name:>10}  {value:.4f} bits/dim")
     for size, value in report.get("bpd_by_resolution", {}).items():
         print(f"  {size + 'x' + size:>10}  {value:.4f} bits/dim of the whole image at that resolution")
+    for name, scores in report.get("aux_ablation", {}).items():
+        print(f"  {name:>10}  given X̂: " + ", ".join(f"{label} {value:.4f}" for label, value in scores.items()))
 
 
 def _sample(args) -> None:
@@ -294,6 +305,9 @@ def _parser() -> argparse.ArgumentParser:
     add_data(eval_cmd)
     eval_cmd.add_argument("--limit", type=_positive(int), metavar="N", help="only the first N images")
     eval_cmd.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    eval_cmd.add_argument("--part", help="score only this part (e.g. of a pilot that trained one part)")
+    eval_cmd.add_argument("--aux-ablation", action="store_true",
+                          help="also score each conditional part given another image's X̂ and a flat X̂")
     add_device(eval_cmd)
     add_raw_weights(eval_cmd)
 

@@ -6,6 +6,7 @@ its share of the images and the sums are added up.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -71,3 +72,26 @@ def _batches(model, images: torch.Tensor, batch_size: int | None, progress: bool
     device, images = next(model.parameters()).device, distributed.shard(images)
     for start in progress_bar(range(0, len(images), size), desc=desc, unit="batch", show=progress, leave=False):
         yield images[start : start + size].to(device)
+
+
+AUX_ABLATIONS = ("own", "another image's", "flat")
+
+
+@in_eval_mode
+def aux_ablation(model: AuxiliaryVariableModel, name: str, images: torch.Tensor, *, batch_size: int | None = None) -> dict:
+    """How much conditional part ``name`` uses its X̂: its mean bits/dim given each image's own
+    X̂, given another image's (the batch's X̂ rolled by one), and given a flat X̂ (every value the
+    middle of X̂'s range). A part that ignored X̂ would score the same three times."""
+    net = model.parts[name]
+    if not net.conditional:
+        raise ValueError(f"part {name!r} of the {model.kind} model is unconditional: it has no X̂ to replace")
+    sums = dict.fromkeys(AUX_ABLATIONS, 0.0)
+    for x in _batches(model, images, batch_size, False, desc=f"X̂ ablation of {name}"):
+        if len(x) < 2:
+            raise ValueError("the X̂ ablation needs batches of at least 2 images")
+        target, aux = model.part_inputs(name, x)
+        flat = torch.full_like(aux, net.aux_levels // 2)
+        for label, given in zip(AUX_ABLATIONS, (aux, aux.roll(1, dims=0), flat)):
+            nll = -net.log_prob(target, given)
+            sums[label] += (nll / (model.part_dims(name) * math.log(2))).double().sum().item()
+    return {label: total / len(images) for label, total in sums.items()}

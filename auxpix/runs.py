@@ -124,22 +124,30 @@ def run_model(run_dir) -> AuxiliaryVariableModel:
                                 f"builds ({one_line(e)[:300]}); train it again") from e  # fmt: skip
 
 
-def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema") -> AuxiliaryVariableModel:
+def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema", parts=None) -> AuxiliaryVariableModel:
     """The model of ``run_dir``, built from its run.json, with its trained weights
     (``"ema"``: the averaged ones, for evaluation and sampling; ``"raw"``: the last step's),
-    on ``device`` and in eval mode. A run of an earlier architecture is an ``auxpix.errors.ArchitectureError``."""
+    on ``device`` and in eval mode; ``parts``: load only these (e.g. a pilot that trained one
+    part), the others keep untrained weights. A run of an earlier architecture is an
+    ``auxpix.errors.ArchitectureError``."""
     model = run_model(run_dir)
-    load_weights(model, run_dir, weights=weights)
+    load_weights(model, run_dir, weights=weights, parts=parts)
     return model.to(resolve_device(device)).eval()
 
 
-def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema") -> None:
-    """Load the last checkpoint of every part of ``run_dir`` into ``model`` (of the run's kind and config)."""
+def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema", parts=None) -> None:
+    """Load the last checkpoint of every part of ``run_dir`` (or of ``parts``) into ``model``
+    (of the run's kind and config)."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     run_dir = Path(run_dir)
     _check_same_model(run_dir, model)
+    for name in parts or []:
+        if name not in model.parts:
+            raise ConfigError(f"{model.kind} has no part {name!r}: its parts are {', '.join(model.parts)}")
     for name, net in model.parts.items():
+        if parts is not None and name not in parts:
+            continue
         state = read_state(run_dir / name)
         if state is None:
             raise CheckpointError(f"{run_dir} has no checkpoint of part {name!r} yet; train it first "

@@ -105,10 +105,15 @@ def test_pyramid_end_to_end(tmp_path, capsys, fake_data):
     out = tmp_path / "run"
     pyramid = ["--preset", "smoke", "--set", "resolutions=4,8"]
     run(capsys, "train", "pyramid", *pyramid, "--out", out, "--epochs", 0.5, "--part", "8")
+    alone = json.loads(run(capsys, "eval", out, "--json", "--part", "8", "--aux-ablation"))  # part 4 untrained yet
+    assert list(alone["bpd"]) == ["8"] and alone["aux_ablation"]["8"]["own"] == pytest.approx(alone["bpd"]["8"])
     run(capsys, "train", "pyramid", *pyramid, "--out", out, "--epochs", 0.5, "--part", "4")
     report = json.loads(run(capsys, "eval", out, "--json"))
     assert set(report["bpd"]) == {"4", "8", "total"} and set(report["bpd_by_resolution"]) == {"4", "8"}
     assert report["celeba_split"] == "random"  # the paper's held-out 5 %, said with every CelebA number
+    ablation = json.loads(run(capsys, "eval", out, "--json", "--aux-ablation"))["aux_ablation"]
+    assert list(ablation) == ["8"] and list(ablation["8"]) == ["own", "another image's", "flat"]
+    assert ablation["8"]["own"] == pytest.approx(report["bpd"]["8"])
     run(capsys, "sample", out, "--n", 1, "--out", tmp_path / "faces.png")
     arrays = np.load(tmp_path / "faces.npz")
     assert arrays["4"].shape == (1, 3, 4, 4) and arrays["8"].shape == (1, 3, 8, 8)

@@ -486,3 +486,15 @@ def test_a_cropped_pyramid_level_trains(tmp_path):
     model = auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), crop=8)
     state = train_part(model, "16", random_images(16, size=16), run_dir=tmp_path, steps=2, **quiet())
     assert state["done"] and math.isfinite(state["metrics"]["train_bpd"])
+
+
+def test_aux_ablation_scores_a_part_given_its_own_another_and_a_flat_x_hat():
+    from auxpix.evaluate import aux_ablation
+
+    model = small_model("grayscale").eval()
+    images = random_images(6)
+    scores = aux_ablation(model, "cond", images)
+    assert scores["own"] == pytest.approx(evaluate_part(model, "cond", images))
+    assert len(set(scores.values())) == 3  # the part reads X̂
+    with pytest.raises(ValueError, match="part 'aux' of the grayscale model is unconditional"):
+        aux_ablation(model, "aux", images)

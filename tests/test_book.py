@@ -613,12 +613,12 @@ def test_readme_generation_rewrites_only_its_block(results, tmp_path):
         readme.update(path, "mine")
 
 
-def test_exact_pixel_reading_says_whether_the_exact_pixel_minutes_paid_off(results):
+def test_exact_pixel_reading_says_whether_the_exact_pixel_steps_paid_off(results):
     jpeg, exact = registry.FINE_TUNES["cifar10"], registry.FINE_TUNES["cifar10-lossless"]
     columns = [tables.ours(tables.JPEG_TEST, 500), tables.ours(tables.EXACT_TEST, 1000)]
     table = pd.DataFrame([[3.50, 4.60], [3.55, 3.90]], index=[jpeg, exact], columns=columns)
     assert readings.exact_pixels(table).startswith(
-        "At equal total compute, spending the extra minutes on the 4,000 exact-pixel training images lowers the "
+        "At equal total compute, spending the extra steps on the 4,000 exact-pixel training images lowers the "
         "exact-pixel test bits/dim: 3.900 against 4.600 (-0.700); on the JPEG-decoded test images it costs +0.050.")
     assert " does not lower " in readings.exact_pixels(table.iloc[::-1].set_axis([jpeg, exact]))
     assert readings.exact_pixels(table.iloc[:1]) == "Only one of the two runs is there: no comparison yet."

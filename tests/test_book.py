@@ -332,14 +332,14 @@ def test_sizing_pilot_compares_the_preset_with_each_candidate(results, monkeypat
     images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     mine = auxpix.build("pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=8)).config
     monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", mine)
-    runs = {registry.run_dir("pixelcnnpp", "mine"): ("mine", 8),
-            results / "pilot" / "pixelcnnpp-mine-1x16": ("mine", 16),
+    runs = {results / "pilot" / "pixelcnnpp-mine-1x16": ("mine", 16),  # listed after the preset's run
+            results / "pilot" / "pixelcnnpp-mine-1x8": ("mine", 8),
             results / "pilot" / "pixelcnnpp-smoke-1x4": ("smoke", 4)}
     for path, (preset, filters) in runs.items():
         torch.manual_seed(0)
         model = auxpix.build("pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=filters))
         train(model, images, run_dir=path, preset=preset, steps=4, test_images=images[:4], eval_every=2, progress=False)
-    runs = registry.pilot_runs("pixelcnnpp", "mine")  # without the pilot of another preset
+    runs = registry.pilot_runs("pixelcnnpp", "mine")  # without the pilot of another preset, the preset's first
     preset_label, candidate = "net.nr_filters=8 (the preset)", "net.nr_filters=16"
     assert list(runs) == [preset_label, candidate]
     table = tables.sizing_pilot(runs, "pixelcnnpp", minutes=(0, 1e6))
@@ -362,7 +362,7 @@ def test_sizing_pilot_compares_the_preset_with_each_candidate(results, monkeypat
     monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", auxpix.preset("pixelcnnpp", "mine", train={"lr": 2e-3}))
     assert list(registry.pilot_runs("pixelcnnpp", "mine")) == [preset_label, candidate]
     monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", auxpix.preset("pixelcnnpp", "mine", net={"nr_filters": 32}))
-    assert list(registry.pilot_runs("pixelcnnpp", "mine")) == ["net.nr_filters=8", candidate]
+    assert list(registry.pilot_runs("pixelcnnpp", "mine")) == [candidate, "net.nr_filters=8"]  # none is the preset
 
 
 def test_sharpness_is_high_for_edges_and_zero_for_flat_images():

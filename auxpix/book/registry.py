@@ -85,27 +85,30 @@ def run_dir(kind: str, preset: str) -> Path:
 
 
 def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
-    """The sizing pilot of ``kind`` at ``preset`` (scripts/size_cpu_preset.sh): the committed
-    run and each candidate trained for the same budget in <results>/pilot/, labelled by the
-    config fields in which they differ (as ``--set`` names them), the one whose fields are
-    the preset's marked "(the preset)"; empty without candidates.
+    """The sizing pilot of ``kind`` at ``preset`` (scripts/size_cpu_preset.sh): the runs in
+    <results>/pilot/ trained for the same budget, side by side, labelled by the config fields
+    in which they differ (as ``--set`` names them), the one whose fields are the preset's
+    marked "(the preset)" and listed first; empty without a pilot.
 
     The fields are compared among the pilot's own runs (as saved), so that a pilot run with
     an earlier architecture than today's preset is still labelled by what it varied."""
     pilot = {path: read_run(path) for path in sorted((results_dir() / "pilot").glob(f"{kind}-*"))}
     configs = {path: flat_config(config_to_dict(run["config"])) for path, run in pilot.items() if run["preset"] == preset}
-    if not configs:
+    if len(configs) < 2:
         return {}
-    committed = run_dir(kind, preset)
-    configs = {committed: flat_config(config_to_dict(read_run(committed)["config"])), **configs}
-    changed = [key for key in configs[committed] if len({repr(config.get(key)) for config in configs.values()}) > 1]
+    first = next(iter(configs.values()))
+    changed = [key for key in first if len({repr(config.get(key)) for config in configs.values()}) > 1]
     today = flat_config(config_to_dict(preset_config(kind, preset)))
+
+    def is_preset(config: dict) -> bool:
+        return all(config[key] == today.get(key) for key in changed)
 
     def label(config: dict) -> str:
         name = " ".join(f"{key}={config[key]}" for key in changed)
-        return f"{name} (the preset)" if all(config[key] == today.get(key) for key in changed) else name
+        return f"{name} (the preset)" if is_preset(config) else name
 
-    return {label(config): path for path, config in configs.items()}
+    ordered = sorted(configs.items(), key=lambda item: not is_preset(item[1]))
+    return {label(config): path for path, config in ordered}
 
 
 def trained_parameters(path: Path, part: str) -> int:

@@ -625,3 +625,30 @@ def test_exact_pixel_reading_says_whether_the_exact_pixel_steps_paid_off(results
     assert registry.fine_tuned("cpu") == {}
     tiny_run(registry.results_dir() / "runs" / "pixelcnnpp-cpu-then-cifar10-lossless")
     assert list(registry.fine_tuned("cpu")) == [exact]
+
+
+def test_level_pilot_table_and_reading(results):
+    def write_metrics(path: Path, bpd: list) -> None:  # evaluations at steps 1, 2, 3
+        lines = [{"step": step, "seconds": step, "epoch": 0, "train_bpd": 9.0, "test_bpd": value}
+                 for step, value in enumerate(bpd, start=1)]  # fmt: skip
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    assert registry.level_pilot_runs("cpu") is None
+    level = results / "pilot" / "pyramid-cpu-cifar-32-light"
+    write_metrics(level / "32", [9.0, 9.0, 9.0])
+    (level / "aux_ablation.json").write_text(json.dumps(
+        {"n_images": 500, "aux_ablation": {"32": {"own": 3.2, "another image's": 7.3, "flat": 7.5}}}))
+    unconditional = tiny_run(results / "pilot" / "recipe-pixelcnnpp-cpu-fp32-linear-b16", steps=4)
+    write_metrics(unconditional / "pixelcnnpp", [3.6, 3.5, 3.4, 3.3])
+    assert registry.level_pilot_runs("cpu") == (level, unconditional)
+    table = tables.level_pilot(level, unconditional)
+    assert table.iloc[:, 0].tolist() == [3.4, 3.2, 7.3, 7.5]  # the unconditional model at the level's last step (3)
+    assert table.index[0] == "PixelCNN++, no X̂ (3 steps)" and table.columns[0] == tables.ours(tables.JPEG_TEST, 500)
+    assert table.index[2] == "32x32 level given another image's 16x16 image (3 steps)"
+    reading = readings.level_pilot(table)
+    assert "needs fewer bits than the unconditional PixelCNN++" in reading and "(3.200 against 3.400, -0.200)" in reading
+    assert "it relies on that image: given another image's it needs 7.300, given a flat one 7.500" in reading
+    table.iloc[:, 0] = [3.0, 3.2, 3.3, 3.25]
+    reading = readings.level_pilot(table)
+    assert "needs more bits" in reading and "makes little use of that image" in reading

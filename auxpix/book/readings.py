@@ -84,6 +84,22 @@ def exact_pixels(table: pd.DataFrame) -> str:
             f"Only the exact-pixel column compares with the paper's {tables.paper_cifar10_bpd('pixelcnnpp'):g}.")
 
 
+NO_LEVEL_PILOT = "The pyramid-level pilot has not run at this preset (scripts/pilot_pyramid_level.sh)."
+
+
+def level_pilot(table: pd.DataFrame) -> str:
+    """What the pyramid-level pilot shows: does the level beat the unconditional model at equal
+    steps, and does it use its X̂ (how much worse it does given another image's)?"""
+    column = table.columns[0]
+    unconditional, own, other, flat = table[column].tolist()
+    verdict = "fewer" if own < unconditional else "more"
+    use = "relies on" if min(other, flat) - own > 0.5 else "makes little use of"
+    return (f"Given its own half-resolution image, the conditional level needs {verdict} bits than the "
+            f"unconditional PixelCNN++ after as many steps of the same recipe ({own:.3f} against "
+            f"{unconditional:.3f}, {own - unconditional:+.3f}), and it {use} that image: given another image's "
+            f"it needs {other:.3f}, given a flat one {flat:.3f}.")
+
+
 def pilot_caption(pilot: dict, part: str, preset: str, *, earlier_architecture: bool = False) -> str:
     """The caption of a sizing pilot's table, or why there is none; ``earlier_architecture``:
     its runs were trained with an earlier architecture and recipe (they do not load)."""

@@ -111,6 +111,17 @@ def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
     return {label(config): path for path, config in ordered}
 
 
+def level_pilot_runs(preset: str) -> tuple[Path, Path] | None:
+    """scripts/pilot_pyramid_level.sh's light-net run of the CIFAR-10 pyramid's 32x32 level at
+    ``preset`` and the unconditional PixelCNN++ of the recipe pilot it is compared with (the
+    same recipe and test images), or None when either is missing."""
+    level = results_dir() / "pilot" / f"pyramid-{preset}-cifar-32-light"
+    unconditional = results_dir() / "pilot" / f"recipe-pixelcnnpp-{preset}-fp32-linear-b16"
+    if not ((level / "aux_ablation.json").is_file() and (unconditional / "run.json").is_file()):
+        return None
+    return level, unconditional
+
+
 def trained_parameters(path: Path, part: str) -> int:
     """The number of trained parameters of part ``part`` of the run at ``path``, read from its
     last checkpoint's averaged weights (so also for a run of an earlier architecture)."""

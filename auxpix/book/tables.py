@@ -6,6 +6,7 @@ DataFrame, indexed and read by row and column names, whose paper numbers come fr
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,25 @@ def pyramid_record(table2: pd.DataFrame) -> dict:
         r = label.split("x")[0]
         values[f"whole_{r}"], values[f"level_{r}"] = float(table2.loc[label, WHOLE_IMAGE]), float(table2.loc[label, LEVEL])
     return values
+
+
+LEVEL_GIVEN = {"own": "its own", "another image's": "another image's", "flat": "a flat"}  # evaluate.AUX_ABLATIONS
+
+
+def level_pilot(level_run: Path, unconditional_run: Path) -> pd.DataFrame:
+    """The pyramid-level pilot (scripts/pilot_pyramid_level.sh): test bits/dim of the
+    conditional level given its own half-resolution image, another image's and a flat one
+    (its aux_ablation.json), beside the unconditional PixelCNN++ trained with the same recipe,
+    at the last evaluation it made within as many steps (its metrics), on the same test images."""
+    saved = json.loads((Path(level_run) / "aux_ablation.json").read_text())
+    part, ablation = next(iter(saved["aux_ablation"].items()))
+    steps = read_metrics(level_run, part)[-1]["step"]
+    reference = [m for m in read_metrics(unconditional_run, "pixelcnnpp") if "test_bpd" in m and m["step"] <= steps][-1]
+    half = int(part) // 2
+    rows = {f"PixelCNN++, no X̂ ({reference['step']:,} steps)": reference["test_bpd"]}
+    rows |= {f"{part}x{part} level given {LEVEL_GIVEN[label]} {half}x{half} image ({steps:,} steps)": value
+             for label, value in ablation.items()}  # fmt: skip
+    return pd.DataFrame({ours(JPEG_TEST, saved["n_images"]): rows})
 
 
 def sizing_pilot(runs: dict, part: str, minutes=None) -> pd.DataFrame:

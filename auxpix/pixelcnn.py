@@ -136,7 +136,7 @@ class PixelCNN(nn.Module):
         aux_side = side * self.aux_size // self.image_size if self.conditional else None
         if x.shape[-2] != side or side % halvings or (aux is not None and aux.shape[-1] != aux_side):
             want = f"{self.image_size}x{self.image_size} images (or square crops of a side divisible by {halvings}"
-            want += f", with X̂ at half their side)" if self.conditional else ")"
+            want += f", with X̂ at {self.aux_size}/{self.image_size} of their side)" if self.conditional else ")"
             got = f"{list(x.shape)}" + (f" with X̂ {list(aux.shape)}" if aux is not None else "")
             raise ValueError(f"this PixelCNN scores {want}, got {got}")
 

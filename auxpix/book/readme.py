@@ -37,21 +37,21 @@ def cifar10_section(preset: str) -> str:
     """Table 1 for our models (both test sets) and the exact-pixel experiment, with each run's training."""
     record = registry.recorded("cifar10_likelihoods", preset) or {"values": {}, "data": {}}
     values = record["values"]
-    jpeg, exact = values.get(tables.JPEG_TEST, {}), values.get(tables.EXACT_TEST, {})
+    jpeg, subset, exact = (values.get(label, {}) for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST))
     rows = []
     for name, (kind, suffix) in CIFAR_MODELS.items():
         run = (kind, preset + suffix)
         missing = _missing(*run) if (registry.run_dir(*run) / "run.json").is_file() else "not trained yet"
         training = registry.TO_BE_RETRAINED if missing == registry.TO_BE_RETRAINED else tables.training_note(*run)
-        rows.append([name, _bits(jpeg, f"{kind}_total", missing), _bits(exact, f"{kind}_total", missing),
+        rows.append([name, *(_bits(scores, f"{kind}_total", missing) for scores in (jpeg, subset, exact)),
                      tables.paper_cifar10_text(kind), training])  # fmt: skip
     tuned = registry.recorded("exact_pixels", preset)
     for label, by_data in (tuned or {"values": {}})["values"].items():
-        rows.append([label, _bits(by_data, tables.JPEG_TEST, ""), _bits(by_data, tables.EXACT_TEST, ""),
+        rows.append([label, *(_bits(by_data, label, "") for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)),
                      tables.paper_cifar10_text("pixelcnnpp"), "scripts/finetune_exact.sh"])  # fmt: skip
     data = record["data"] if isinstance(record["data"], dict) else {}
-    header = ["model", f"JPEG-decoded test ({data.get(tables.JPEG_TEST, 'not run')})",
-              f"exact-pixel test ({data.get(tables.EXACT_TEST, 'not run')})", "paper (exact test set)", "training"]
+    header = ["model", *(f"{label} ({data.get(label, 'not run')})" for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)),
+              "paper (exact test set)", "training"]
     text = f"CIFAR-10 test bits/dim at the {preset} preset (chapter 01, `results/{preset}/cifar10_likelihoods.json`"
     text += f", `exact_pixels.json`; {record.get('compute', 'not run')}):\n\n" + _table(header, rows)
     if "aux_share" in jpeg:

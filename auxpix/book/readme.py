@@ -50,10 +50,11 @@ def cifar10_section(preset: str) -> str:
         rows.append([label, *(_bits(by_data, label, "") for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)),
                      tables.paper_cifar10_text("pixelcnnpp"), "scripts/finetune_exact.sh"])  # fmt: skip
     data = record["data"] if isinstance(record["data"], dict) else {}
-    header = ["model", *(f"{label} ({data.get(label, 'not run')})" for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)),
-              "paper (exact test set)", "training"]
+    labels = (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)
+    header = ["model", *labels, "paper (exact test set)", "training"]
     text = f"CIFAR-10 test bits/dim at the {preset} preset (chapter 01, `results/{preset}/cifar10_likelihoods.json`"
     text += f", `exact_pixels.json`; {record.get('compute', 'not run')}):\n\n" + _table(header, rows)
+    text += "\n\nTest sets: " + "; ".join(f"{label}: {data.get(label, 'not run')}" for label in labels) + "."
     if "aux_share" in jpeg:
         text += (f"\n\nThe grayscale loss split (§4.1): p(X̂) costs {jpeg['aux_test']:.3f} of {jpeg['grayscale_total']:.3f} "
                  f"bits/dim on the JPEG-decoded test images ({jpeg['aux_share']:.1%}; paper "

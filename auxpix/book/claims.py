@@ -31,11 +31,14 @@ class _Records:
     """The chapters' records at one preset, with the staleness of the runs behind them."""
 
     def __init__(self, preset: str):
-        self.preset, self._records = preset, {}
+        self.preset, self._records, self._stale = preset, {}, {}
 
     def get(self, notebook: str, *runs) -> dict | None:
         """``notebook``'s record, or None when it is missing or one of ``runs`` ((kind, preset)) is to be retrained."""
-        if any(registry.stale(*run) for run in runs):
+        for run in runs:  # each run loaded once: several claims rest on the same models
+            if run not in self._stale:
+                self._stale[run] = registry.stale(*run)
+        if any(self._stale[run] for run in runs):
             return None
         if notebook not in self._records:
             self._records[notebook] = registry.recorded(notebook, self.preset)

@@ -99,6 +99,28 @@ def test_a_run_of_an_earlier_architecture_is_to_be_retrained_not_loaded_or_retra
     assert registry.retrain_note("pixelcnnpp", "smoke") == f"pixelcnnpp-smoke: to be retrained ({registry.EARLIER_ARCHITECTURE})"
 
 
+def test_a_chapter_keeps_its_samples_until_the_run_or_a_setting_changes(results, monkeypatch):
+    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    model = auxpix.build("pyramid", preset="smoke")
+    path = registry.run_dir("pyramid", "smoke")
+    train(model, images, run_dir=path, preset="smoke", steps=1, progress=False)
+    model.eval()
+    kept = lambda **options: registry.kept_pyramid_samples("figure", "smoke", model, 2, seed=0, **options)  # noqa: E731
+    first = kept(map=True)
+    assert [tuple(level.shape) for level in first] == [(2, 3, 8, 8), (2, 3, 16, 16), (2, 3, 32, 32)]
+    assert (results / "samples" / "smoke" / "figure.npz").is_file()
+    assert [level.shape[-1] for level in kept(top_only=True)] == [32]  # another setting: drawn again, kept instead
+    real_draw = registry.draw
+    monkeypatch.setattr(registry, "draw", lambda *args, **kwargs: pytest.fail("kept samples drawn again"))
+    assert [level.shape[-1] for level in kept(top_only=True)] == [32]
+    monkeypatch.setattr(registry, "draw", real_draw)
+    again = kept(map=True)  # drawn again (the file keeps one set), from the same seed: the same samples
+    assert all(torch.equal(a, b) for a, b in zip(again, first))
+    train(model, images, run_dir=path, preset="smoke", steps=2, resume=True, progress=False)  # a new checkpoint
+    monkeypatch.setattr(registry, "draw", lambda *args, **kwargs: {"32": torch.zeros(1, 3, 32, 32, dtype=torch.uint8)})
+    assert kept(map=True)[0].shape[0] == 1  # the run changed: drawn again
+
+
 def test_other_problems_of_a_run_are_errors_not_to_be_retrained(results):
     assert not registry.stale("pixelcnnpp", "smoke")  # no run: nothing to retrain
     with pytest.raises(CheckpointError, match="does not exist"):

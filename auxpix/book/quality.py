@@ -14,10 +14,7 @@ samples in seconds.
 """
 from __future__ import annotations
 
-import io
-import json
 import math
-import re
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
@@ -27,7 +24,7 @@ import torch
 
 from .. import quality
 from ..errors import ArchitectureError, AuxpixError, one_line
-from ..runs import RUN_FILE, load_run, read_run, read_state, write_atomic
+from ..runs import RUN_FILE, load_run
 from ..sampling_io import image_grid
 from . import registry
 from .readings import smoke_caveat
@@ -150,36 +147,20 @@ def kept_samples(label: str, model, run_dir, preset: str, n: int, *, seed: int, 
                  resample: bool = False, progress: bool = True, colorize: torch.Tensor | None = None,
                  **options) -> tuple[torch.Tensor, float]:  # fmt: skip
     """(``n`` samples of ``model``, the seconds they took to draw): the kept ones when they
-    came from the same weights, number, seed and options; else drawn now and kept.
+    came from the same weights, number, seed and options; else drawn now and kept
+    (:func:`~auxpix.book.registry.kept_samples`).
     ``colorize``: real images whose 4-bit grays a Grayscale PixelCNN colorizes instead."""
-    key = sample_key(run_dir, n=n, seed=seed, colorized=colorize is not None, **options)
-    path = registry.results_dir() / "quality" / "samples" / preset / f"{_slug(label)}.npz"
-    if path.is_file() and not resample:
-        with np.load(path) as kept:
-            if str(kept["key"]) == key:
-                return torch.from_numpy(kept["images"]), float(kept["seconds"])
     sampler = dict(batch_size=batch_size, seed=seed, progress=progress, **options)
-    if colorize is not None:
-        images, seconds = quality.colorized(model, colorize, **sampler)
-    else:
-        images, seconds = quality.sample_images(model, n, **sampler)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, images=images.numpy(), seconds=seconds, key=key)
-    write_atomic(path, buffer.getvalue())
-    return images, seconds
 
+    def sample():
+        if colorize is not None:
+            return {"images": quality.colorized(model, colorize, **sampler)[0]}
+        return {"images": quality.sample_images(model, n, **sampler)[0]}
 
-def sample_key(run_dir, **settings) -> str:
-    """What a kept sample set depends on: the checkpoint of every part of the run, and ``settings``."""
-    run = read_run(run_dir)
-    parts = sorted(p.name for p in run_dir.iterdir() if (p / "state.json").is_file())
-    checkpoints = {name: read_state(run_dir / name)["checkpoint"] for name in parts}
-    return json.dumps({"kind": run["kind"], "checkpoints": checkpoints, **settings}, sort_keys=True)
-
-
-def _slug(label: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", label.lower().replace("+", "p")).strip("-")
+    path = registry.results_dir() / "quality" / "samples" / preset / f"{registry.slug(label)}.npz"
+    kept, seconds = registry.kept_samples(path, run_dir, sample, resample=resample, n=n, seed=seed,
+                                          colorized=colorize is not None, **options)  # fmt: skip
+    return kept["images"], seconds
 
 
 def report_entries(entries: list[dict]) -> str:

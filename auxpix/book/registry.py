@@ -11,6 +11,7 @@ Layout of the results folder::
     <results>/runs/<kind>-<preset>/    a run the book loads (see ``auxpix.runs``)
     <results>/pilot/<kind>-<preset>-*  the sizing pilots' candidate runs
     <results>/<preset>/<notebook>.json a notebook's numbers, each with how it was measured
+    <results>/samples/<preset>/*.npz   samples a chapter shows, kept (see :func:`kept_samples`)
 
 The folder is ``$AUXPIX_RESULTS`` when set, else the one given to :func:`use_results` (the
 notebooks give the repository's ``results/``): the variable points a whole book build
@@ -18,15 +19,18 @@ elsewhere without editing a notebook.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import platform
+import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import safetensors
 import torch
 
@@ -37,6 +41,7 @@ from ..device import compute_label
 from ..errors import ArchitectureError, CheckpointError, ConfigError
 from ..models import from_config
 from ..runs import EMA_FILE, load_run, read_run, read_state, run_model, write_atomic
+from ..sampling_io import draw
 from ..train import train_part
 
 RESULTS_ENV = "AUXPIX_RESULTS"
@@ -329,3 +334,54 @@ def recorded(name: str, preset: str) -> dict | None:
     path = results_dir() / preset / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
+
+
+def kept_samples(path: Path, run_dir: Path, sample, *, resample: bool = False, **settings) -> tuple[dict, float]:
+    """({name: uint8 tensor}, the seconds they took to draw): the samples kept in the .npz file
+    at ``path`` when they came from the same weights (every part's checkpoint of the run at
+    ``run_dir``) and ``settings``; else ``sample()``'s, timed and kept there. Samples of the
+    cpu models take minutes to draw, so a chapter that shows kept ones re-runs in seconds,
+    and draws again only when the run is retrained, a setting changes, or ``resample``."""
+    key = sample_key(run_dir, **settings)
+    if path.is_file() and not resample:
+        with np.load(path) as kept:
+            if str(kept["key"]) == key:
+                names = [name for name in kept.files if name not in ("key", "seconds")]
+                return {name: torch.from_numpy(kept[name]) for name in names}, float(kept["seconds"])
+    started = time.perf_counter()
+    arrays = sample()
+    seconds = time.perf_counter() - started
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{name: a.cpu().numpy() for name, a in arrays.items()}, seconds=seconds, key=key)
+    write_atomic(path, buffer.getvalue())
+    return arrays, seconds
+
+
+def sample_key(run_dir: Path, **settings) -> str:
+    """What a kept sample set depends on: the checkpoint of every part of the run, and ``settings``."""
+    run = read_run(run_dir)
+    parts = sorted(p.name for p in run_dir.iterdir() if (p / "state.json").is_file())
+    checkpoints = {name: read_state(run_dir / name)["checkpoint"] for name in parts}
+    return json.dumps({"kind": run["kind"], "checkpoints": checkpoints, **settings}, sort_keys=True)
+
+
+def slug(label: str) -> str:
+    """``label`` as a file name: "Pyramid PixelCNN 8→32, MAP" → "pyramid-pixelcnn-8-32-map"."""
+    return re.sub(r"[^a-z0-9]+", "-", label.lower().replace("+", "p")).strip("-")
+
+
+def kept_pyramid_samples(name: str, preset: str, model, n: int, *, seed: int, top_only: bool = False,
+                         resample: bool = False, **options) -> list[torch.Tensor]:  # fmt: skip
+    """The levels ([n, 3, r, r] uint8, lowest r first) of ``n`` samples of the book's pyramid at
+    ``preset`` (``options``: ``method``, ``map``, ``log_scale_shift``), seeded with ``seed``,
+    kept in ``<results>/samples/<preset>/<name>.npz``; ``top_only``: only the top level."""
+    def sample():
+        generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
+        levels = draw(model, n, generator=generator, **options)
+        return {str(model.image_size): levels[str(model.image_size)]} if top_only else levels
+
+    path = results_dir() / "samples" / preset / f"{name}.npz"
+    levels, _ = kept_samples(path, run_dir("pyramid", preset), sample, resample=resample, n=n, seed=seed,
+                             top_only=top_only, **options)  # fmt: skip
+    return [levels[r] for r in sorted(levels, key=int)]

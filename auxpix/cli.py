@@ -85,7 +85,7 @@ def _train(args) -> None:
     states = train(
         model, train_images, run_dir=args.out, parts=parts, preset=args.preset,
         steps=args.steps, epochs=args.epochs, minutes=args.minutes,
-        test_images=test_images, eval_every=args.eval_every,
+        test_images=test_images, eval_every=args.eval_every, eval_share=args.eval_share,
         checkpoint_every=args.checkpoint_every, device=device, seed=args.seed, resume=args.resume,
         compile=args.compile, init_from=args.init_from,
     )  # fmt: skip
@@ -282,6 +282,9 @@ def _parser() -> argparse.ArgumentParser:
                                 "--set train.lr=2e-3 --set resolutions=8,16,32 (repeatable)")  # fmt: skip
     train_cmd.add_argument("--eval-every", type=_positive(int), default=1000, metavar="STEPS",
                            help="score the test subset with the averaged weights this often (default 1000)")
+    train_cmd.add_argument("--eval-share", type=_positive(float, zero=True), default=1.0, metavar="SHARE",
+                           help="skip a due evaluation while the evaluations so far took more than this share "
+                                "of the training time (default 1: never skip; 0.1 suits slow, high-resolution levels)")
     train_cmd.add_argument("--eval-images", type=_positive(int, zero=True), default=500, metavar="N",
                            help="the test subset: the first N test images (default 500; 0: none)")
     train_cmd.add_argument("--checkpoint-every", type=_positive(int), default=250, metavar="STEPS",

@@ -60,6 +60,7 @@ def train_part(
     minutes: float | None = None,
     test_images: torch.Tensor | None = None,
     eval_every: int = 1000,
+    eval_share: float = 1.0,
     checkpoint_every: int = 250,
     log_every: int = 10,
     device: str | torch.device = "cpu",
@@ -74,8 +75,10 @@ def train_part(
     The budget is ``steps``, ``epochs`` or wall-clock ``minutes`` (exactly one), counted
     over the part's whole training: resuming continues until the budget is reached.
     ``test_images`` (a small fixed subset keeps it cheap) are scored with the averaged
-    weights every ``eval_every`` steps and at the end. A checkpoint is saved every
-    ``checkpoint_every`` steps and at the end; ``resume`` continues from it (without
+    weights every ``eval_every`` steps and at the end; an evaluation falls due only while the
+    evaluations so far took at most ``eval_share`` of the part's time (at 0.1, a level whose
+    test images cost more than its steps still spends 90 % of its budget training). A
+    checkpoint is saved every ``checkpoint_every`` steps and at the end; ``resume`` continues from it (without
     ``resume`` an existing checkpoint of this part is an error, never overwritten).
     ``compile``: run the part through ``torch.compile``. ``init_from``: a run whose averaged
     weights of this part a fresh part starts from (fine-tuning), instead of a data-dependent
@@ -122,6 +125,7 @@ def train_part(
         return step / max_steps if max_steps is not None else seconds / max_seconds
 
     step, started = state["step"], time.monotonic() - state["seconds"]
+    eval_seconds = state.get("eval_seconds", 0.0)
     # Decided once per step, so that the step that reaches the budget is always logged and
     # checkpointed as done (re-reading the clock after it would skip that when the final
     # evaluation crosses a time budget). A part that was done under a smaller budget goes on.
@@ -140,7 +144,9 @@ def train_part(
             bar.update()
             seconds = time.monotonic() - started
             done = reached(step, seconds)
-            if step % log_every == 0 or step % eval_every == 0 or done:
+            evaluate = test_images is not None and (done or step % eval_every == 0 and distributed.any_process(
+                eval_seconds <= eval_share * seconds, device))  # fmt: skip
+            if step % log_every == 0 or evaluate or done:
                 record = {
                     "step": step,
                     "epoch": step / steps_per_epoch,
@@ -150,15 +156,18 @@ def train_part(
                     "world_size": distributed.world_size(),
                     "threads": torch.get_num_threads(),
                 }
-                if test_images is not None and (step % eval_every == 0 or done):
+                if evaluate:
+                    evaluating = time.monotonic()
                     with ema.applied(net):
                         record["test_bpd"] = evaluate_part(model, part, test_images)
+                    eval_seconds += time.monotonic() - evaluating
                 log(record)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("bpd")})
                 window, state["metrics"] = [], record
             if step % checkpoint_every == 0 or done:
                 epoch, position = divmod(step, steps_per_epoch)
-                state.update(step=step, epoch=epoch, position=position, seconds=round(seconds, 3), done=done)
+                state.update(step=step, epoch=epoch, position=position, seconds=round(seconds, 3), done=done,
+                             eval_seconds=round(eval_seconds, 3))
                 rng = distributed.rng_snapshot(device)  # every process takes part in the gathering
                 if main:
                     runs.save_checkpoint(part_dir, state, net=net, averaged=ema.shadow, optimizer=optimizer, rng=rng)

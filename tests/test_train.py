@@ -92,6 +92,17 @@ def test_run_directory_layout(tmp_path):
         assert lines[-1]["lr"] == pytest.approx(1e-3 * 0.99999**2)
 
 
+def test_evaluations_are_skipped_while_they_take_more_than_their_share_of_the_time(tmp_path):
+    options = dict(steps=5, test_images=random_images(4, seed=2), eval_every=1, **quiet())
+    train_part(small_model(), "pixelcnnpp", random_images(), run_dir=tmp_path / "all", **options)
+    train_part(small_model(), "pixelcnnpp", random_images(), run_dir=tmp_path / "none", eval_share=0.0, **options)
+    tested = lambda run: [r["step"] for r in metrics(tmp_path / run, "pixelcnnpp") if "test_bpd" in r]  # noqa: E731
+    assert tested("all") == [1, 2, 3, 4, 5]
+    assert tested("none") == [1, 5]  # the first evaluation spends the share; the last one is always made
+    state = json.loads((tmp_path / "none" / "pixelcnnpp" / "state.json").read_text())
+    assert 0 < state["eval_seconds"] < state["seconds"]
+
+
 def test_batches_cover_each_epoch_once():
     images = torch.arange(32, dtype=torch.uint8).view(32, 1, 1, 1).expand(32, 3, 8, 8)
     epoch = [training._batch(images, step, 4, 8, seed=0, flip=False)[:, 0, 0, 0] for step in range(4)]

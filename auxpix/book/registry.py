@@ -50,7 +50,10 @@ TO_BE_RETRAINED = "to be retrained"
 TRAINING_FILE = "training.json"  # how a book run was trained: command and compute
 EARLIER_ARCHITECTURE = "trained with an earlier architecture; see issue 13 / How to reproduce"
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
-EVAL_EVERY = 100  # often enough for a training curve, cheap enough (~3% of the time)
+EVAL_EVERY = 100  # often enough for a training curve
+# ... as long as the evaluations take at most this share of a part's time: a pyramid level's
+# 500 test images cost as much as ~80 of its steps at 32x32, and ~300 at 128x128 (64x64 crops).
+EVAL_SHARE = 0.1
 
 # Training budget of each model when a notebook has to train it. The paper's epochs are
 # section 4's. "cpu" gives each model two hours of wall-clock time on one thread (two models
@@ -227,7 +230,8 @@ def _train_all(kind, preset, final: Path, *, data_dir, device, progress, compile
         print(f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True)
         state = train_part(
             model, part, train_images, run_dir=staging, preset=preset, test_images=test_images,
-            eval_every=EVAL_EVERY, device=device, resume=True, progress=progress, compile=compile, **limit,
+            eval_every=EVAL_EVERY, eval_share=EVAL_SHARE, device=device, resume=True, progress=progress,
+            compile=compile, **limit,
         )  # fmt: skip
         metrics = state["metrics"]
         print(f"  {state['step']} steps, {state['seconds'] / 60:.1f} min: train {metrics['train_bpd']:.3f}, "

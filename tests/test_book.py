@@ -414,6 +414,10 @@ def test_captions():
     assert readings.train_subset(10) == "p(X̂) on the training set: the first 10 training images"
     assert readings.celeba_test_caption(660, "official") == "660 CelebA test images (CelebA's official split, of the 6,097 images we have)"
     assert readings.celeba_test_caption(322, "random") == "322 CelebA test images (the paper's random 95/5 split, of the 6,097 images we have)"
+    cropped = auxpix.config.preset("pyramid", "cpu", resolutions=(8, 16, 32, 64, 128), crop=32)
+    assert readings.crop_training(cropped).startswith("To fit the training budget, the 64x64 and 128x128 levels trained "
+                                                      "on aligned random 32x32 crops, each with the matching 16x16 crop")
+    assert readings.crop_training(auxpix.config.preset("pyramid", "cpu", crop=0)) == ""
     assert readings.pilot_caption({"a": 1, "b": 2}, "64", "cpu") == "2 networks in the sizing pilot of part 64 at preset 'cpu'"
     earlier = readings.pilot_caption({"a": 1, "b": 2}, "64", "cpu", earlier_architecture=True)
     assert earlier.startswith("2 networks in the sizing pilot of part 64 at preset 'cpu', measured with an earlier architecture")

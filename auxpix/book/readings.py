@@ -150,6 +150,18 @@ def celeba_test_caption(n_images: int, split: str) -> str:
     return f"{n_images} CelebA test images ({tables.CELEBA_SPLITS[split]}, of the {tables.CELEBA_FACES:,} images we have)"
 
 
+def crop_training(config) -> str:
+    """How a pyramid whose config sets ``crop`` trained the levels above it (aligned random
+    crops), and that they are scored on whole images; "" for a pyramid without crops."""
+    above = [f"{r}x{r}" for r in config.resolutions if config.crop and r > config.crop]
+    if not above:
+        return ""
+    c, levels = config.crop, "levels" if len(above) > 1 else "level"
+    return (f"To fit the training budget, the {_listed(above)} {levels} trained on aligned random {c}x{c} crops, "
+            f"each with the matching {c // 2}x{c // 2} crop of the image it conditions on; every number here "
+            "scores whole images.")
+
+
 def _whole_if_per_level(r: int) -> float:
     """The whole r x r image's bits/dim if the paper's Table 2 gave each level's conditional
     bits: every level's bits up to r, weighted by its number of pixels."""

@@ -52,7 +52,8 @@ EARLIER_ARCHITECTURE = "trained with an earlier architecture; see issue 13 / How
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
 EVAL_EVERY = 100  # often enough for a training curve
 # ... as long as the evaluations take at most this share of a part's time: a pyramid level's
-# 500 test images cost as much as ~80 of its steps at 32x32, and ~300 at 128x128 (64x64 crops).
+# 500 test images cost about 10 of its steps at 32x32, but whole 128x128 test faces cost tens
+# of that level's 64x64-crop steps.
 EVAL_SHARE = 0.1
 
 # Training budget of each model when a notebook has to train it. The paper's epochs are

@@ -60,8 +60,9 @@ class AuxiliaryVariableModel(nn.Module):
         Differentiable: its batch mean is the training loss. Only this part runs, so training
         or evaluating one part does not pay for the others.
         """
-        nll = -self.parts[name].log_prob(*self.part_inputs(name, x))
-        return nll / (self.part_dims(name) * math.log(2))
+        inputs = self.part_inputs(name, x)
+        nll = -self.parts[name].log_prob(*inputs)
+        return nll / (inputs[0][0].numel() * math.log(2))  # per dimension of what was scored: a crop's own
 
     def nll(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """-log p of each part in nats, per image."""

@@ -499,6 +499,17 @@ def test_a_cropped_pyramid_level_trains(tmp_path):
     assert state["done"] and math.isfinite(state["metrics"]["train_bpd"])
 
 
+def test_a_crop_is_scored_per_dimension_of_the_crop():
+    """A crop-trained level's training loss is in the same bits/dim as its whole-image test score."""
+    model = auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), crop=8).eval()
+    crop = random_images(2, size=16)[..., 4:12, 6:14]
+    with torch.no_grad():
+        nats = -model.parts["16"].log_prob(*model.part_inputs("16", crop))
+        assert torch.allclose(model.part_bpd("16", crop), nats / (3 * 8 * 8 * math.log(2)))
+        uniform = model.part_bpd("16", random_images(2, size=16)).mean()
+        assert 0.5 * uniform < model.part_bpd("16", crop).mean() < 2 * uniform  # not 4x smaller: the crop's own dims
+
+
 def test_aux_ablation_scores_a_part_given_its_own_another_and_a_flat_x_hat():
     from auxpix.evaluate import aux_ablation
 

@@ -60,9 +60,9 @@ class AuxiliaryVariableModel(nn.Module):
         Differentiable: its batch mean is the training loss. Only this part runs, so training
         or evaluating one part does not pay for the others.
         """
-        inputs = self.part_inputs(name, x)
-        nll = -self.parts[name].log_prob(*inputs)
-        return nll / (inputs[0][0].numel() * math.log(2))  # per dimension of what was scored: a crop's own
+        nll = -self.parts[name].log_prob(*self.part_inputs(name, x))
+        crop = x.shape[-2] * x.shape[-1] / self.image_size**2  # a training crop's share of the image (else 1)
+        return nll / (self.part_dims(name) * crop * math.log(2))
 
     def nll(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """-log p of each part in nats, per image."""

@@ -499,6 +499,16 @@ def test_a_cropped_pyramid_level_trains(tmp_path):
     assert state["done"] and math.isfinite(state["metrics"]["train_bpd"])
 
 
+@pytest.mark.parametrize("kind", ["grayscale", "pyramid"])
+def test_a_part_alone_scores_what_the_whole_model_gives_that_part(kind):
+    model = small_model(kind).eval()
+    images = random_images(2, size=model.image_size)
+    with torch.no_grad():
+        whole = model.bpd(images)
+        for part in model.parts:
+            assert torch.allclose(model.part_bpd(part, images), whole[part])
+
+
 def test_a_crop_is_scored_per_dimension_of_the_crop():
     """A crop-trained level's training loss is in the same bits/dim as its whole-image test score."""
     model = auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), crop=8).eval()

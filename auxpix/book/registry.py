@@ -340,7 +340,6 @@ def recorded(name: str, preset: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-
 def kept_samples(path: Path, run_dir: Path, sample, *, resample: bool = False, **settings) -> tuple[dict, float]:
     """({name: uint8 tensor}, the seconds they took to draw): the samples kept in the .npz file
     at ``path`` when they came from the same weights (every part's checkpoint of the run at

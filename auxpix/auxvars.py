@@ -2,6 +2,7 @@
 
 Both take and return integer images, so X̂ is itself an image a PixelCNN can model.
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,7 +41,9 @@ def downsample(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     check_images(x)
     height, width = x.shape[-2:]
     if factor < 1 or height % factor or width % factor:
-        raise ValueError(f"downsample by {factor} needs height and width divisible by it, got {(height, width)}")
+        raise ValueError(
+            f"downsample by {factor} needs height and width divisible by it, got {(height, width)}"
+        )
     b, c = x.shape[:2]
     blocks = x.long().reshape(b, c, height // factor, factor, width // factor, factor)
     return torch.round(blocks.sum((3, 5)).double() / factor**2).to(x.dtype)

@@ -14,6 +14,7 @@
 Every function takes ``threads`` (CPU threads for the measurement; None: as set) and
 speed does not depend on the weights, so untrained models are timed.
 """
+
 from __future__ import annotations
 
 import time
@@ -38,8 +39,16 @@ PAPER_COMPARISON_CASES = [("pyramid", 128), ("pixelcnnpp", 128)]
 
 
 def training_speed(
-    kind: str, *, preset: str, device="auto", steps: int = 5, warmup: int = 2, threads: int | None = None,
-    precision: str | None = None, compile: bool = False, **overrides
+    kind: str,
+    *,
+    preset: str,
+    device="auto",
+    steps: int = 5,
+    warmup: int = 2,
+    threads: int | None = None,
+    precision: str | None = None,
+    compile: bool = False,
+    **overrides,
 ) -> dict[str, float]:
     """{part: training images per second}, each part timed over ``steps`` steps after ``warmup``
     (with ``compile``, the first warm-up step compiles), for the preset's config with fields
@@ -49,11 +58,16 @@ def training_speed(
         overrides["train"] = {**overrides.get("train", {}), "precision": precision}
     model = from_config(preset_config(kind, preset, **overrides)).to(device)
     size, generator = model.image_size, torch.Generator().manual_seed(0)  # the values do not matter
-    batch = torch.randint(0, 256, (model.config.train.batch_size, 3, size, size), generator=generator).to(device)
+    batch = torch.randint(
+        0, 256, (model.config.train.batch_size, 3, size, size), generator=generator
+    ).to(device)
     speeds = {}
     with cpu_threads(threads):
         for name, net in model.parts.items():
-            optimizer, loss = adam(net, model.config.train), part_loss(model, name, device, compile=compile)
+            optimizer, loss = (
+                adam(net, model.config.train),
+                part_loss(model, name, device, compile=compile),
+            )
             for _ in range(warmup):
                 train_step(loss, batch, optimizer, model.config.train.precision)
             synchronize(device)
@@ -65,7 +79,9 @@ def training_speed(
     return speeds
 
 
-def dropout_speed(shapes, *, p: float = 0.5, repeats: int = 5, threads: int | None = None) -> list[dict]:
+def dropout_speed(
+    shapes, *, p: float = 0.5, repeats: int = 5, threads: int | None = None
+) -> list[dict]:
     """One row per shape: milliseconds of a forward and backward pass of element-wise dropout
     (``p``) on a CPU tensor of that shape, through ``torch.nn.functional.dropout`` (what
     ``nn.Dropout`` runs: a float drawn per activation) and :func:`auxpix.layers.dropout` (at
@@ -80,7 +96,9 @@ def dropout_speed(shapes, *, p: float = 0.5, repeats: int = 5, threads: int | No
                     start = time.perf_counter()
                     function(leaf, p, True).sum().backward()
                     best[name] = min(best[name], 1e3 * (time.perf_counter() - start))
-            rows.append({"shape": tuple(shape), "nn.Dropout ms": best["torch"], "auxpix ms": best["auxpix"]})
+            rows.append(
+                {"shape": tuple(shape), "nn.Dropout ms": best["torch"], "auxpix ms": best["auxpix"]}
+            )
     return rows
 
 
@@ -106,25 +124,38 @@ def sampling_speed(
     """
     unknown = [method for method in methods if method not in METHODS]
     if unknown:
-        raise ConfigError(f"unknown sampling method {unknown[0]!r}: choose from {', '.join(METHODS)}")
+        raise ConfigError(
+            f"unknown sampling method {unknown[0]!r}: choose from {', '.join(METHODS)}"
+        )
     device = resolve_device(device)
     model = _untrained(kind, preset, resolution, device)
     budget = max_seconds / (len(methods) * len(model.parts))
     speeds = {}
     with cpu_threads(threads):
         for method in methods:
-            seconds = 0.0  # for one pixel of the final image: each part's pixels, scaled by their number
+            seconds = (
+                0.0  # for one pixel of the final image: each part's pixels, scaled by their number
+            )
             for name, net in model.parts.items():
                 aux = conditioning(model, name, n)
-                per_pixel = seconds_per_pixel(net, method=method, window=window, n=n, max_seconds=budget, aux=aux)
+                per_pixel = seconds_per_pixel(
+                    net, method=method, window=window, n=n, max_seconds=budget, aux=aux
+                )
                 seconds += per_pixel * net.image_size**2
             speeds[method] = seconds / model.image_size**2
     return speeds
 
 
 def sampling_table(
-    cases, *, preset: str = "paper", methods=METHODS, window: int = DEFAULT_WINDOW, max_seconds: float = 10.0,
-    n: int = 1, device="auto", threads: int | None = 1,
+    cases,
+    *,
+    preset: str = "paper",
+    methods=METHODS,
+    window: int = DEFAULT_WINDOW,
+    max_seconds: float = 10.0,
+    n: int = 1,
+    device="auto",
+    threads: int | None = 1,
 ) -> list[dict]:
     """One row per (kind, resolution) of ``cases``: seconds per pixel with each method, the
     batch ``n`` and the ``threads`` they were measured with (default 1: the cached sampler's
@@ -132,8 +163,17 @@ def sampling_table(
     every operation), and the ``window`` size where the window method is timed."""
     rows = []
     for kind, resolution in cases:
-        speeds = sampling_speed(kind, preset=preset, resolution=resolution, methods=methods, window=window,
-                                max_seconds=max_seconds, n=n, device=device, threads=threads)  # fmt: skip
+        speeds = sampling_speed(
+            kind,
+            preset=preset,
+            resolution=resolution,
+            methods=methods,
+            window=window,
+            max_seconds=max_seconds,
+            n=n,
+            device=device,
+            threads=threads,
+        )
         row = {"model": kind, "resolution": resolution, "batch": n, "threads": threads}
         if "window" in methods:
             row["window"] = window
@@ -141,8 +181,15 @@ def sampling_table(
     return rows
 
 
-def whole_sample_seconds(kind: str, *, preset: str = "paper", method: str = "cached", n: int = 1, device="auto",
-                         threads: int | None = 1) -> float:  # fmt: skip
+def whole_sample_seconds(
+    kind: str,
+    *,
+    preset: str = "paper",
+    method: str = "cached",
+    n: int = 1,
+    device="auto",
+    threads: int | None = 1,
+) -> float:
     """Seconds to draw ``n`` whole samples end to end (a pyramid: every level, embeddings included)."""
     device = resolve_device(device)
     model = _untrained(kind, preset, None, device)
@@ -154,8 +201,17 @@ def whole_sample_seconds(kind: str, *, preset: str = "paper", method: str = "cac
 
 
 def window_draw_changes(
-    kind: str, *, preset: str, resolution: int | None = None, window: int = DEFAULT_WINDOW, n: int = 1, seed: int = 0,
-    reference: str = "naive", dtype=torch.float64, device="auto", threads: int | None = None,
+    kind: str,
+    *,
+    preset: str,
+    resolution: int | None = None,
+    window: int = DEFAULT_WINDOW,
+    n: int = 1,
+    seed: int = 0,
+    reference: str = "naive",
+    dtype=torch.float64,
+    device="auto",
+    threads: int | None = None,
 ) -> dict[str, float]:
     """{part: share of sampled values that differ} between ``method="window"`` and
     ``reference``, each part of the untrained model (as timed) drawing ``n`` images with a
@@ -177,7 +233,13 @@ def window_draw_changes(
                 continue
             aux = conditioning(model, name, n, seed)
             exact, windowed = (
-                part.sample(n, aux, method=method, window=window, generator=torch.Generator(device).manual_seed(seed))
+                part.sample(
+                    n,
+                    aux,
+                    method=method,
+                    window=window,
+                    generator=torch.Generator(device).manual_seed(seed),
+                )
                 for method in (reference, "window")
             )
             changes[name] = (exact != windowed).double().mean().item()
@@ -199,12 +261,22 @@ def _config_at(kind: str, preset: str, resolution: int | None):
     if kind != "pyramid":
         return preset_config(kind, preset, image_size=resolution)
     if resolution not in config.resolutions:
-        raise ConfigError(f"a {preset} pyramid samples at {', '.join(map(str, config.resolutions))}, not {resolution}")
-    return preset_config(kind, preset, resolutions=tuple(r for r in config.resolutions if r <= resolution))
+        raise ConfigError(
+            f"a {preset} pyramid samples at {', '.join(map(str, config.resolutions))}, not {resolution}"
+        )
+    return preset_config(
+        kind, preset, resolutions=tuple(r for r in config.resolutions if r <= resolution)
+    )
 
 
 def seconds_per_pixel(
-    part, *, method: str, window: int = DEFAULT_WINDOW, n: int = 1, max_seconds: float = 10.0, aux=None
+    part,
+    *,
+    method: str,
+    window: int = DEFAULT_WINDOW,
+    n: int = 1,
+    max_seconds: float = 10.0,
+    aux=None,
 ) -> float:
     """Seconds per generated pixel when ``part`` (a :class:`~auxpix.pixelcnn.PixelCNN`)
     samples ``n`` images at once with ``method`` (``window``: the window's size for ``"window"``).

@@ -36,6 +36,7 @@ we follow the paper and note the code's choice):
   (:func:`auxpix.data_dependent_init`) are openai/pixel-cnn's, which the authors' code
   adapts (the paper does not state them).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -89,12 +90,16 @@ class TrainConfig:
     lr_floor: float = 0.05
     batch_size: int = 64
     ema_decay: float = 0.9995  # Polyak averaging of the weights used for evaluation
-    precision: str = "fp32"  # "bf16": the networks run under bfloat16 autocast; the loss stays float32
+    precision: str = (
+        "fp32"  # "bf16": the networks run under bfloat16 autocast; the loss stays float32
+    )
 
     def __post_init__(self):
         for name, allowed in (("lr_schedule", LR_SCHEDULES), ("precision", PRECISIONS)):
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"train.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+                raise ConfigError(
+                    f"train.{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,9 @@ class PyramidConfig:
     # crop trains them at a fraction of the cost; they are still evaluated on whole images.
     # 0: every level trains on whole images.
     crop: int = 0
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16)
+    )
 
     @property
     def image_size(self) -> int:
@@ -151,8 +158,12 @@ class PyramidConfig:
 
 
 _SMOKE_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5)
-_SMOKE_EMBEDDING = EmbeddingConfig(nr_blocks=5, nr_filters=8, downsample_after=(1,), upsample_after=(3, 4))
-_SMOKE_LIGHT_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1, light=True)
+_SMOKE_EMBEDDING = EmbeddingConfig(
+    nr_blocks=5, nr_filters=8, downsample_after=(1,), upsample_after=(3, 4)
+)
+_SMOKE_LIGHT_NET = NetConfig(
+    nr_resnet=1, nr_filters=8, nr_logistic_mix=5, nr_resolutions=1, light=True
+)
 _SMOKE_TRAIN = TrainConfig(batch_size=8)
 
 # cpu: sized for an hour on 2 cores shared by two runs (1 thread each). nr_resnet 1 / 32
@@ -170,16 +181,23 @@ _SMOKE_TRAIN = TrainConfig(batch_size=8)
 # (a run option, --compile, not part of the config).
 _CPU_TRAIN = TrainConfig(batch_size=16, lr_schedule="linear", lr_floor=0.05)
 _CPU_NET = NetConfig(nr_resnet=1, nr_filters=32, dropout=0.0)
-_CPU_EMBEDDING = EmbeddingConfig(nr_blocks=6, nr_filters=32, downsample_after=(1, 2), upsample_after=(4, 5), dropout=0.0)
+_CPU_EMBEDDING = EmbeddingConfig(
+    nr_blocks=6, nr_filters=32, downsample_after=(1, 2), upsample_after=(4, 5), dropout=0.0
+)
 _CPU_LIGHT_NET = NetConfig(nr_resnet=2, nr_filters=32, nr_resolutions=1, dropout=0.0, light=True)
 # The authors' embedding with one block per group (their code's L; the paper's has 3).
-_CPU_PYRAMID_EMBEDDING = EmbeddingConfig(nr_blocks=5, nr_filters=32, downsample_after=(1,), upsample_after=(3, 4), dropout=0.0)
+_CPU_PYRAMID_EMBEDDING = EmbeddingConfig(
+    nr_blocks=5, nr_filters=32, downsample_after=(1,), upsample_after=(3, 4), dropout=0.0
+)
 
 
-
-def _light_pyramid(net: NetConfig, embedding: EmbeddingConfig, resolutions=(8, 16, 32), **fields) -> PyramidConfig:
+def _light_pyramid(
+    net: NetConfig, embedding: EmbeddingConfig, resolutions=(8, 16, 32), **fields
+) -> PyramidConfig:
     """A pyramid whose every level (the base included) uses the light net ``net``."""
-    return PyramidConfig(resolutions=resolutions, base_net=net, level_net=net, embedding=embedding, **fields)
+    return PyramidConfig(
+        resolutions=resolutions, base_net=net, level_net=net, embedding=embedding, **fields
+    )
 
 
 PRESETS: dict[str, dict[str, object]] = {
@@ -191,11 +209,15 @@ PRESETS: dict[str, dict[str, object]] = {
     },
     "grayscale": {
         "paper": GrayscaleConfig(),
-        "cpu": GrayscaleConfig(aux_net=_CPU_NET, cond_net=_CPU_NET, embedding=_CPU_EMBEDDING, train=_CPU_TRAIN),
+        "cpu": GrayscaleConfig(
+            aux_net=_CPU_NET, cond_net=_CPU_NET, embedding=_CPU_EMBEDDING, train=_CPU_TRAIN
+        ),
         "smoke": GrayscaleConfig(
             aux_net=_SMOKE_NET,
             cond_net=_SMOKE_NET,
-            embedding=EmbeddingConfig(nr_blocks=6, nr_filters=8, downsample_after=(1, 2), upsample_after=(4, 5)),
+            embedding=EmbeddingConfig(
+                nr_blocks=6, nr_filters=8, downsample_after=(1, 2), upsample_after=(4, 5)
+            ),
             train=_SMOKE_TRAIN,
         ),
     },
@@ -203,13 +225,24 @@ PRESETS: dict[str, dict[str, object]] = {
         # CelebA faces 8 -> 128 (paper section 4.2).
         "paper": PyramidConfig(),
         # The paper's light nets on CIFAR-10, 8 -> 32 (paper: 3.32 bits/dim).
-        "paper-cifar": PyramidConfig(resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig()),
+        "paper-cifar": PyramidConfig(
+            resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig()
+        ),
         # To 128x128 as the paper's; the 128x128 level trains on aligned 64x64 crops (issue 13).
-        "cpu": _light_pyramid(_CPU_LIGHT_NET, _CPU_PYRAMID_EMBEDDING, resolutions=(8, 16, 32, 64, 128), crop=64,
-                              train=_CPU_TRAIN),
-        "cpu-cifar": _light_pyramid(_CPU_LIGHT_NET, _CPU_PYRAMID_EMBEDDING, dataset="cifar10", train=_CPU_TRAIN),
+        "cpu": _light_pyramid(
+            _CPU_LIGHT_NET,
+            _CPU_PYRAMID_EMBEDDING,
+            resolutions=(8, 16, 32, 64, 128),
+            crop=64,
+            train=_CPU_TRAIN,
+        ),
+        "cpu-cifar": _light_pyramid(
+            _CPU_LIGHT_NET, _CPU_PYRAMID_EMBEDDING, dataset="cifar10", train=_CPU_TRAIN
+        ),
         "smoke": _light_pyramid(_SMOKE_LIGHT_NET, _SMOKE_EMBEDDING, train=_SMOKE_TRAIN),
-        "smoke-cifar": _light_pyramid(_SMOKE_LIGHT_NET, _SMOKE_EMBEDDING, dataset="cifar10", train=_SMOKE_TRAIN),
+        "smoke-cifar": _light_pyramid(
+            _SMOKE_LIGHT_NET, _SMOKE_EMBEDDING, dataset="cifar10", train=_SMOKE_TRAIN
+        ),
     },
 }
 KINDS = tuple(PRESETS)
@@ -225,7 +258,9 @@ def preset(kind: str, name: str = "cpu", *, assignments: list[str] | None = None
     if kind not in PRESETS:
         raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
     if name not in PRESETS[kind]:
-        raise ConfigError(f"unknown preset {name!r} for {kind}: choose one of {', '.join(PRESETS[kind])}")
+        raise ConfigError(
+            f"unknown preset {name!r} for {kind}: choose one of {', '.join(PRESETS[kind])}"
+        )
     config = replace(PRESETS[kind][name], **overrides)
     return replace(config, **parse_assignments(config, assignments or []))
 
@@ -251,7 +286,11 @@ def _field(config, name: str, key: str):
     """The current value of field ``name`` of ``config`` (part of the --set ``key``)."""
     names = [f.name for f in dataclasses.fields(config)] if dataclasses.is_dataclass(config) else []
     if name not in names:
-        where = f"{type(config).__name__} has" if names else f"{key.rsplit('.', 1)[0]} is a value and has"
+        where = (
+            f"{type(config).__name__} has"
+            if names
+            else f"{key.rsplit('.', 1)[0]} is a value and has"
+        )
         fields = f"; fields are {', '.join(names)}" if names else ""
         raise ConfigError(f"--set {key}: {where} no field {name!r}{fields}")
     return getattr(config, name)
@@ -260,7 +299,9 @@ def _field(config, name: str, key: str):
 def _parse(current, text: str, key: str):
     """``text`` as a value that may replace ``current`` (the rules of :func:`_same_kind`)."""
     if dataclasses.is_dataclass(current):
-        raise ConfigError(f"--set {key}: {key} is a group of settings; set its fields, e.g. {key}.<field>=value")
+        raise ConfigError(
+            f"--set {key}: {key} is a group of settings; set its fields, e.g. {key}.<field>=value"
+        )
     try:
         if isinstance(current, bool):
             return {"true": True, "false": False}[text.lower()]
@@ -269,8 +310,14 @@ def _parse(current, text: str, key: str):
             return tuple(item_type(item) for item in text.strip("[]() ").split(",") if item.strip())
         return type(current)(text)
     except (KeyError, ValueError) as e:
-        kind = "a comma-separated list of numbers" if isinstance(current, tuple) else type(current).__name__
-        raise ConfigError(f"--set {key}={text}: expected {kind} (the preset has {current!r})") from e
+        kind = (
+            "a comma-separated list of numbers"
+            if isinstance(current, tuple)
+            else type(current).__name__
+        )
+        raise ConfigError(
+            f"--set {key}={text}: expected {kind} (the preset has {current!r})"
+        ) from e
 
 
 def replace(config, **overrides):
@@ -279,7 +326,9 @@ def replace(config, **overrides):
     changes = {}
     for key, value in overrides.items():
         if key not in names:
-            raise ConfigError(f"{type(config).__name__} has no field {key!r}: fields are {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"{type(config).__name__} has no field {key!r}: fields are {', '.join(sorted(names))}"
+            )
         current = getattr(config, key)
         if dataclasses.is_dataclass(current) and isinstance(value, dict):
             value = replace(current, **value)
@@ -323,5 +372,8 @@ def config_from_dict(kind: str, data: dict):
         raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
     default = next(iter(PRESETS[kind].values()))
     if kind == "pyramid" and "celeba_split" not in data:
-        data = {**data, "celeba_split": "official"}  # saved before the field: the loader then used the partition file
+        data = {
+            **data,
+            "celeba_split": "official",
+        }  # saved before the field: the loader then used the partition file
     return replace(default, **data)

@@ -12,6 +12,7 @@ set, the same on every machine and for any subset of the 202,599 images. It has 
 validation images: asking for "valid" is an error. ``"official"`` reads CelebA's own
 partition, ``celeba/list_eval_partition.txt`` (train / valid / test, about 80/10/10).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -73,7 +74,12 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def load_dataset(
-    name: str, split: str, data_dir=None, *, resolution: int | None = None, limit: int | None = None,
+    name: str,
+    split: str,
+    data_dir=None,
+    *,
+    resolution: int | None = None,
+    limit: int | None = None,
     celeba_split: str = "random",
 ) -> torch.Tensor:
     """The one entry point for training and evaluation images: the first ``limit`` (default:
@@ -85,7 +91,9 @@ def load_dataset(
     elif name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     elif resolution not in (None, 32):
-        raise DataError(f"{name} images are 32x32, got resolution={resolution}; omit the resolution for CIFAR-10")
+        raise DataError(
+            f"{name} images are 32x32, got resolution={resolution}; omit the resolution for CIFAR-10"
+        )
     else:
         images = load_cifar10(split, data_dir, lossless=name == "cifar10-lossless")
     return images[:limit] if limit else images
@@ -97,13 +105,17 @@ def celeba_split_of(config) -> str:
     return getattr(config, "celeba_split", "random")
 
 
-def check_images(x: torch.Tensor, *, channels: int | None = None, size: int | None = None, who: str = "") -> None:
+def check_images(
+    x: torch.Tensor, *, channels: int | None = None, size: int | None = None, who: str = ""
+) -> None:
     """Raise a one-line ValueError unless x is a batch of integer images [B, C, H, W] (with
     ``channels`` channels and side ``size`` when given); ``who`` names the caller in the message."""
     want = [channels or "C", size or "H", size or "W"]
     if x.dim() != 4 or any(isinstance(w, int) and w != have for w, have in zip(want, x.shape[1:])):
         expects = f"{who} expects" if who else "expected"
-        raise ValueError(f"{expects} images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}")
+        raise ValueError(
+            f"{expects} images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}"
+        )
     if x.is_floating_point():
         raise ValueError("expected integer pixel values 0..255, got a floating-point tensor")
 
@@ -118,45 +130,67 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
 # --------------------------------------------------------------------------- CIFAR-10
 
 
-def load_cifar10(split: str, data_dir=None, *, lossless: bool = False, download: bool = True) -> torch.Tensor:
+def load_cifar10(
+    split: str, data_dir=None, *, lossless: bool = False, download: bool = True
+) -> torch.Tensor:
     """CIFAR-10 images of ``split`` ("train" or "test") as uint8 [N, 3, 32, 32].
 
     ``lossless=True`` reads the exact-pixel subset (4,000 train / 1,000 test images)
     instead of the full, JPEG-decoded copy. Only the full set can be downloaded.
     """
     batches = _cifar_batches(split, data_dir, lossless, download)
-    return torch.from_numpy(np.concatenate([images for _, images, _ in batches]).reshape(-1, 3, 32, 32))
+    return torch.from_numpy(
+        np.concatenate([images for _, images, _ in batches]).reshape(-1, 3, 32, 32)
+    )
 
 
-def load_labelled_cifar10(split: str, data_dir=None, *, lossless: bool = False, download: bool = True):
+def load_labelled_cifar10(
+    split: str, data_dir=None, *, lossless: bool = False, download: bool = True
+):
     """(images, labels) of ``split``: :func:`load_cifar10`'s images and their class labels
     (int64 0..9), from one reading of the files."""
     batches = _cifar_batches(split, data_dir, lossless, download)
     images = np.concatenate([images for _, images, _ in batches]).reshape(-1, 3, 32, 32)
-    labels = np.concatenate([_cifar_labels(path, batch, len(rows)) for path, rows, batch in batches])
+    labels = np.concatenate(
+        [_cifar_labels(path, batch, len(rows)) for path, rows, batch in batches]
+    )
     return torch.from_numpy(images), torch.from_numpy(labels)
 
 
-def _cifar_batches(split: str, data_dir, lossless: bool, download: bool) -> list[tuple[Path, np.ndarray, dict]]:
+def _cifar_batches(
+    split: str, data_dir, lossless: bool, download: bool
+) -> list[tuple[Path, np.ndarray, dict]]:
     """(path, b"data" array, the whole batch) of every batch file of ``split``."""
     if split not in CIFAR_SPLITS:
-        raise DataError(f"unknown CIFAR-10 split {split!r}; choose one of {', '.join(CIFAR_SPLITS)}")
+        raise DataError(
+            f"unknown CIFAR-10 split {split!r}; choose one of {', '.join(CIFAR_SPLITS)}"
+        )
     root = resolve_data_dir(data_dir)
     folder = root / (CIFAR_LOSSLESS_DIR if lossless else CIFAR_DIR)
     if not folder.is_dir():
         if lossless or not download:
-            raise DataError(f"CIFAR-10 not found: no folder {folder}; {_HOW_TO_POINT} "
-                            f"to a folder that holds {folder.name}/")
+            raise DataError(
+                f"CIFAR-10 not found: no folder {folder}; {_HOW_TO_POINT} "
+                f"to a folder that holds {folder.name}/"
+            )
         _download_cifar10(root)
-    return [(path, *_read_cifar_batch(path)) for path in _cifar_batch_files(folder, split, lossless)]
+    return [
+        (path, *_read_cifar_batch(path)) for path in _cifar_batch_files(folder, split, lossless)
+    ]
 
 
 def _cifar_labels(path: Path, batch: dict, count: int) -> np.ndarray:
     """The b"labels" of a batch file, checked: ``count`` classes in 0..9."""
     labels = np.asarray(batch.get(b"labels", []), dtype=np.int64)
-    if labels.shape != (count,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= CIFAR_CLASSES:
-        raise DataError(f"{path}: b'labels' are not {count} classes 0..{CIFAR_CLASSES - 1}; "
-                        "restore the official CIFAR-10 file")  # fmt: skip
+    if (
+        labels.shape != (count,)
+        or labels.min(initial=0) < 0
+        or labels.max(initial=0) >= CIFAR_CLASSES
+    ):
+        raise DataError(
+            f"{path}: b'labels' are not {count} classes 0..{CIFAR_CLASSES - 1}; "
+            "restore the official CIFAR-10 file"
+        )
     return labels
 
 
@@ -165,16 +199,22 @@ def _cifar_batch_files(folder: Path, split: str, lossless: bool) -> list[Path]:
     if split == "test":
         names = ["test_batch"]
     elif lossless:
-        names = sorted((p.name for p in folder.iterdir() if re.fullmatch(r"data_batch_\d+", p.name)),
-                       key=lambda name: int(name.rsplit("_", 1)[1]))
+        names = sorted(
+            (p.name for p in folder.iterdir() if re.fullmatch(r"data_batch_\d+", p.name)),
+            key=lambda name: int(name.rsplit("_", 1)[1]),
+        )
         if not names:
-            raise DataError(f"no data_batch_* file in {folder}; restore the CIFAR-10 lossless subset there")
+            raise DataError(
+                f"no data_batch_* file in {folder}; restore the CIFAR-10 lossless subset there"
+            )
     else:
         names = [f"data_batch_{k}" for k in range(1, 6)]
     paths = [folder / name for name in names]
     for path in paths:
         if not path.is_file():
-            raise DataError(f"CIFAR-10 file missing: {path}; restore the complete {folder.name}/ folder")
+            raise DataError(
+                f"CIFAR-10 file missing: {path}; restore the complete {folder.name}/ folder"
+            )
     return paths
 
 
@@ -188,13 +228,18 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """
 
     def find_class(self, module: str, name: str):
-        if (module, name) in (("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")):
+        if (module, name) in (
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+        ):
             return _numpy_reconstruct  # numpy 1 and numpy 2 pickles name it differently
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
         if (module, name) == ("_codecs", "encode"):
             return codecs.encode
-        raise pickle.UnpicklingError(f"refused to load {module}.{name} (only numpy arrays are allowed)")
+        raise pickle.UnpicklingError(
+            f"refused to load {module}.{name} (only numpy arrays are allowed)"
+        )
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, dict]:
@@ -204,14 +249,18 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, dict]:
         with open(path, "rb") as f:
             batch = _NumpyOnlyUnpickler(f, encoding="bytes").load()
     except OSError as e:
-        raise DataError(f"cannot read {path} ({one_line(e)}); check that the file is readable") from e
+        raise DataError(
+            f"cannot read {path} ({one_line(e)}); check that the file is readable"
+        ) from e
     except Exception as e:  # a truncated or garbled pickle can fail in almost any way
         raise DataError(f"{path} is not a readable CIFAR-10 batch ({one_line(e)}); {hint}") from e
     data = batch.get(b"data") if isinstance(batch, dict) else None
     if not isinstance(data, np.ndarray):
         raise DataError(f"{path} has no b'data' array, so it is not a CIFAR-10 batch; {hint}")
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise DataError(f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072); {hint}")
+        raise DataError(
+            f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 (N, 3072); {hint}"
+        )
     return data, batch
 
 
@@ -222,25 +271,37 @@ def _download_cifar10(root: Path) -> None:
     inside ``root``; only a complete, MD5-verified copy is renamed into place, so an
     interrupted download never leaves data that looks usable.
     """
-    how = (f"put the official {CIFAR_DIR}/ folder (from {CIFAR_URL}) in {root}, "
-           f"or {_HOW_TO_POINT} to a folder that holds it")
+    how = (
+        f"put the official {CIFAR_DIR}/ folder (from {CIFAR_URL}) in {root}, "
+        f"or {_HOW_TO_POINT} to a folder that holds it"
+    )
     if not _may_write(root):
-        raise DataError(f"CIFAR-10 not found in {root / CIFAR_DIR} and cannot be downloaded there "
-                        f"(folder not writable); {how}")
+        raise DataError(
+            f"CIFAR-10 not found in {root / CIFAR_DIR} and cannot be downloaded there "
+            f"(folder not writable); {how}"
+        )
     archive = unpack_dir = None
     try:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=root, suffix=".tar.gz.part", delete=False) as archive:
             md5 = _fetch(CIFAR_URL, archive)
         if md5 != CIFAR_MD5:
-            raise DataError(f"CIFAR-10 download from {CIFAR_URL} is corrupt (MD5 {md5}, expected {CIFAR_MD5}); {how}")
+            raise DataError(
+                f"CIFAR-10 download from {CIFAR_URL} is corrupt (MD5 {md5}, expected {CIFAR_MD5}); {how}"
+            )
         unpack_dir = Path(tempfile.mkdtemp(dir=root, prefix=".cifar-unpack-"))
         with tarfile.open(archive.name, "r:gz") as tar:
             tar.extractall(unpack_dir, filter="data")
         os.replace(unpack_dir / CIFAR_DIR, root / CIFAR_DIR)
-    except (OSError, http.client.HTTPException, tarfile.TarError) as e:  # offline, read-only dir, bad archive
-        raise DataError(f"CIFAR-10 not found in {root / CIFAR_DIR} and could not be downloaded "
-                        f"({one_line(e)}); {how}") from e
+    except (
+        OSError,
+        http.client.HTTPException,
+        tarfile.TarError,
+    ) as e:  # offline, read-only dir, bad archive
+        raise DataError(
+            f"CIFAR-10 not found in {root / CIFAR_DIR} and could not be downloaded "
+            f"({one_line(e)}); {how}"
+        ) from e
     finally:
         if archive is not None:
             Path(archive.name).unlink(missing_ok=True)
@@ -274,7 +335,9 @@ def load_celeba(
     if split not in CELEBA_SPLITS:
         raise DataError(f"unknown CelebA split {split!r}; choose one of {', '.join(CELEBA_SPLITS)}")
     if celeba_split not in CELEBA_SPLIT_CHOICES:
-        raise DataError(f"unknown celeba_split {celeba_split!r}; choose one of {', '.join(CELEBA_SPLIT_CHOICES)}")
+        raise DataError(
+            f"unknown celeba_split {celeba_split!r}; choose one of {', '.join(CELEBA_SPLIT_CHOICES)}"
+        )
     factor = _shrink_factor(resolution)
     celeba = resolve_data_dir(data_dir) / "celeba"
     files = _celeba_split(celeba, _celeba_files(celeba / "img_align_celeba"), split, celeba_split)
@@ -310,20 +373,26 @@ def _celeba_split(celeba: Path, files: list[Path], split: str, celeba_split: str
     partition = celeba / "list_eval_partition.txt"
     if celeba_split == "random":
         if split == "valid":
-            raise DataError("CelebA's random 95/5 split (the paper's) has no 'valid' images; "
-                            "use 'train' or 'test', or celeba_split='official' for the partition file's")
+            raise DataError(
+                "CelebA's random 95/5 split (the paper's) has no 'valid' images; "
+                "use 'train' or 'test', or celeba_split='official' for the partition file's"
+            )
         chosen = [f for f in files if in_random_celeba_test(f.name) == (split == "test")]
         source = f"the random {100 - CELEBA_TEST_PERCENT}/{CELEBA_TEST_PERCENT} split"
     elif not partition.is_file():
-        raise DataError(f"celeba_split='official' needs CelebA's partition file, not found at {partition}; "
-                        "put the official list_eval_partition.txt there or use celeba_split='random'")
+        raise DataError(
+            f"celeba_split='official' needs CelebA's partition file, not found at {partition}; "
+            "put the official list_eval_partition.txt there or use celeba_split='random'"
+        )
     else:
         code = _read_partition(partition)
         chosen = [f for f in files if code.get(f.name) == CELEBA_SPLITS[split]]
         source = str(partition)
     if not chosen:
-        raise DataError(f"CelebA split {split!r} is empty: none of the {len(files)} images in "
-                        f"{files[0].parent} belongs to it under {source}")
+        raise DataError(
+            f"CelebA split {split!r} is empty: none of the {len(files)} images in "
+            f"{files[0].parent} belongs to it under {source}"
+        )
     return chosen
 
 
@@ -333,7 +402,10 @@ def in_random_celeba_test(name: str) -> bool:
     Decided by the SHA-256 of the name alone, not by file order or a random generator: the
     same on every machine and whichever other images a folder holds.
     """
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 100 < CELEBA_TEST_PERCENT
+    return (
+        int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % 100
+        < CELEBA_TEST_PERCENT
+    )
 
 
 def _read_partition(path: Path) -> dict[str, int]:
@@ -344,8 +416,10 @@ def _read_partition(path: Path) -> dict[str, int]:
         if not fields:
             continue
         if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
-            raise DataError(f"{path}, line {number}: expected 'NNNNNN.jpg <0|1|2>', got {line.strip()!r}; "
-                            "replace it with the official list_eval_partition.txt or delete it")
+            raise DataError(
+                f"{path}, line {number}: expected 'NNNNNN.jpg <0|1|2>', got {line.strip()!r}; "
+                "replace it with the official list_eval_partition.txt or delete it"
+            )
         code[fields[0]] = int(fields[1])
     return code
 
@@ -365,8 +439,11 @@ def _cached_crops(celeba: Path, files: list[Path], split: str) -> np.ndarray:
             return cached
     crops = _decode_crops(files, split)
     if not any(_write_cache(folder / name, crops) for folder in dirs):
-        warnings.warn(f"could not write the CelebA cache to {' or '.join(map(str, dirs))}; "
-                      f"set {CACHE_ENV} to a writable folder to avoid decoding again")
+        warnings.warn(
+            f"could not write the CelebA cache to {' or '.join(map(str, dirs))}; "
+            f"set {CACHE_ENV} to a writable folder to avoid decoding again",
+            stacklevel=2,
+        )
     return crops
 
 
@@ -420,9 +497,11 @@ def _decode(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             if image.size != CELEBA_SIZE:  # checked from the header, before decoding
-                raise DataError(f"{path} is {image.size[0]}x{image.size[1]}, expected "
-                                f"{CELEBA_SIZE[0]}x{CELEBA_SIZE[1]} (aligned img_align_celeba); "
-                                "use the original aligned images")
+                raise DataError(
+                    f"{path} is {image.size[0]}x{image.size[1]}, expected "
+                    f"{CELEBA_SIZE[0]}x{CELEBA_SIZE[1]} (aligned img_align_celeba); "
+                    "use the original aligned images"
+                )
             return np.asarray(image.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"cannot decode {path} ({one_line(e)}); replace or delete that file") from e

@@ -1,4 +1,5 @@
 """Where tensors live: choosing the device, and waiting for it before reading a clock."""
+
 from __future__ import annotations
 
 import platform

@@ -7,6 +7,7 @@ its slice of the same global batch and DistributedDataParallel averages the grad
 the optimizer steps, and the results, do not depend on the number of processes. In one
 plain process every function here is a no-op, so the training code reads the same.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,8 +54,10 @@ def local_slice(batch: torch.Tensor) -> torch.Tensor:
     """This process's equal share of a global batch (consecutive images)."""
     size = world_size()
     if len(batch) % size:
-        raise ConfigError(f"a batch of {len(batch)} images cannot be split evenly over {size} processes: "
-                          "choose a batch size that the number of processes divides")  # fmt: skip
+        raise ConfigError(
+            f"a batch of {len(batch)} images cannot be split evenly over {size} processes: "
+            "choose a batch size that the number of processes divides"
+        )
     share = len(batch) // size
     return batch[rank() * share : (rank() + 1) * share]
 
@@ -88,10 +91,16 @@ def rng_snapshot(device: torch.device) -> dict[str, torch.Tensor]:
     if dist.is_initialized():
         every = [None] * world_size()
         dist.all_gather_object(every, own)
-    return {name + (f".rank{r}" if r else ""): state for r, states in enumerate(every) for name, state in states.items()}
+    return {
+        name + (f".rank{r}" if r else ""): state
+        for r, states in enumerate(every)
+        for name, state in states.items()
+    }
 
 
-def restore_rng(snapshot: dict[str, torch.Tensor], device: torch.device, seed: int, step: int) -> None:
+def restore_rng(
+    snapshot: dict[str, torch.Tensor], device: torch.device, seed: int, step: int
+) -> None:
     """Set this process's RNG states from a :func:`rng_snapshot`. A process that the snapshot
     lacks (a run resumed with more processes) starts a fresh stream seeded by (seed, rank, step)."""
     suffix = f".rank{rank()}" if rank() else ""

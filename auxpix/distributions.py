@@ -9,6 +9,7 @@ then for each colour channel (R, G, B) in turn K means, K log-scales and K raw
 coefficients. The coefficients pass through tanh and make the mean of G depend on R,
 and the mean of B on R and G, within the same mixture component.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,11 @@ def _unpack(params: torch.Tensor):
     k = c // 10
     logits = params[:, :k]
     rest = params[:, k:].reshape(b, 3, 3 * k, h, w)
-    means, log_scales, coeffs = rest[:, :, :k], rest[:, :, k : 2 * k], torch.tanh(rest[:, :, 2 * k :])
+    means, log_scales, coeffs = (
+        rest[:, :, :k],
+        rest[:, :, k : 2 * k],
+        torch.tanh(rest[:, :, 2 * k :]),
+    )
     return logits, means, log_scales, coeffs
 
 
@@ -60,7 +65,9 @@ def logistic_mixture_log_prob(x: torch.Tensor, params: torch.Tensor) -> torch.Te
         log_pdf_mid - math.log(127.5),
     )
     v = x.unsqueeze(2)
-    per_channel = torch.where(v == 0, log_cdf_plus, torch.where(v == 255, log_one_minus_cdf_min, interior))
+    per_channel = torch.where(
+        v == 0, log_cdf_plus, torch.where(v == 255, log_one_minus_cdf_min, interior)
+    )
     joint = per_channel.sum(dim=1) + F.log_softmax(logits, dim=1)  # [B, K, H, W]
     return torch.logsumexp(joint, dim=1)
 

@@ -4,6 +4,7 @@ Evaluation is deterministic: dropout off (``model.eval()``) and no gradients. Re
 means over the images, as plain floats, ready for JSON. Under torchrun each process scores
 its share of the images and the sums are added up.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,12 @@ from .progress import progress_bar
 
 @in_eval_mode
 def evaluate_part(
-    model: AuxiliaryVariableModel, name: str, images: torch.Tensor, *, batch_size: int | None = None, progress=False
+    model: AuxiliaryVariableModel,
+    name: str,
+    images: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    progress=False,
 ) -> float:
     """Mean bits per dimension of part ``name`` over ``images`` (the periodic test score of training)."""
     total = 0.0
@@ -57,12 +63,18 @@ def evaluate(
                 sums.setdefault(key, {}).setdefault(name, 0.0)
                 sums[key][name] += value.double().sum().item()
     device = next(model.parameters()).device
-    means = {key: {name: distributed.total(value, device) / len(images) for name, value in values.items()}
-             for key, values in sums.items()}  # fmt: skip
+    means = {
+        key: {
+            name: distributed.total(value, device) / len(images) for name, value in values.items()
+        }
+        for key, values in sums.items()
+    }
     return {**means, "n_images": len(images)}
 
 
-def _batches(model, images: torch.Tensor, batch_size: int | None, progress: bool, desc: str) -> Iterator[torch.Tensor]:
+def _batches(
+    model, images: torch.Tensor, batch_size: int | None, progress: bool, desc: str
+) -> Iterator[torch.Tensor]:
     """This process's share of ``images`` (all of them without torchrun) in batches (default:
     4x the training batch, which fits in memory since evaluation keeps no activations for
     gradients), moved to the model's device."""
@@ -70,7 +82,9 @@ def _batches(model, images: torch.Tensor, batch_size: int | None, progress: bool
         raise ValueError("no images to evaluate")
     size = batch_size or 4 * model.config.train.batch_size
     device, images = next(model.parameters()).device, distributed.shard(images)
-    for start in progress_bar(range(0, len(images), size), desc=desc, unit="batch", show=progress, leave=False):
+    for start in progress_bar(
+        range(0, len(images), size), desc=desc, unit="batch", show=progress, leave=False
+    ):
         yield images[start : start + size].to(device)
 
 
@@ -78,13 +92,17 @@ AUX_ABLATIONS = ("own", "another image's", "flat")
 
 
 @in_eval_mode
-def aux_ablation(model: AuxiliaryVariableModel, name: str, images: torch.Tensor, *, batch_size: int | None = None) -> dict:
+def aux_ablation(
+    model: AuxiliaryVariableModel, name: str, images: torch.Tensor, *, batch_size: int | None = None
+) -> dict:
     """How much conditional part ``name`` uses its X̂: its mean bits/dim given each image's own
     X̂, given another image's (the batch's X̂ rolled by one), and given a flat X̂ (every value the
     middle of X̂'s range). A part that ignored X̂ would score the same three times."""
     net = model.parts[name]
     if not net.conditional:
-        raise ValueError(f"part {name!r} of the {model.kind} model is unconditional: it has no X̂ to replace")
+        raise ValueError(
+            f"part {name!r} of the {model.kind} model is unconditional: it has no X̂ to replace"
+        )
     sums = dict.fromkeys(AUX_ABLATIONS, 0.0)
     for x in _batches(model, images, batch_size, False, desc=f"X̂ ablation of {name}"):
         if len(x) < 2:

@@ -27,6 +27,7 @@ same inputs and weights as in the full pass. The result is exact up to the order
 convolution routine adds its products (~1e-16 in float64, where the sampled images are
 identical; in float32 a draw that sits on a bin boundary may rarely round the other way).
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .networks import PixelCNNNetwork, add_ones_channel, cat_present
 from .layers import Conv, concat_elu
+from .networks import PixelCNNNetwork, add_ones_channel, cat_present
 
 METHODS = ("cached", "naive", "window")
 DEFAULT_WINDOW = 16  # the authors' FOV (kolesman/FaceGeneration, demo.ipynb)
@@ -60,12 +61,18 @@ class _ConvCache:
         if (top, bottom) != (self.kh - 1, 0):
             raise ValueError("only shifted convolutions (padded above, not below) can be cached")
         self.left, self.right = left, right
-        self.window = like.new_zeros(like.shape[0], self.conv.in_channels, self.kh, left + width + right)
+        self.window = like.new_zeros(
+            like.shape[0], self.conv.in_channels, self.kh, left + width + right
+        )
         self.row_index = -1  # the input row in the window's bottom row
 
     def _move_to(self, row: int) -> None:
-        while self.row_index < row:  # slide one row down the image; the new bottom row is zero for now
-            self.window = torch.cat([self.window[:, :, 1:], torch.zeros_like(self.window[:, :, :1])], dim=2)
+        while (
+            self.row_index < row
+        ):  # slide one row down the image; the new bottom row is zero for now
+            self.window = torch.cat(
+                [self.window[:, :, 1:], torch.zeros_like(self.window[:, :, :1])], dim=2
+            )
             self.row_index += 1
 
     def row(self, x: torch.Tensor, row: int) -> torch.Tensor | None:
@@ -77,7 +84,9 @@ class _ConvCache:
     def pixel(self, x: torch.Tensor, row: int, col: int) -> torch.Tensor | None:
         """Output pixel (row, col) // stride [B, C_out, 1, 1], given the input's next pixel."""
         if (self.left, self.right) != (self.kw - 1, 0):
-            raise ValueError("only a down-right shifted convolution (nothing to the right) can go pixel by pixel")
+            raise ValueError(
+                "only a down-right shifted convolution (nothing to the right) can go pixel by pixel"
+            )
         self._move_to(row)
         self.window[:, :, -1:, self.left + col : self.left + col + 1] = x
         if row % self.stride or col % self.stride:
@@ -123,12 +132,16 @@ class CachedNetwork:
     A site (k, r, c) is row r, column c of resolution k (c=None: the whole row).
     """
 
-    def __init__(self, network: PixelCNNNetwork, embedding: dict[int, torch.Tensor] | None, x: torch.Tensor):
+    def __init__(
+        self, network: PixelCNNNetwork, embedding: dict[int, torch.Tensor] | None, x: torch.Tensor
+    ):
         self.net, self.embedding = network, embedding
         self.batch, self.size = x.shape[0], x.shape[-1]
         self.like = x
         self.u = _Stream(network.up_u, network.down_u, network.downsample_u, network.upsample_u)
-        self.ul = _Stream(network.up_ul, network.down_ul, network.downsample_ul, network.upsample_ul)
+        self.ul = _Stream(
+            network.up_ul, network.down_ul, network.downsample_ul, network.upsample_ul
+        )
         self.caches: dict[Conv, _ConvCache] = {}
         self.upsampled: dict[nn.Module, torch.Tensor] = {}  # two rows of a finer resolution
         self.u_outputs: list[_Outputs] = []  # the u-stream's, at the current row of each resolution
@@ -137,7 +150,9 @@ class CachedNetwork:
 
     def __call__(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
         if (i, j) != self.next_pixel:
-            raise ValueError(f"pixels must come in raster order: expected {self.next_pixel}, got {(i, j)}")
+            raise ValueError(
+                f"pixels must come in raster order: expected {self.next_pixel}, got {(i, j)}"
+            )
         self.next_pixel = (i + (j + 1) // self.size, (j + 1) % self.size)
         if j == 0:
             self._start_row(x, i)
@@ -180,7 +195,12 @@ class CachedNetwork:
             site = _site(k, i, j)
             skips.append([x])
             for b, block in enumerate(stream.up[k]):
-                x = self._block(block, x, cat_present(self._cross(cross, k, "up", b, site), self._embedding(site)), site)
+                x = self._block(
+                    block,
+                    x,
+                    cat_present(self._cross(cross, k, "up", b, site), self._embedding(site)),
+                    site,
+                )
                 skips[k].append(x)
             if k == last:
                 break
@@ -192,7 +212,9 @@ class CachedNetwork:
             site, down = _site(k, i, j), last - k
             x = skips[k].pop() if k == last else self._upsampled_at(stream.upsample[down - 1], site)
             for b, block in enumerate(stream.down[down]):
-                aux = cat_present(self._cross(cross, k, "down", b, site), skips[k].pop(), self._embedding(site))
+                aux = cat_present(
+                    self._cross(cross, k, "down", b, site), skips[k].pop(), self._embedding(site)
+                )
                 x = self._block(block, x, aux, site)
                 outputs[k].down.append(x)
             if k > 0:
@@ -219,7 +241,9 @@ class CachedNetwork:
         k, _, c = site
         out = upsample(x)
         if upsample not in self.upsampled:
-            self.upsampled[upsample] = out.new_zeros(self.batch, out.shape[1], 2, self.size >> (k - 1))
+            self.upsampled[upsample] = out.new_zeros(
+                self.batch, out.shape[1], 2, self.size >> (k - 1)
+            )
         columns = slice(None) if c is None else slice(2 * c, 2 * c + 2)
         self.upsampled[upsample][..., columns] = out
 
@@ -229,10 +253,16 @@ class CachedNetwork:
 
     def _embedding(self, site) -> torch.Tensor | None:
         k, r, c = site
-        return None if self.embedding is None else _at(self.embedding[self.size >> k][:, :, r : r + 1], c)
+        return (
+            None
+            if self.embedding is None
+            else _at(self.embedding[self.size >> k][:, :, r : r + 1], c)
+        )
 
     @staticmethod
-    def _cross(cross: list[_Outputs] | None, k: int, which: str, b: int, site) -> torch.Tensor | None:
+    def _cross(
+        cross: list[_Outputs] | None, k: int, which: str, b: int, site
+    ) -> torch.Tensor | None:
         """The u-stream's output of its ``which`` ("up"/"down") pass block b at site, if ``cross``."""
         return None if cross is None else _at(getattr(cross[k], which)[b], site[2])
 
@@ -272,7 +302,9 @@ def _scaled(bounds: slice, numerator: int, denominator: int) -> slice | None:
     return slice(start // denominator, stop // denominator)
 
 
-def crop_embedding(embedding: dict[int, torch.Tensor] | None, rows: slice, columns: slice, image: torch.Tensor):
+def crop_embedding(
+    embedding: dict[int, torch.Tensor] | None, rows: slice, columns: slice, image: torch.Tensor
+):
     """Every tensor of ``embedding`` ({height: [B, E, h, w]}, for ``image`` [B, C, H, W]) cut to
     the window (rows, columns) at its own resolution: a tensor of half the image's height
     to the half-size window. A tensor on whose pixels the window's bounds do not fall is left
@@ -313,7 +345,9 @@ class WindowedNetwork:
     order; x is the network's input [B, C, H, W].
     """
 
-    def __init__(self, network, embedding: dict[int, torch.Tensor] | None, size: int = DEFAULT_WINDOW):
+    def __init__(
+        self, network, embedding: dict[int, torch.Tensor] | None, size: int = DEFAULT_WINDOW
+    ):
         self.network, self.embedding, self.size = network, embedding, size
         self.grid = 2 ** (network.resolutions - 1)
         if size < 1 or size % self.grid:
@@ -326,12 +360,24 @@ class WindowedNetwork:
         height, width = x.shape[-2:]
         if self.size >= max(height, width):
             return _output_at(self.network, self.embedding, x, i, j)
-        rows, columns = window_rows(i, self.size, self.grid), window_columns(j, self.size, width, self.grid)
+        rows, columns = (
+            window_rows(i, self.size, self.grid),
+            window_columns(j, self.size, width, self.grid),
+        )
         embedding = crop_embedding(self.embedding, rows, columns, x)
-        return _output_at(self.network, embedding, x[..., rows, columns], i - rows.start, j - columns.start)
+        return _output_at(
+            self.network, embedding, x[..., rows, columns], i - rows.start, j - columns.start
+        )
 
 
-def pixel_params(method: str, network: PixelCNNNetwork, embedding, x: torch.Tensor, *, window: int = DEFAULT_WINDOW):
+def pixel_params(
+    method: str,
+    network: PixelCNNNetwork,
+    embedding,
+    x: torch.Tensor,
+    *,
+    window: int = DEFAULT_WINDOW,
+):
     """The function (x, i, j) -> network output at (i, j) [B, out, 1, 1] that sampling
     with ``method`` calls for every pixel in raster order; x is the network's input.
     ``window``: the window's size for ``method="window"``."""

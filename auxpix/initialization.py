@@ -8,6 +8,7 @@ block), and the later layers see those normalized outputs. The direction of each
 stays what it was. Dropout is off during the pass, so its statistics are those of the
 network that is then trained.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,7 +25,9 @@ def data_dependent_init(model: AuxiliaryVariableModel, part: str, images: torch.
     net = model.parts[part]
     was_training = net.training
     net.eval()
-    handles = [owner.register_forward_hook(_normalize_output(layer)) for owner, layer in _hooked(net)]
+    handles = [
+        owner.register_forward_hook(_normalize_output(layer)) for owner, layer in _hooked(net)
+    ]
     try:
         model.part_bpd(part, images.to(next(net.parameters()).device))
     finally:

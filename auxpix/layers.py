@@ -5,6 +5,7 @@ Every convolution is weight-normalized. The shifted convolutions pad only above
 ``down_shift``/``right_shift`` then move a whole stream one step so it sees strictly
 earlier pixels. Tensors are NCHW.
 """
+
 from __future__ import annotations
 
 import functools
@@ -77,7 +78,9 @@ def unshifted_conv(c_in, c_out, kernel=(3, 3), stride=1, init_scale=1.0) -> Conv
     the embedding f_w(X̂), which needs no causality: k - s padding in all, the extra row and
     column (for an odd count) after, so a stride-2 3x3 convolution pads only below and right."""
     ph, pw = (max(k - stride, 0) for k in kernel)
-    return Conv(c_in, c_out, kernel, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), stride, init_scale)
+    return Conv(
+        c_in, c_out, kernel, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), stride, init_scale
+    )
 
 
 class TransposedConv(nn.Module):
@@ -91,12 +94,14 @@ class TransposedConv(nn.Module):
     def __init__(self, c_in, c_out, kernel, crop_top, crop_left):
         super().__init__()
         self.crop_top, self.crop_left = crop_top, crop_left
-        self.conv = _weight_normed(nn.ConvTranspose2d(c_in, c_out, kernel, stride=2, output_padding=1))
+        self.conv = _weight_normed(
+            nn.ConvTranspose2d(c_in, c_out, kernel, stride=2, output_padding=1)
+        )
 
     def forward(self, x):
         h, w = x.shape[-2:]
-        t, l = self.crop_top, self.crop_left
-        return self.conv(x)[:, :, t : t + 2 * h, l : l + 2 * w]
+        top, left = self.crop_top, self.crop_left
+        return self.conv(x)[:, :, top : top + 2 * h, left : left + 2 * w]
 
 
 def down_shifted_transposed_conv(c_in, c_out) -> TransposedConv:
@@ -142,7 +147,9 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     if p != 0.5 or x.device.type != "cpu" or torch.compiler.is_compiling():
         return F.dropout(x, p, training=True)
     n = x.numel()
-    words = torch.empty((n + 63) // 64, dtype=torch.int64).random_(-(2**63), None)  # every bit uniform
+    words = torch.empty((n + 63) // 64, dtype=torch.int64).random_(
+        -(2**63), None
+    )  # every bit uniform
     masks = _bit_masks(x.dtype, x.device).index_select(0, words.view(torch.uint8).int())
     return x * masks.view(-1)[:n].view(x.shape)
 

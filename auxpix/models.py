@@ -8,6 +8,7 @@ All take and return integer images [B, 3, H, W] with values 0..255. ``bpd(x)`` g
 bits per dimension per image for every part and the ``total``; call ``model.eval()``
 first to switch dropout off. Build them with :func:`auxpix.build`.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,13 +62,17 @@ class AuxiliaryVariableModel(nn.Module):
         or evaluating one part does not pay for the others.
         """
         nll = -self.parts[name].log_prob(*self.part_inputs(name, x))
-        crop = x.shape[-2] * x.shape[-1] / self.image_size**2  # a training crop's share of the image (else 1)
+        crop = (
+            x.shape[-2] * x.shape[-1] / self.image_size**2
+        )  # a training crop's share of the image (else 1)
         return nll / (self.part_dims(name) * crop * math.log(2))
 
     def nll(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """-log p of each part in nats, per image."""
         self.check_images(x)
-        return {name: -part.log_prob(*self.part_inputs(name, x)) for name, part in self.parts.items()}
+        return {
+            name: -part.log_prob(*self.part_inputs(name, x)) for name, part in self.parts.items()
+        }
 
     def bpd(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Bits per dimension per image: each part (divided by ``part_dims``) and the total."""
@@ -83,7 +88,10 @@ class AuxiliaryVariableModel(nn.Module):
         """log p(X, X̂) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``,
         for models whose parts all live at the image's resolution)."""
         self.check_images(x)
-        return sum(part.log_prob(*self.part_inputs(name, x), reduction=reduction) for name, part in self.parts.items())
+        return sum(
+            part.log_prob(*self.part_inputs(name, x), reduction=reduction)
+            for name, part in self.parts.items()
+        )
 
 
 class PixelCNNpp(AuxiliaryVariableModel):
@@ -94,7 +102,9 @@ class PixelCNNpp(AuxiliaryVariableModel):
 
     def __init__(self, config: PixelCNNppConfig):
         super().__init__(config)
-        self.parts["pixelcnnpp"] = PixelCNN(config.net, channels=3, levels=256, image_size=config.image_size)
+        self.parts["pixelcnnpp"] = PixelCNN(
+            config.net, channels=3, levels=256, image_size=config.image_size
+        )
 
     def part_inputs(self, name, x):
         return x, None
@@ -120,11 +130,19 @@ class GrayscalePixelCNN(AuxiliaryVariableModel):
     def __init__(self, config: GrayscaleConfig):
         super().__init__(config)
         size = config.image_size
-        self.parts["aux"] = PixelCNN(config.aux_net, channels=1, levels=GRAY_LEVELS, image_size=size)
+        self.parts["aux"] = PixelCNN(
+            config.aux_net, channels=1, levels=GRAY_LEVELS, image_size=size
+        )
         self.parts["cond"] = PixelCNN(
-            config.cond_net, channels=3, levels=256, image_size=size,
-            embedding=config.embedding, aux_channels=1, aux_levels=GRAY_LEVELS, aux_size=size,
-        )  # fmt: skip
+            config.cond_net,
+            channels=3,
+            levels=256,
+            image_size=size,
+            embedding=config.embedding,
+            aux_channels=1,
+            aux_levels=GRAY_LEVELS,
+            aux_size=size,
+        )
 
     def part_inputs(self, name, x):
         gray = grayscale_4bit(x)
@@ -132,8 +150,15 @@ class GrayscalePixelCNN(AuxiliaryVariableModel):
 
     @in_eval_mode
     def sample(
-        self, n: int, aux: torch.Tensor | None = None, *, method="cached", window: int = DEFAULT_WINDOW,
-        generator=None, progress=False, **options,
+        self,
+        n: int,
+        aux: torch.Tensor | None = None,
+        *,
+        method="cached",
+        window: int = DEFAULT_WINDOW,
+        generator=None,
+        progress=False,
+        **options,
     ):
         """(X̂, X): draw X̂ ~ p(X̂) (or take the given 4-bit ``aux``, [n, 1, H, W]: colorization,
         paper Figure 3), then X ~ p(X | X̂). ``map``/``log_scale_shift`` apply to X; ``method``
@@ -165,13 +190,23 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         if any(hi != 2 * lo for lo, hi in zip(sizes, sizes[1:])):
             raise ConfigError(f"pyramid resolutions must double at every level, got {sizes}")
         if config.crop and (config.crop % 2 or not 0 < config.crop < sizes[-1]):
-            raise ConfigError(f"pyramid crop must be an even size below {sizes[-1]}, got {config.crop}")
-        self.parts[str(sizes[0])] = PixelCNN(config.base_net, channels=3, levels=256, image_size=sizes[0])
+            raise ConfigError(
+                f"pyramid crop must be an even size below {sizes[-1]}, got {config.crop}"
+            )
+        self.parts[str(sizes[0])] = PixelCNN(
+            config.base_net, channels=3, levels=256, image_size=sizes[0]
+        )
         for lo, hi in zip(sizes, sizes[1:]):
             self.parts[str(hi)] = PixelCNN(
-                config.level_net, channels=3, levels=256, image_size=hi,
-                embedding=config.embedding, aux_channels=3, aux_levels=256, aux_size=lo,
-            )  # fmt: skip
+                config.level_net,
+                channels=3,
+                levels=256,
+                image_size=hi,
+                embedding=config.embedding,
+                aux_channels=3,
+                aux_levels=256,
+                aux_size=lo,
+            )
 
     def part_inputs(self, name, x):
         # Both views from x itself, as pyramid() makes them (x may be a training crop).
@@ -187,7 +222,9 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         if not crop or size <= crop:
             return x
         scale = x.shape[-1] // size  # pixels of x (the whole image) per pixel of the level
-        top, left = (torch.randint((size - crop) // 2 + 1, (2,), generator=generator) * 2 * scale).tolist()
+        top, left = (
+            torch.randint((size - crop) // 2 + 1, (2,), generator=generator) * 2 * scale
+        ).tolist()
         return x[..., top : top + crop * scale, left : left + crop * scale]
 
     def part_dims(self, name):
@@ -212,8 +249,15 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
 
     @in_eval_mode
     def sample(
-        self, n: int, *, start: torch.Tensor | None = None, method: str = "cached", window: int = DEFAULT_WINDOW,
-        map: bool | Sequence[bool] = False, log_scale_shift: float | Sequence[float] = 0.0, generator=None,
+        self,
+        n: int,
+        *,
+        start: torch.Tensor | None = None,
+        method: str = "cached",
+        window: int = DEFAULT_WINDOW,
+        map: bool | Sequence[bool] = False,
+        log_scale_shift: float | Sequence[float] = 0.0,
+        generator=None,
         progress=False,
     ) -> list[torch.Tensor]:
         """Every level, lowest resolution first (paper Figure 6), each [n, 3, r, r] uint8.
@@ -228,16 +272,24 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         first, levels = 0, []
         if start is not None:
             if start.shape[-1] not in sizes:
-                raise ValueError(f"start must be at one of the resolutions {sizes}, got {list(start.shape)}")
+                raise ValueError(
+                    f"start must be at one of the resolutions {sizes}, got {list(start.shape)}"
+                )
             first = sizes.index(start.shape[-1])
             levels.append(start.to(next(self.parameters()).device).to(torch.uint8))
         for level in range(first + (start is not None), len(sizes)):
             aux = levels[-1].long() if levels else None
             levels.append(
                 self.parts[str(sizes[level])].sample(
-                    n, aux, method=method, window=window, map=maps[level], log_scale_shift=shifts[level],
-                    generator=generator, progress=progress,
-                )  # fmt: skip
+                    n,
+                    aux,
+                    method=method,
+                    window=window,
+                    map=maps[level],
+                    log_scale_shift=shifts[level],
+                    generator=generator,
+                    progress=progress,
+                )
             )
         return levels
 

@@ -8,6 +8,7 @@ uses for its skip connections), so the embedding biases the block's first convol
 u-stream blocks get the embedding (concatenated to their skip input in the down pass),
 ul-stream blocks get it concatenated to u (and their skip input), as in the authors' code.
 """
+
 from __future__ import annotations
 
 import functools
@@ -58,7 +59,9 @@ class PixelCNNNetwork(nn.Module):
     resolution, with no down pass and no skip connections.
     """
 
-    def __init__(self, cfg: NetConfig, in_channels: int, out_channels: int, embed_channels: int = 0):
+    def __init__(
+        self, cfg: NetConfig, in_channels: int, out_channels: int, embed_channels: int = 0
+    ):
         super().__init__()
         f, e, n, r = cfg.nr_filters, embed_channels, cfg.nr_resnet, cfg.nr_resolutions
         if cfg.light and r != 1:
@@ -79,18 +82,26 @@ class PixelCNNNetwork(nn.Module):
         # Up pass: u-blocks see the embedding, ul-blocks see u and the embedding.
         self.up_u = nn.ModuleList(u_blocks(n, e) for _ in range(r))
         self.up_ul = nn.ModuleList(ul_blocks(n, f + e) for _ in range(r))
-        self.downsample_u = nn.ModuleList(down_shifted_conv(f, f, (2, 3), stride=2) for _ in range(r - 1))
-        self.downsample_ul = nn.ModuleList(down_right_shifted_conv(f, f, (2, 2), stride=2) for _ in range(r - 1))
+        self.downsample_u = nn.ModuleList(
+            down_shifted_conv(f, f, (2, 3), stride=2) for _ in range(r - 1)
+        )
+        self.downsample_ul = nn.ModuleList(
+            down_right_shifted_conv(f, f, (2, 2), stride=2) for _ in range(r - 1)
+        )
         # Down pass: u-blocks also see the up pass's u, ul-blocks u, the up pass's ul (none in a light net).
         down = [0] * r if cfg.light else [n + (i > 0) for i in range(r)]
         self.down_u = nn.ModuleList(u_blocks(count, f + e) for count in down)
         self.down_ul = nn.ModuleList(ul_blocks(count, 2 * f + e) for count in down)
         self.upsample_u = nn.ModuleList(down_shifted_transposed_conv(f, f) for _ in range(r - 1))
-        self.upsample_ul = nn.ModuleList(down_right_shifted_transposed_conv(f, f) for _ in range(r - 1))
+        self.upsample_ul = nn.ModuleList(
+            down_right_shifted_transposed_conv(f, f) for _ in range(r - 1)
+        )
         self.out = nin(f, out_channels)
         self.resolutions = r
 
-    def forward(self, x: torch.Tensor, embedding: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, embedding: dict[int, torch.Tensor] | None = None
+    ) -> torch.Tensor:
         def emb(like):
             return None if embedding is None else embedding[like.shape[-2]]
 
@@ -142,7 +153,9 @@ class EmbeddingNetwork(nn.Module):
         self.down_blocks = down_pass_length(scales)
         takes_skip = [self._mirror(scales, b) is not None for b in range(len(scales))]
         self.first = unshifted_conv(in_channels + 1, f)
-        self.blocks = nn.ModuleList(GatedResnet(f, unshifted_conv, f if skip else 0, cfg.dropout) for skip in takes_skip)
+        self.blocks = nn.ModuleList(
+            GatedResnet(f, unshifted_conv, f if skip else 0, cfg.dropout) for skip in takes_skip
+        )
         self.takes_skip = takes_skip
         self.resample = nn.ModuleDict()
         for number in cfg.downsample_after:
@@ -152,12 +165,18 @@ class EmbeddingNetwork(nn.Module):
         up_scales = scales[self.down_blocks :]
         missing = set(out_scales) - set(up_scales)
         if missing:
-            raise ConfigError(f"the embedding's up pass reaches the scales {sorted(set(up_scales))} of X̂'s size, "
-                              f"but the conditional network needs {sorted(out_scales)}: change its "
-                              "downsample_after/upsample_after")  # fmt: skip
-        last = {scale: self.down_blocks + b + 1 for b, scale in enumerate(up_scales)}  # the last block at each scale
+            raise ConfigError(
+                f"the embedding's up pass reaches the scales {sorted(set(up_scales))} of X̂'s size, "
+                f"but the conditional network needs {sorted(out_scales)}: change its "
+                "downsample_after/upsample_after"
+            )
+        last = {
+            scale: self.down_blocks + b + 1 for b, scale in enumerate(up_scales)
+        }  # the last block at each scale
         # keyed by the number of the block whose output each turns into the embedding
-        self.representation = nn.ModuleDict({str(last[scale]): unshifted_conv(f, f) for scale in out_scales})
+        self.representation = nn.ModuleDict(
+            {str(last[scale]): unshifted_conv(f, f) for scale in out_scales}
+        )
         self.out_channels = f
 
     def _mirror(self, scales: list[float], block: int) -> int | None:
@@ -166,8 +185,10 @@ class EmbeddingNetwork(nn.Module):
         if block < self.down_blocks or mirror < 0:
             return None
         if scales[mirror] != scales[block]:
-            raise ConfigError(f"embedding block {block + 1} would take the skip of block {mirror + 1}, which works at "
-                              "another resolution: make the down- and upsamplings mirror each other")  # fmt: skip
+            raise ConfigError(
+                f"embedding block {block + 1} would take the skip of block {mirror + 1}, which works at "
+                "another resolution: make the down- and upsamplings mirror each other"
+            )
         return mirror
 
     def forward(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -204,6 +225,8 @@ def down_pass_length(scales: list[float]) -> int:
     a down pass of 6, as the authors' code builds it)."""
     lowest = [b for b, scale in enumerate(scales) if scale == min(scales)]
     if len(lowest) % 2 or lowest != list(range(lowest[0], lowest[0] + len(lowest))):
-        raise ConfigError(f"the embedding has {len(lowest)} blocks at its lowest resolution: it needs an even "
-                          "number in a row, half for the down pass and half for the up pass")  # fmt: skip
+        raise ConfigError(
+            f"the embedding has {len(lowest)} blocks at its lowest resolution: it needs an even "
+            "number in a row, half for the down pass and half for the up pass"
+        )
     return lowest[0] + len(lowest) // 2

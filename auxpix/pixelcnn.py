@@ -4,9 +4,11 @@ distribution and, when conditional, the embedding f_w(X̂) (paper, eq. 3).
 Every model of the paper is made of these: the plain PixelCNN++ is one, the Grayscale
 PixelCNN two, the Pyramid PixelCNN one per resolution.
 """
+
 from __future__ import annotations
 
 import functools
+from collections import deque
 from collections.abc import Iterator
 
 import torch
@@ -14,13 +16,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .config import EmbeddingConfig, NetConfig
+from .data import check_images
 from .distributions import (
     categorical_log_prob,
     categorical_sample,
     logistic_mixture_log_prob,
     logistic_mixture_sample,
 )
-from .data import check_images
 from .errors import ConfigError
 from .fast_sampling import DEFAULT_WINDOW, pixel_params
 from .networks import EmbeddingNetwork, PixelCNNNetwork
@@ -71,9 +73,13 @@ class PixelCNN(nn.Module):
     ):
         super().__init__()
         if (channels, levels) != (3, 256) and channels != 1:
-            raise ConfigError(f"PixelCNN models RGB with 256 levels or one channel, got {channels}x{levels}")
+            raise ConfigError(
+                f"PixelCNN models RGB with 256 levels or one channel, got {channels}x{levels}"
+            )
         if image_size % 2 ** (net.nr_resolutions - 1):
-            raise ConfigError(f"image size {image_size} cannot be halved {net.nr_resolutions - 1} times")
+            raise ConfigError(
+                f"image size {image_size} cannot be halved {net.nr_resolutions - 1} times"
+            )
         self.channels, self.levels, self.image_size = channels, levels, image_size
         self.aux_levels, self.aux_size = aux_levels, aux_size
         self.halvings = 2 ** (net.nr_resolutions - 1)  # a side the down pass halves exactly
@@ -102,7 +108,9 @@ class PixelCNN(nn.Module):
     def _dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def forward(self, x: torch.Tensor, aux: torch.Tensor | None = None, *, embedding=None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, aux: torch.Tensor | None = None, *, embedding=None
+    ) -> torch.Tensor:
         """Distribution parameters for every pixel (mixture parameters or logits)."""
         if embedding is None:
             embedding = self.embed(aux)
@@ -117,7 +125,9 @@ class PixelCNN(nn.Module):
                 return logistic_mixture_log_prob(x.long(), params)
             return categorical_log_prob(x, params)
 
-    def log_prob(self, x: torch.Tensor, aux: torch.Tensor | None = None, reduction: str = "sum") -> torch.Tensor:
+    def log_prob(
+        self, x: torch.Tensor, aux: torch.Tensor | None = None, reduction: str = "sum"
+    ) -> torch.Tensor:
         """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``).
 
         The networks are convolutional: besides images of its own size, it scores crops of
@@ -134,20 +144,34 @@ class PixelCNN(nn.Module):
         check_images(x, channels=self.channels)
         side, halvings = x.shape[-1], self.halvings
         aux_side = side * self.aux_size // self.image_size if self.conditional else None
-        if x.shape[-2] != side or side % halvings or (aux is not None and aux.shape[-1] != aux_side):
+        if (
+            x.shape[-2] != side
+            or side % halvings
+            or (aux is not None and aux.shape[-1] != aux_side)
+        ):
             want = f"{self.image_size}x{self.image_size} images (or square crops of a side divisible by {halvings}"
-            want += f", with X̂ at {self.aux_size}/{self.image_size} of their side)" if self.conditional else ")"
+            want += (
+                f", with X̂ at {self.aux_size}/{self.image_size} of their side)"
+                if self.conditional
+                else ")"
+            )
             got = f"{list(x.shape)}" + (f" with X̂ {list(aux.shape)}" if aux is not None else "")
             raise ValueError(f"this PixelCNN scores {want}, got {got}")
 
-    def sample_pixel(self, params, *, map=False, log_scale_shift=0.0, generator=None) -> torch.Tensor:
+    def sample_pixel(
+        self, params, *, map=False, log_scale_shift=0.0, generator=None
+    ) -> torch.Tensor:
         """Draw values for the pixels whose parameters are given."""
         if self.channels == 3:
-            return logistic_mixture_sample(params, map=map, log_scale_shift=log_scale_shift, generator=generator)
+            return logistic_mixture_sample(
+                params, map=map, log_scale_shift=log_scale_shift, generator=generator
+            )
         return categorical_sample(params, map=map, generator=generator)
 
     @in_eval_mode
-    def sample(self, n: int, aux: torch.Tensor | None = None, *, progress: bool = False, **options) -> torch.Tensor:
+    def sample(
+        self, n: int, aux: torch.Tensor | None = None, *, progress: bool = False, **options
+    ) -> torch.Tensor:
         """n images [n, C, H, W] (uint8), drawn pixel by pixel in raster order.
 
         ``options`` are those of :meth:`sample_steps`: ``method="naive"`` runs the whole
@@ -162,9 +186,11 @@ class PixelCNN(nn.Module):
         steps = self.sample_steps(n, aux, **options)
         size = self.image_size
         with parametrize.cached():  # weight normalization once, not once per pixel
-            for x in progress_bar(steps, total=size * size, desc=f"sampling {size}x{size}", show=progress):
-                pass
-        return x.to(torch.uint8)
+            bar = progress_bar(
+                steps, total=size * size, desc=f"sampling {size}x{size}", show=progress
+            )
+            image = deque(bar, maxlen=1)[0]  # the steps yield the image after each pixel
+        return image.to(torch.uint8)
 
     def sample_steps(
         self,
@@ -192,7 +218,9 @@ class PixelCNN(nn.Module):
         for i in range(size):
             for j in range(size):
                 params = params_at(network_input, i, j)
-                value = self.sample_pixel(params, map=map, log_scale_shift=log_scale_shift, generator=generator)
+                value = self.sample_pixel(
+                    params, map=map, log_scale_shift=log_scale_shift, generator=generator
+                )
                 x[:, :, i : i + 1, j : j + 1] = value
                 network_input[:, :, i : i + 1, j : j + 1] = to_unit(value, self.levels)
                 yield x

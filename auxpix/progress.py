@@ -1,5 +1,6 @@
 """Progress bars for long work: drawn on a terminal, left out of log files and pipes (where
 tqdm's redrawn line would pile up as thousands of carriage returns)."""
+
 from __future__ import annotations
 
 from tqdm import tqdm

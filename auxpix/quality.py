@@ -21,6 +21,7 @@ replaces a finished classifier)::
 
     OMP_NUM_THREADS=1 python -m auxpix.quality --out results/quality
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,12 +49,16 @@ from .runs import read_run, write_atomic
 from .sampling_io import draw
 
 CLASSES = data.CIFAR_CLASSES
-QUALITY_DIR = Path(__file__).resolve().parent.parent / "results" / "quality"  # the committed classifier
+QUALITY_DIR = (
+    Path(__file__).resolve().parent.parent / "results" / "quality"
+)  # the committed classifier
 WEIGHTS_FILE = "classifier.safetensors"
 INFO_FILE = "classifier.json"
 CHECKPOINT_FILE = "classifier.training.pt"  # the resumable state while training; deleted when done
 IMAGE_SIZE = 32
-CROP_PAD = 4  # random crops of the image padded by 4 pixels (reflected), the usual CIFAR-10 augmentation
+CROP_PAD = (
+    4  # random crops of the image padded by 4 pixels (reflected), the usual CIFAR-10 augmentation
+)
 
 
 # --------------------------------------------------------------------------- the classifier
@@ -85,13 +90,18 @@ class ClassifierConfig:
 
     def __post_init__(self):
         if len(self.residual) != len(self.widths) - 1:
-            raise ConfigError(f"ClassifierConfig.residual needs one count per stage ({len(self.widths) - 1}), "
-                              f"got {len(self.residual)}")  # fmt: skip
+            raise ConfigError(
+                f"ClassifierConfig.residual needs one count per stage ({len(self.widths) - 1}), "
+                f"got {len(self.residual)}"
+            )
 
 
 def _conv_bn(channels_in: int, channels_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(channels_in, channels_out, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(channels_out), nn.ReLU(inplace=True))  # fmt: skip
+    return nn.Sequential(
+        nn.Conv2d(channels_in, channels_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(channels_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 class _Residual(nn.Module):
@@ -115,7 +125,9 @@ class Classifier(nn.Module):
         self.config = config
         layers = [_conv_bn(3, config.widths[0])]
         for before, width, blocks in zip(config.widths, config.widths[1:], config.residual):
-            layers += [_conv_bn(before, width), nn.MaxPool2d(2)] + [_Residual(width) for _ in range(blocks)]
+            layers += [_conv_bn(before, width), nn.MaxPool2d(2)] + [
+                _Residual(width) for _ in range(blocks)
+            ]
         self.body = nn.Sequential(*layers, nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(config.widths[-1], CLASSES)
         self.register_buffer("mean", torch.full((1, 3, 1, 1), 127.5))
@@ -181,8 +193,16 @@ def learning_rate(config: ClassifierConfig, step: int, total: int) -> float:
     return config.lr * max(0.0, (total - step) / max(1, total - peak))
 
 
-def fit(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, *, checkpoint: Path | None = None,
-        checkpoint_every: int = 100, progress: bool = True, log=None) -> dict:  # fmt: skip
+def fit(
+    classifier: Classifier,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 100,
+    progress: bool = True,
+    log=None,
+) -> dict:
     """Train ``classifier`` on uint8 ``images`` [N, 3, 32, 32] and their ``labels`` for its config's
     epochs; returns {"steps", "seconds", "images_per_second", "train_accuracy"} (the last epoch's).
 
@@ -192,10 +212,17 @@ def fit(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, *, c
     config = classifier.config
     steps_per_epoch = len(images) // config.batch_size
     if steps_per_epoch == 0:
-        raise DataError(f"{len(images)} training images are fewer than one batch of {config.batch_size}")
+        raise DataError(
+            f"{len(images)} training images are fewer than one batch of {config.batch_size}"
+        )
     total = steps_per_epoch * config.epochs
-    optimizer = torch.optim.SGD(classifier.parameters(), lr=config.lr, momentum=config.momentum,
-                                nesterov=True, weight_decay=config.weight_decay)  # fmt: skip
+    optimizer = torch.optim.SGD(
+        classifier.parameters(),
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=True,
+        weight_decay=config.weight_decay,
+    )
     state = {"step": 0, "seconds": 0.0, "correct": 0, "seen": 0}
     if checkpoint is not None and checkpoint.exists():
         state = _load_checkpoint(checkpoint, classifier, optimizer)
@@ -203,12 +230,19 @@ def fit(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, *, c
         classifier.set_normalization(images)
     classifier.train()
     started, step = time.monotonic() - state["seconds"], state["step"]
-    first_step, first_seconds = step, state["seconds"]  # this session's speed, not skewed by a resume
-    with progress_bar(total=total, initial=step, desc="classifier", unit="step", show=progress) as bar:
+    first_step, first_seconds = (
+        step,
+        state["seconds"],
+    )  # this session's speed, not skewed by a resume
+    with progress_bar(
+        total=total, initial=step, desc="classifier", unit="step", show=progress
+    ) as bar:
         while step < total:
             epoch, position = divmod(step, steps_per_epoch)
             batch = _batch_indices(len(images), config, epoch, position)
-            x = augment(images[batch], torch.Generator().manual_seed(config.seed * 1_000_003 + step))
+            x = augment(
+                images[batch], torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            )
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step, total)
             state["correct"] += _train_step(classifier, optimizer, x, labels[batch])
@@ -220,18 +254,26 @@ def fit(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor, *, c
                 if log:
                     log(_epoch_line(state, steps_per_epoch, total))
                 if step < total:
-                    state["correct"] = state["seen"] = 0  # the accuracy reported is the last epoch's
+                    state["correct"] = state["seen"] = (
+                        0  # the accuracy reported is the last epoch's
+                    )
             if checkpoint is not None and (step % checkpoint_every == 0 or step == total):
                 _save_checkpoint(checkpoint, classifier, optimizer, state)
     classifier.eval()
     speed = (total - first_step) * config.batch_size / max(1e-9, state["seconds"] - first_seconds)
-    return {"steps": total, "seconds": state["seconds"], "images_per_second": speed,
-            "train_accuracy": state["correct"] / max(1, state["seen"])}  # fmt: skip
+    return {
+        "steps": total,
+        "seconds": state["seconds"],
+        "images_per_second": speed,
+        "train_accuracy": state["correct"] / max(1, state["seen"]),
+    }
 
 
 def _batch_indices(n: int, config: ClassifierConfig, epoch: int, position: int) -> torch.Tensor:
     """The images of step ``position`` of ``epoch``: a fresh permutation per (seed, epoch)."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + 7919 * (epoch + 1)))
+    order = torch.randperm(
+        n, generator=torch.Generator().manual_seed(config.seed * 1_000_003 + 7919 * (epoch + 1))
+    )
     return order[position * config.batch_size : (position + 1) * config.batch_size]
 
 
@@ -248,14 +290,23 @@ def _train_step(classifier, optimizer, x, y) -> int:
 def _epoch_line(state: dict, steps_per_epoch: int, total: int) -> str:
     epoch, epochs = state["step"] // steps_per_epoch, total // steps_per_epoch
     accuracy = state["correct"] / max(1, state["seen"])
-    return (f"epoch {epoch}/{epochs}: step {state['step']}, {state['seconds'] / 60:.1f} min, "
-            f"train accuracy {accuracy:.3f} (augmented)")  # fmt: skip
+    return (
+        f"epoch {epoch}/{epochs}: step {state['step']}, {state['seconds'] / 60:.1f} min, "
+        f"train accuracy {accuracy:.3f} (augmented)"
+    )
 
 
 def _save_checkpoint(path: Path, classifier, optimizer, state: dict) -> None:
     buffer = io.BytesIO()
-    torch.save({"config": dataclasses.asdict(classifier.config), "model": classifier.state_dict(),
-                "optimizer": optimizer.state_dict(), "state": state}, buffer)  # fmt: skip
+    torch.save(
+        {
+            "config": dataclasses.asdict(classifier.config),
+            "model": classifier.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "state": state,
+        },
+        buffer,
+    )
     write_atomic(path, buffer.getvalue())
 
 
@@ -268,16 +319,26 @@ def _load_checkpoint(path: Path, classifier, optimizer) -> dict:
         optimizer.load_state_dict(saved["optimizer"])
         return saved["state"]
     except Exception as e:  # a damaged file fails in many ways
-        raise CheckpointError(f"cannot resume from {path} ({one_line(e)[:200]}); "
-                              "delete it to train from the start") from e
+        raise CheckpointError(
+            f"cannot resume from {path} ({one_line(e)[:200]}); delete it to train from the start"
+        ) from e
 
 
 def _config_from_dict(values: dict) -> ClassifierConfig:
-    return ClassifierConfig(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
+    return ClassifierConfig(
+        **{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()}
+    )
 
 
-def train_classifier(out_dir=QUALITY_DIR, config: ClassifierConfig = ClassifierConfig(), *, data_dir=None,
-                     limit: int | None = None, progress: bool = True, log=None) -> dict:  # fmt: skip
+def train_classifier(
+    out_dir=QUALITY_DIR,
+    config: ClassifierConfig = ClassifierConfig(),
+    *,
+    data_dir=None,
+    limit: int | None = None,
+    progress: bool = True,
+    log=None,
+) -> dict:
     """Train the quality classifier on the JPEG-decoded CIFAR-10 training set (the first
     ``limit`` images), score it on both test sets and save it into ``out_dir``: the weights
     as safetensors and a JSON of how they were trained. Returns that JSON's content.
@@ -286,13 +347,17 @@ def train_classifier(out_dir=QUALITY_DIR, config: ClassifierConfig = ClassifierC
     in ``out_dir`` is an error, never overwritten."""
     out_dir = Path(out_dir)
     if (out_dir / WEIGHTS_FILE).exists():
-        raise CheckpointError(f"{out_dir / WEIGHTS_FILE} holds a trained classifier; delete it (and "
-                              f"{INFO_FILE}) to train again, or pass another --out")  # fmt: skip
+        raise CheckpointError(
+            f"{out_dir / WEIGHTS_FILE} holds a trained classifier; delete it (and "
+            f"{INFO_FILE}) to train again, or pass another --out"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     images, labels = labelled("train", data_dir, limit=limit)
     torch.manual_seed(config.seed)  # the initial weights
     classifier = Classifier(config)
-    trained = fit(classifier, images, labels, checkpoint=out_dir / CHECKPOINT_FILE, progress=progress, log=log)
+    trained = fit(
+        classifier, images, labels, checkpoint=out_dir / CHECKPOINT_FILE, progress=progress, log=log
+    )
     info = {
         "config": dataclasses.asdict(config),
         "parameters": parameter_count(classifier),
@@ -313,8 +378,14 @@ def train_classifier(out_dir=QUALITY_DIR, config: ClassifierConfig = ClassifierC
 
 def accuracies(classifier: Classifier, data_dir=None) -> dict[str, float]:
     """Accuracy on the JPEG-decoded 10,000 test images and on the 1,000 exact-pixel ones."""
-    sets = {"cifar10": labelled("test", data_dir), "cifar10-lossless": labelled("test", data_dir, lossless=True)}
-    return {name: round(accuracy(classifier, images, labels), 4) for name, (images, labels) in sets.items()}
+    sets = {
+        "cifar10": labelled("test", data_dir),
+        "cifar10-lossless": labelled("test", data_dir, lossless=True),
+    }
+    return {
+        name: round(accuracy(classifier, images, labels), 4)
+        for name, (images, labels) in sets.items()
+    }
 
 
 def accuracy(classifier: Classifier, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -339,8 +410,10 @@ def load_classifier(path=QUALITY_DIR, *, device="cpu") -> Classifier:
     """The classifier saved in folder ``path`` by :func:`train_classifier`, in eval mode."""
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
-        raise CheckpointError(f"no trained quality classifier at {weights}; train it with "
-                              f"'python -m auxpix.quality --out {Path(path)}' (about 25 minutes on one CPU thread)")
+        raise CheckpointError(
+            f"no trained quality classifier at {weights}; train it with "
+            f"'python -m auxpix.quality --out {Path(path)}' (about 25 minutes on one CPU thread)"
+        )
     try:
         with safetensors.safe_open(weights, framework="pt") as f:
             config = _config_from_dict(json.loads(f.metadata()["config"]))
@@ -348,8 +421,10 @@ def load_classifier(path=QUALITY_DIR, *, device="cpu") -> Classifier:
         classifier = Classifier(config)
         classifier.load_state_dict(tensors)
     except Exception as e:  # a damaged file fails in the reader, the JSON or the state dict
-        raise CheckpointError(f"{weights} is not a readable quality classifier ({one_line(e)[:200]}); "
-                              "restore it from the repository or train it again") from e
+        raise CheckpointError(
+            f"{weights} is not a readable quality classifier ({one_line(e)[:200]}); "
+            "restore it from the repository or train it again"
+        ) from e
     return classifier.to(resolve_device(device)).eval()
 
 
@@ -418,7 +493,12 @@ def frechet_from_fits(fit_a, fit_b) -> float:
     (mu_a, sigma_a), (mu_b, sigma_b) = fit_a, fit_b
     root_a = _psd_sqrt(sigma_a)
     cross = np.linalg.eigvalsh(_symmetric(root_a @ sigma_b @ root_a)).clip(min=0)
-    distance = np.sum((mu_a - mu_b) ** 2) + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.sqrt(cross).sum()
+    distance = (
+        np.sum((mu_a - mu_b) ** 2)
+        + np.trace(sigma_a)
+        + np.trace(sigma_b)
+        - 2 * np.sqrt(cross).sum()
+    )
     return float(max(distance, 0.0))  # rounding can leave -1e-12 where the sets coincide
 
 
@@ -432,8 +512,14 @@ def _symmetric(matrix: np.ndarray) -> np.ndarray:
     return (matrix + matrix.T) / 2
 
 
-def score_images(classifier: Classifier, images: torch.Tensor, reference: torch.Tensor | dict, *,
-                 bootstrap: int = 50, seed: int = 0) -> dict:  # fmt: skip
+def score_images(
+    classifier: Classifier,
+    images: torch.Tensor,
+    reference: torch.Tensor | dict,
+    *,
+    bootstrap: int = 50,
+    seed: int = 0,
+) -> dict:
     """Both scores of uint8 ``images`` against ``reference`` (real test images, or the
     :func:`reference_fit` of them): {"n", "classifier_score", "frechet_distance", and their
     spread "classifier_score_std", "frechet_distance_std": the standard deviation over
@@ -441,10 +527,15 @@ def score_images(classifier: Classifier, images: torch.Tensor, reference: torch.
     With ``bootstrap`` 0 the spread is left out."""
     reference = reference if isinstance(reference, dict) else reference_fit(classifier, reference)
     probabilities, features = predict(classifier, images)
-    report = {"n": len(images), "classifier_score": classifier_score(probabilities),
-              "frechet_distance": frechet_from_fits(gaussian_fit(features), reference["fit"])}  # fmt: skip
+    report = {
+        "n": len(images),
+        "classifier_score": classifier_score(probabilities),
+        "frechet_distance": frechet_from_fits(gaussian_fit(features), reference["fit"]),
+    }
     if bootstrap:
-        report |= bootstrap_spread(probabilities, features, reference["fit"], rounds=bootstrap, seed=seed)
+        report |= bootstrap_spread(
+            probabilities, features, reference["fit"], rounds=bootstrap, seed=seed
+        )
     return report
 
 
@@ -460,9 +551,18 @@ def bootstrap_spread(probabilities, features, fit, *, rounds: int, seed: int = 0
     scores = []
     for _ in range(rounds):
         pick = rng.integers(0, len(features), len(features))
-        scores.append((classifier_score(probabilities[pick]), frechet_from_fits(gaussian_fit(features[pick]), fit)))
+        scores.append(
+            (
+                classifier_score(probabilities[pick]),
+                frechet_from_fits(gaussian_fit(features[pick]), fit),
+            )
+        )
     spread = np.std(np.array(scores), axis=0, ddof=1)
-    return {"classifier_score_std": float(spread[0]), "frechet_distance_std": float(spread[1]), "bootstrap": rounds}
+    return {
+        "classifier_score_std": float(spread[0]),
+        "frechet_distance_std": float(spread[1]),
+        "bootstrap": rounds,
+    }
 
 
 # --------------------------------------------------------------------------- calibration baselines
@@ -482,13 +582,22 @@ def blurred(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
     """``images`` under a Gaussian blur of ``sigma`` pixels (reflected borders), rounded to uint8:
     real structure with the texture removed."""
     radius = max(1, math.ceil(3 * sigma))
-    taps = torch.exp(-(torch.arange(-radius, radius + 1, dtype=torch.float64) ** 2) / (2 * sigma**2))
+    taps = torch.exp(
+        -(torch.arange(-radius, radius + 1, dtype=torch.float64) ** 2) / (2 * sigma**2)
+    )
     kernel = (taps / taps.sum()).float()
     x = images.float()
     channels = x.shape[1]
     rows, cols = kernel.view(1, 1, 1, -1), kernel.view(1, 1, -1, 1)
-    for weight, pad in ((rows, (radius, radius, 0, 0)), (cols, (0, 0, radius, radius))):  # separable
-        x = F.conv2d(F.pad(x, pad, mode="reflect"), weight.expand(channels, 1, *weight.shape[2:]), groups=channels)
+    for weight, pad in (
+        (rows, (radius, radius, 0, 0)),
+        (cols, (0, 0, radius, radius)),
+    ):  # separable
+        x = F.conv2d(
+            F.pad(x, pad, mode="reflect"),
+            weight.expand(channels, 1, *weight.shape[2:]),
+            groups=channels,
+        )
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
@@ -500,12 +609,22 @@ def check_cifar10_run(run_dir) -> None:
     classifier knows only those."""
     config = read_run(run_dir)["config"]
     if config.dataset != "cifar10":
-        raise ConfigError(f"{run_dir} is a model of {config.dataset}, not CIFAR-10: the quality classifier "
-                          "was trained on CIFAR-10 and scores only 32x32 CIFAR-10 samples")  # fmt: skip
+        raise ConfigError(
+            f"{run_dir} is a model of {config.dataset}, not CIFAR-10: the quality classifier "
+            "was trained on CIFAR-10 and scores only 32x32 CIFAR-10 samples"
+        )
 
 
-def sample_images(model, n: int, *, batch_size: int = 100, seed: int = 0, aux: torch.Tensor | None = None,
-                  progress: bool = True, **options) -> tuple[torch.Tensor, float]:  # fmt: skip
+def sample_images(
+    model,
+    n: int,
+    *,
+    batch_size: int = 100,
+    seed: int = 0,
+    aux: torch.Tensor | None = None,
+    progress: bool = True,
+    **options,
+) -> tuple[torch.Tensor, float]:
     """(n samples of ``model`` as uint8 [n, 3, 32, 32], the seconds they took), drawn in batches
     of ``batch_size`` with the cached sampler; a pyramid's samples are its top level, the
     Grayscale PixelCNN's the colour images X ~ p(X | X̂). ``aux``: 4-bit grays to colorize
@@ -513,7 +632,9 @@ def sample_images(model, n: int, *, batch_size: int = 100, seed: int = 0, aux: t
     device = next(model.parameters()).device
     generator = torch.Generator(device).manual_seed(seed)
     batches, started = [], time.perf_counter()
-    for start in progress_bar(range(0, n, batch_size), desc=f"sampling {model.kind}", unit="batch", show=progress):
+    for start in progress_bar(
+        range(0, n, batch_size), desc=f"sampling {model.kind}", unit="batch", show=progress
+    ):
         size = min(batch_size, n - start)
         given = None if aux is None else aux[start : start + size]
         blocks = draw(model, size, aux=given, method="cached", generator=generator, **options)
@@ -524,19 +645,37 @@ def sample_images(model, n: int, *, batch_size: int = 100, seed: int = 0, aux: t
 def colorized(model, images: torch.Tensor, **options) -> tuple[torch.Tensor, float]:
     """Real ``images`` reduced to their 4-bit grays and colorized by a Grayscale PixelCNN."""
     if model.kind != "grayscale":
-        raise ConfigError(f"only a Grayscale PixelCNN colorizes grays; this is a {model.kind} model")
+        raise ConfigError(
+            f"only a Grayscale PixelCNN colorizes grays; this is a {model.kind} model"
+        )
     return sample_images(model, len(images), aux=grayscale_4bit(images), **options)
 
 
-def score_model(model, classifier: Classifier, reference: torch.Tensor | dict, n: int, *, batch_size: int = 100,
-                seed: int = 0, bootstrap: int = 50, progress: bool = True, **options) -> dict:  # fmt: skip
+def score_model(
+    model,
+    classifier: Classifier,
+    reference: torch.Tensor | dict,
+    n: int,
+    *,
+    batch_size: int = 100,
+    seed: int = 0,
+    bootstrap: int = 50,
+    progress: bool = True,
+    **options,
+) -> dict:
     """Sample ``n`` images from ``model`` (:func:`sample_images`) and score them against the
     ``reference`` test images (:func:`score_images`); the report adds "sample_seconds"."""
     if model.config.dataset != "cifar10":
-        raise ConfigError(f"a {model.kind} model of {model.config.dataset}: the quality classifier scores "
-                          "only CIFAR-10 samples")
-    images, seconds = sample_images(model, n, batch_size=batch_size, seed=seed, progress=progress, **options)
-    return score_images(classifier, images, reference, bootstrap=bootstrap, seed=seed) | {"sample_seconds": seconds}
+        raise ConfigError(
+            f"a {model.kind} model of {model.config.dataset}: the quality classifier scores "
+            "only CIFAR-10 samples"
+        )
+    images, seconds = sample_images(
+        model, n, batch_size=batch_size, seed=seed, progress=progress, **options
+    )
+    return score_images(classifier, images, reference, bootstrap=bootstrap, seed=seed) | {
+        "sample_seconds": seconds
+    }
 
 
 # --------------------------------------------------------------------------- python -m auxpix.quality
@@ -545,15 +684,22 @@ def score_model(model, classifier: Classifier, reference: torch.Tensor | dict, n
 def main(argv=None) -> int:
     """Train the quality classifier: ``python -m auxpix.quality --out results/quality``."""
     parser = argparse.ArgumentParser(prog="python -m auxpix.quality", description=main.__doc__)
-    parser.add_argument("--out", default=str(QUALITY_DIR), help="folder for the weights and their JSON")
+    parser.add_argument(
+        "--out", default=str(QUALITY_DIR), help="folder for the weights and their JSON"
+    )
     parser.add_argument("--data", help="data folder (default: $AUXPIX_DATA, else data/)")
     parser.add_argument("--epochs", type=int, default=ClassifierConfig.epochs)
     parser.add_argument("--limit", type=int, help="train on the first N training images only")
     args = parser.parse_args(argv)
     config = ClassifierConfig(epochs=args.epochs)
     try:
-        info = train_classifier(args.out, config, data_dir=args.data, limit=args.limit,
-                                log=lambda line: print(line, flush=True))  # fmt: skip
+        info = train_classifier(
+            args.out,
+            config,
+            data_dir=args.data,
+            limit=args.limit,
+            log=lambda line: print(line, flush=True),
+        )
     except (CheckpointError, ConfigError, DataError) as e:
         print(f"auxpix.quality: error: {e}", file=sys.stderr)
         return 2

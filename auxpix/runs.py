@@ -14,6 +14,7 @@ atomically replaced to name it, and only then are older folders deleted. A crash
 moment (even ``kill -9``) leaves ``state.json`` naming a complete checkpoint. Every problem
 with a run's files is a one-line :class:`~auxpix.errors.CheckpointError` saying how to fix it.
 """
+
 from __future__ import annotations
 
 import io
@@ -44,30 +45,42 @@ CHECKPOINT_PREFIX = "ckpt-"
 WEIGHTS = ("ema", "raw")
 
 
-def check_run(run_dir, model: AuxiliaryVariableModel, parts, *, seed: int = 0, resume: bool = False) -> None:
+def check_run(
+    run_dir, model: AuxiliaryVariableModel, parts, *, seed: int = 0, resume: bool = False
+) -> None:
     """Raise now, before any data is loaded, the error that training ``parts`` into ``run_dir`` would:
     an unknown part, a folder that is no run, a run of another model, a part that holds a
     checkpoint (without ``resume``) or was trained with another seed."""
     run_dir = Path(run_dir)
     for part in parts:
         if part not in model.parts:
-            raise ConfigError(f"{model.kind} has no part {part!r}: its parts are {', '.join(model.parts)}")
+            raise ConfigError(
+                f"{model.kind} has no part {part!r}: its parts are {', '.join(model.parts)}"
+            )
     if (run_dir / RUN_FILE).exists():
         _check_same_model(run_dir, model)
     elif run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise CheckpointError(f"{run_dir} exists and is not an auxpix run (no {RUN_FILE}); "
-                              "choose a new or empty folder")
+        raise CheckpointError(
+            f"{run_dir} exists and is not an auxpix run (no {RUN_FILE}); "
+            "choose a new or empty folder"
+        )
     for part in parts:
         state = read_state(run_dir / part)
         if state is not None and not resume:
-            raise CheckpointError(f"{run_dir / part} already holds a checkpoint (step {state['step']}); "
-                                  "pass --resume to continue it, or choose another run directory")
+            raise CheckpointError(
+                f"{run_dir / part} already holds a checkpoint (step {state['step']}); "
+                "pass --resume to continue it, or choose another run directory"
+            )
         if state is not None and state["seed"] != seed:
-            raise CheckpointError(f"{run_dir / part} was trained with seed {state['seed']}, not {seed}; "
-                                  f"resume with --seed {state['seed']}")
+            raise CheckpointError(
+                f"{run_dir / part} was trained with seed {state['seed']}, not {seed}; "
+                f"resume with --seed {state['seed']}"
+            )
 
 
-def open_run(run_dir: Path, model: AuxiliaryVariableModel, preset: str | None, *, init_from=None) -> None:
+def open_run(
+    run_dir: Path, model: AuxiliaryVariableModel, preset: str | None, *, init_from=None
+) -> None:
     """Create ``run_dir`` and its run.json unless there (checked by :func:`check_run`);
     ``init_from``: the run it was fine-tuned from, recorded."""
     if (run_dir / RUN_FILE).exists():
@@ -85,14 +98,18 @@ def read_run(run_dir) -> dict:
     path = run_dir / RUN_FILE
     if not path.is_file():
         what = "does not exist" if not run_dir.exists() else f"is not an auxpix run (no {RUN_FILE})"
-        raise CheckpointError(f"run directory {run_dir} {what}; pass the --out folder of 'auxpix train'")
+        raise CheckpointError(
+            f"run directory {run_dir} {what}; pass the --out folder of 'auxpix train'"
+        )
     run = _read_json(path)
     try:
         if not isinstance(run, dict) or run.get("kind") not in MODEL_CLASSES:
             raise ConfigError(f"no known model kind (one of {', '.join(MODEL_CLASSES)})")
         return {**run, "config": config_from_dict(run["kind"], run["config"])}
     except (AuxpixError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{path} is corrupt ({one_line(e)}); restore it from a backup or train again") from e
+        raise CheckpointError(
+            f"{path} is corrupt ({one_line(e)}); restore it from a backup or train again"
+        ) from e
 
 
 def _check_same_model(run_dir: Path, model: AuxiliaryVariableModel) -> None:
@@ -100,11 +117,15 @@ def _check_same_model(run_dir: Path, model: AuxiliaryVariableModel) -> None:
     run = read_run(run_dir)
     holds = f"{run_dir} holds a {run['kind']} run (preset {run.get('preset') or 'unknown'})"
     if run["kind"] != model.kind:
-        raise CheckpointError(f"{holds}, not a {model.kind} one; use that kind or another run directory")
+        raise CheckpointError(
+            f"{holds}, not a {model.kind} one; use that kind or another run directory"
+        )
     if run["config"] != model.config:
         diff = _config_diff(config_to_dict(run["config"]), config_to_dict(model.config))
-        raise CheckpointError(f"{holds} with another config ({diff}); use the run's preset and "
-                              "--set options, or another run directory")
+        raise CheckpointError(
+            f"{holds} with another config ({diff}); use the run's preset and "
+            "--set options, or another run directory"
+        )
 
 
 def _config_diff(run: dict, mine: dict) -> str:
@@ -120,11 +141,15 @@ def run_model(run_dir) -> AuxiliaryVariableModel:
     try:
         return from_config(read_run(run_dir)["config"])
     except ConfigError as e:
-        raise ArchitectureError(f"{run_dir} was trained with networks that this version of auxpix no longer "
-                                f"builds ({one_line(e)[:300]}); train it again") from e  # fmt: skip
+        raise ArchitectureError(
+            f"{run_dir} was trained with networks that this version of auxpix no longer "
+            f"builds ({one_line(e)[:300]}); train it again"
+        ) from e
 
 
-def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema", parts=None) -> AuxiliaryVariableModel:
+def load_run(
+    run_dir, *, device: str | torch.device = "cpu", weights: str = "ema", parts=None
+) -> AuxiliaryVariableModel:
     """The model of ``run_dir``, built from its run.json, with its trained weights
     (``"ema"``: the averaged ones, for evaluation and sampling; ``"raw"``: the last step's),
     on ``device`` and in eval mode; ``parts``: load only these (e.g. a pilot that trained one
@@ -135,7 +160,9 @@ def load_run(run_dir, *, device: str | torch.device = "cpu", weights: str = "ema
     return model.to(resolve_device(device)).eval()
 
 
-def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema", parts=None) -> None:
+def load_weights(
+    model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema", parts=None
+) -> None:
     """Load the last checkpoint of every part of ``run_dir`` (or of ``parts``) into ``model``
     (of the run's kind and config)."""
     if weights not in WEIGHTS:
@@ -144,14 +171,18 @@ def load_weights(model: AuxiliaryVariableModel, run_dir, *, weights: str = "ema"
     _check_same_model(run_dir, model)
     for name in parts or []:
         if name not in model.parts:
-            raise ConfigError(f"{model.kind} has no part {name!r}: its parts are {', '.join(model.parts)}")
+            raise ConfigError(
+                f"{model.kind} has no part {name!r}: its parts are {', '.join(model.parts)}"
+            )
     for name, net in model.parts.items():
         if parts is not None and name not in parts:
             continue
         state = read_state(run_dir / name)
         if state is None:
-            raise CheckpointError(f"{run_dir} has no checkpoint of part {name!r} yet; train it first "
-                                  f"('auxpix train {model.kind} --out {run_dir} --part {name} ...')")
+            raise CheckpointError(
+                f"{run_dir} has no checkpoint of part {name!r} yet; train it first "
+                f"('auxpix train {model.kind} --out {run_dir} --part {name} ...')"
+            )
         folder = run_dir / name / state["checkpoint"]
         _load_module(net, folder / (EMA_FILE if weights == "ema" else WEIGHTS_FILE), state["step"])
 
@@ -163,15 +194,21 @@ def load_part(net: torch.nn.Module, run_dir, part: str, *, kind: str) -> None:
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     if run["kind"] != kind:
-        raise CheckpointError(f"{run_dir} holds a {run['kind']} run; a {kind} model can start only from a {kind} run")
+        raise CheckpointError(
+            f"{run_dir} holds a {run['kind']} run; a {kind} model can start only from a {kind} run"
+        )
     state = read_state(run_dir / part)
     if state is None:
-        raise CheckpointError(f"{run_dir} has no checkpoint of part {part!r} to start from; train it first")
+        raise CheckpointError(
+            f"{run_dir} has no checkpoint of part {part!r} to start from; train it first"
+        )
     try:
         _load_module(net, run_dir / part / state["checkpoint"] / EMA_FILE, state["step"])
     except ArchitectureError as e:
-        raise CheckpointError(f"part {part!r} of {run_dir} has other networks than this model's; start from a run "
-                              "of the same preset and network fields") from e
+        raise CheckpointError(
+            f"part {part!r} of {run_dir} has other networks than this model's; start from a run "
+            "of the same preset and network fields"
+        ) from e
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -180,10 +217,20 @@ def load_part(net: torch.nn.Module, run_dir, part: str, *, kind: str) -> None:
 def new_state(part_dir: Path, seed: int) -> dict:
     """The state of a part that starts training now (its folder is created)."""
     part_dir.mkdir(parents=True, exist_ok=True)
-    return {"step": 0, "epoch": 0, "position": 0, "seconds": 0.0, "seed": seed, "done": False, "metrics": None}
+    return {
+        "step": 0,
+        "epoch": 0,
+        "position": 0,
+        "seconds": 0.0,
+        "seed": seed,
+        "done": False,
+        "metrics": None,
+    }
 
 
-def load_checkpoint(part_dir: Path, state: dict, *, net, averaged, optimizer, device) -> dict[str, torch.Tensor]:
+def load_checkpoint(
+    part_dir: Path, state: dict, *, net, averaged, optimizer, device
+) -> dict[str, torch.Tensor]:
     """Load the checkpoint that ``state`` names into ``net`` (raw weights), ``averaged`` (an
     :class:`~auxpix.train.EMA`) and ``optimizer``; returns the saved RNG states (dropout)."""
     folder, step = part_dir / state["checkpoint"], state["step"]
@@ -196,8 +243,15 @@ def load_checkpoint(part_dir: Path, state: dict, *, net, averaged, optimizer, de
     return _read_tensors(folder / RNG_FILE, step)
 
 
-def save_checkpoint(part_dir: Path, state: dict, *, net, averaged: dict[str, torch.Tensor], optimizer,
-                    rng: dict[str, torch.Tensor]) -> None:  # fmt: skip
+def save_checkpoint(
+    part_dir: Path,
+    state: dict,
+    *,
+    net,
+    averaged: dict[str, torch.Tensor],
+    optimizer,
+    rng: dict[str, torch.Tensor],
+) -> None:
     """Write a whole checkpoint (raw and ``averaged`` weights, optimizer, ``rng`` states) into a
     new folder, then commit it by replacing state.json."""
     step = state["step"]
@@ -205,7 +259,9 @@ def save_checkpoint(part_dir: Path, state: dict, *, net, averaged: dict[str, tor
     meta = {"step": str(step)}
     _write_file(folder / WEIGHTS_FILE, _safetensors_bytes(net.state_dict(), meta))
     _write_file(folder / EMA_FILE, _safetensors_bytes(averaged, meta))
-    _write_file(folder / OPTIMIZER_FILE, _torch_bytes({"step": step, "optimizer": optimizer.state_dict()}))
+    _write_file(
+        folder / OPTIMIZER_FILE, _torch_bytes({"step": step, "optimizer": optimizer.state_dict()})
+    )
     _write_file(folder / RNG_FILE, _safetensors_bytes(rng, meta))
     state["checkpoint"] = folder.name
     write_atomic(part_dir / STATE_FILE, json.dumps(state, indent=2).encode())
@@ -221,13 +277,19 @@ def read_state(part_dir: Path) -> dict | None:
         return None
     state = _read_json(path)
     fields = {"step": int, "seed": int, "seconds": (int, float), "checkpoint": str}
-    if not isinstance(state, dict) or not all(isinstance(state.get(k), t) for k, t in fields.items()):
-        raise CheckpointError(f"{path} is corrupt (expected an object with {', '.join(fields)}); "
-                              f"delete {part_dir} to train that part again, or restore it from a backup")
+    if not isinstance(state, dict) or not all(
+        isinstance(state.get(k), t) for k, t in fields.items()
+    ):
+        raise CheckpointError(
+            f"{path} is corrupt (expected an object with {', '.join(fields)}); "
+            f"delete {part_dir} to train that part again, or restore it from a backup"
+        )
     name = state["checkpoint"]
     if Path(name).name != name or not name.startswith(CHECKPOINT_PREFIX):
-        raise CheckpointError(f"{path} is corrupt (checkpoint {name!r} is not a checkpoint folder); "
-                              f"delete {part_dir} to train that part again")
+        raise CheckpointError(
+            f"{path} is corrupt (checkpoint {name!r} is not a checkpoint folder); "
+            f"delete {part_dir} to train that part again"
+        )
     return state
 
 
@@ -235,13 +297,17 @@ def _read_json(path: Path):
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read {path} ({one_line(e)}); restore it from a backup "
-                              f"or delete {path.parent} to start it again") from e
+        raise CheckpointError(
+            f"cannot read {path} ({one_line(e)}); restore it from a backup "
+            f"or delete {path.parent} to start it again"
+        ) from e
 
 
 def _corrupt(path: Path, problem: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint file {path} {problem}; delete {path.parent.parent} to train "
-                           "that part again, or restore the run directory from a backup")
+    return CheckpointError(
+        f"checkpoint file {path} {problem}; delete {path.parent.parent} to train "
+        "that part again, or restore the run directory from a backup"
+    )
 
 
 def _read_tensors(path: Path, step: int) -> dict[str, torch.Tensor]:
@@ -255,7 +321,9 @@ def _read_tensors(path: Path, step: int) -> dict[str, torch.Tensor]:
     except Exception as e:  # a truncated or garbled file fails in the Rust reader in many ways
         raise _corrupt(path, f"is unreadable ({one_line(e)})") from e
     if meta.get("step") != str(step):
-        raise _corrupt(path, f"belongs to step {meta.get('step')}, not to the step {step} of state.json")
+        raise _corrupt(
+            path, f"belongs to step {meta.get('step')}, not to the step {step} of state.json"
+        )
     return tensors
 
 
@@ -276,9 +344,11 @@ def _load_module(net: torch.nn.Module, path: Path, step: int) -> None:
     try:
         net.load_state_dict(_read_tensors(path, step))
     except RuntimeError as e:  # names or shapes differ: networks of another architecture
-        raise ArchitectureError(f"checkpoint file {path} does not fit the model ({one_line(e)[:300]}); it was "
-                                "trained with networks that this version of auxpix builds differently: train "
-                                f"{path.parent.parent} again") from e  # fmt: skip
+        raise ArchitectureError(
+            f"checkpoint file {path} does not fit the model ({one_line(e)[:300]}); it was "
+            "trained with networks that this version of auxpix builds differently: train "
+            f"{path.parent.parent} again"
+        ) from e
 
 
 @contextmanager
@@ -317,7 +387,9 @@ def read_metrics(run_dir, part: str) -> list[dict]:
 
 
 def _safetensors_bytes(tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> bytes:
-    return safetensors.torch.save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=meta)
+    return safetensors.torch.save(
+        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=meta
+    )
 
 
 def _torch_bytes(obj) -> bytes:

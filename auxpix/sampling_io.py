@@ -13,6 +13,7 @@ upscaled to the largest with nearest neighbour (so a pyramid shows one row per l
 n <= 8). The raw blocks go next to the PNG: ``FILE.npy`` if there is one, else ``FILE.npz``
 with one array per block name.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,7 +29,9 @@ GRID_COLUMNS = 8
 PAD = 2  # pixels between images, white
 
 
-def draw(model: AuxiliaryVariableModel, n: int, *, aux: torch.Tensor | None = None, **options) -> dict:
+def draw(
+    model: AuxiliaryVariableModel, n: int, *, aux: torch.Tensor | None = None, **options
+) -> dict:
     """n samples of ``model`` as named blocks (see the module docstring), on the CPU.
 
     ``aux``: given 4-bit grayscale images [n, 1, H, W] to colorize (grayscale models only).
@@ -36,7 +39,9 @@ def draw(model: AuxiliaryVariableModel, n: int, *, aux: torch.Tensor | None = No
     ``generator``, ``progress``.
     """
     if aux is not None and model.kind != "grayscale":
-        raise ValueError(f"only a grayscale model colorizes given images; this is a {model.kind} model")
+        raise ValueError(
+            f"only a grayscale model colorizes given images; this is a {model.kind} model"
+        )
     if model.kind == "grayscale":
         gray, image = model.sample(n, aux=aux, **options)
         blocks = {"gray": gray, "image": image}
@@ -78,7 +83,9 @@ def image_grid(blocks: list[torch.Tensor]) -> np.ndarray:
     size = max(block.shape[-1] for block in blocks)
     tiles = [_tile(_displayable(block, size)) for block in blocks]
     width = max(tile.shape[-1] for tile in tiles)
-    canvas = torch.cat([torch.nn.functional.pad(tile, (0, width - tile.shape[-1]), value=255) for tile in tiles], 1)
+    canvas = torch.cat(
+        [torch.nn.functional.pad(tile, (0, width - tile.shape[-1]), value=255) for tile in tiles], 1
+    )
     return canvas.permute(1, 2, 0).numpy()
 
 

@@ -12,6 +12,7 @@ functions of (seed, step), the learning rate a function of the step, and the opt
 the averaged weights and the global RNG (dropout) are saved, so a resumed run reaches
 the same weights as an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,19 +34,34 @@ from .initialization import data_dependent_init
 from .models import AuxiliaryVariableModel
 from .progress import progress_bar
 
-FLIPPED_DATASETS = ("cifar10", "cifar10-lossless")  # the paper flips CIFAR-10, not the aligned faces
+FLIPPED_DATASETS = (
+    "cifar10",
+    "cifar10-lossless",
+)  # the paper flips CIFAR-10, not the aligned faces
 
 
-def train(model: AuxiliaryVariableModel, train_images: torch.Tensor, *, run_dir, parts=None, seed: int = 0,
-          resume: bool = False, **options) -> dict:
+def train(
+    model: AuxiliaryVariableModel,
+    train_images: torch.Tensor,
+    *,
+    run_dir,
+    parts=None,
+    seed: int = 0,
+    resume: bool = False,
+    **options,
+) -> dict:
     """Train ``parts`` (default: all) one after another, each with the same budget.
 
     ``options`` are those of :func:`train_part`. Returns {part: its final state}.
     """
     parts = list(model.parts) if parts is None else list(parts)
     runs.check_run(run_dir, model, parts, seed=seed, resume=resume)
-    return {name: train_part(model, name, train_images, run_dir=run_dir, seed=seed, resume=resume, **options)
-            for name in parts}  # fmt: skip
+    return {
+        name: train_part(
+            model, name, train_images, run_dir=run_dir, seed=seed, resume=resume, **options
+        )
+        for name in parts
+    }
 
 
 def train_part(
@@ -93,7 +109,9 @@ def train_part(
     cfg = model.config.train
     steps_per_epoch = len(train_images) // cfg.batch_size
     if steps_per_epoch == 0:
-        raise DataError(f"{len(train_images)} training images are fewer than one batch of {cfg.batch_size}")
+        raise DataError(
+            f"{len(train_images)} training images are fewer than one batch of {cfg.batch_size}"
+        )
     max_steps, max_seconds = _budget(steps, epochs, minutes, steps_per_epoch)
     run_dir, device = Path(run_dir), resolve_device(device)
     if distributed.is_main():
@@ -103,23 +121,31 @@ def train_part(
     optimizer = adam(net, cfg)
     flip = model.config.dataset in FLIPPED_DATASETS
     state = runs.read_state(part_dir)
-    if state is None:  # a fresh part: dropout seeded per process, weights initialized on the first batch
+    if (
+        state is None
+    ):  # a fresh part: dropout seeded per process, weights initialized on the first batch
         torch.manual_seed(seed + distributed.rank())
         if init_from is None:
-            data_dependent_init(model, part, _batch(train_images, 0, steps_per_epoch, cfg.batch_size, seed, flip))
+            data_dependent_init(
+                model, part, _batch(train_images, 0, steps_per_epoch, cfg.batch_size, seed, flip)
+            )
         else:
             runs.load_part(net, init_from, part, kind=model.kind)
     ema = EMA(net, cfg.ema_decay)
     if state is None:
         state = runs.new_state(part_dir, seed)
     else:
-        rng = runs.load_checkpoint(part_dir, state, net=net, averaged=ema, optimizer=optimizer, device=device)
+        rng = runs.load_checkpoint(
+            part_dir, state, net=net, averaged=ema, optimizer=optimizer, device=device
+        )
         distributed.restore_rng(rng, device, seed, state["step"])
     loss = part_loss(model, part, device, compile=compile)
 
     def reached(step: int, seconds: float) -> bool:
         spent = step >= max_steps if max_steps is not None else seconds >= max_seconds
-        return distributed.any_process(spent, device)  # one decision, or the processes would part ways
+        return distributed.any_process(
+            spent, device
+        )  # one decision, or the processes would part ways
 
     def progress_at(step: int, seconds: float) -> float:
         return step / max_steps if max_steps is not None else seconds / max_seconds
@@ -132,27 +158,43 @@ def train_part(
     done = reached(step, state["seconds"])
     window: list[torch.Tensor] = []
     main = distributed.is_main()
-    bar = progress_bar(total=max_steps, initial=step, desc=f"{model.kind} {part}", unit="step", show=progress and main)
+    bar = progress_bar(
+        total=max_steps,
+        initial=step,
+        desc=f"{model.kind} {part}",
+        unit="step",
+        show=progress and main,
+    )
     with bar, runs.metrics_log(part_dir / runs.METRICS_FILE, after_step=step, write=main) as log:
         while not done:
             batch = _batch(train_images, step, steps_per_epoch, cfg.batch_size, seed, flip)
             batch = model.training_view(part, batch, _generator(seed, "crop", step))
-            _set_lr(optimizer, learning_rate(cfg, step, progress_at(step, time.monotonic() - started)))
-            window.append(train_step(loss, distributed.local_slice(batch).to(device), optimizer, cfg.precision))
+            _set_lr(
+                optimizer, learning_rate(cfg, step, progress_at(step, time.monotonic() - started))
+            )
+            window.append(
+                train_step(
+                    loss, distributed.local_slice(batch).to(device), optimizer, cfg.precision
+                )
+            )
             step += 1
             ema.update(net, step)
             bar.update()
             seconds = time.monotonic() - started
             done = reached(step, seconds)
-            evaluate = test_images is not None and (done or step % eval_every == 0 and distributed.any_process(
-                eval_seconds <= eval_share * seconds, device))  # fmt: skip
+            evaluate = test_images is not None and (
+                done
+                or step % eval_every == 0
+                and distributed.any_process(eval_seconds <= eval_share * seconds, device)
+            )
             if step % log_every == 0 or evaluate or done:
                 record = {
                     "step": step,
                     "epoch": step / steps_per_epoch,
                     "seconds": round(seconds, 3),
                     "lr": optimizer.param_groups[0]["lr"],
-                    "train_bpd": distributed.total(torch.stack(window).mean().item(), device) / distributed.world_size(),
+                    "train_bpd": distributed.total(torch.stack(window).mean().item(), device)
+                    / distributed.world_size(),
                     "world_size": distributed.world_size(),
                     "threads": torch.get_num_threads(),
                 }
@@ -166,11 +208,19 @@ def train_part(
                 window, state["metrics"] = [], record
             if step % checkpoint_every == 0 or done:
                 epoch, position = divmod(step, steps_per_epoch)
-                state.update(step=step, epoch=epoch, position=position, seconds=round(seconds, 3), done=done,
-                             eval_seconds=round(eval_seconds, 3))
+                state.update(
+                    step=step,
+                    epoch=epoch,
+                    position=position,
+                    seconds=round(seconds, 3),
+                    done=done,
+                    eval_seconds=round(eval_seconds, 3),
+                )
                 rng = distributed.rng_snapshot(device)  # every process takes part in the gathering
                 if main:
-                    runs.save_checkpoint(part_dir, state, net=net, averaged=ema.shadow, optimizer=optimizer, rng=rng)
+                    runs.save_checkpoint(
+                        part_dir, state, net=net, averaged=ema.shadow, optimizer=optimizer, rng=rng
+                    )
     distributed.barrier()  # the next part (or the caller) reads what rank 0 wrote
     return state
 
@@ -204,7 +254,9 @@ class PartLoss(nn.Module):
         return self.bpd(batch).mean()
 
 
-def part_loss(model: AuxiliaryVariableModel, part: str, device: torch.device, *, compile: bool = False) -> nn.Module:
+def part_loss(
+    model: AuxiliaryVariableModel, part: str, device: torch.device, *, compile: bool = False
+) -> nn.Module:
     """:class:`PartLoss` of ``part``, under DistributedDataParallel when several processes train."""
     loss = PartLoss(model, part)
     if distributed.world_size() > 1:
@@ -212,7 +264,9 @@ def part_loss(model: AuxiliaryVariableModel, part: str, device: torch.device, *,
     return torch.compile(loss) if compile else loss
 
 
-def train_step(loss: nn.Module, batch: torch.Tensor, optimizer, precision: str = "fp32") -> torch.Tensor:
+def train_step(
+    loss: nn.Module, batch: torch.Tensor, optimizer, precision: str = "fp32"
+) -> torch.Tensor:
     """One Adam step on ``loss(batch)`` (a :func:`part_loss`); returns that loss (detached). With
     ``precision="bf16"`` the networks run under bfloat16 autocast; the likelihood stays float32."""
     loss.train()
@@ -226,7 +280,11 @@ def train_step(loss: nn.Module, batch: torch.Tensor, optimizer, precision: str =
 
 def _budget(steps, epochs, minutes, steps_per_epoch: int) -> tuple[int | None, float | None]:
     """(step limit, seconds limit): exactly one of the three budgets, epochs counted in whole steps."""
-    given = {name: value for name, value in (("steps", steps), ("epochs", epochs), ("minutes", minutes)) if value}
+    given = {
+        name: value
+        for name, value in (("steps", steps), ("epochs", epochs), ("minutes", minutes))
+        if value
+    }
     if len(given) != 1 or any(value < 0 for value in given.values()):
         raise ConfigError("give exactly one positive training budget: steps, epochs or minutes")
     if minutes:
@@ -245,7 +303,9 @@ def _generator(seed: int, *keys) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
 
 
-def _batch(images: torch.Tensor, step: int, steps_per_epoch: int, batch_size: int, seed: int, flip: bool):
+def _batch(
+    images: torch.Tensor, step: int, steps_per_epoch: int, batch_size: int, seed: int, flip: bool
+):
     """The batch of ``step``: a fresh permutation each epoch (the incomplete last batch is
     dropped), randomly mirrored if ``flip``; a pure function of its arguments."""
     epoch, position = divmod(step, steps_per_epoch)
@@ -270,13 +330,17 @@ class EMA:
     def update(self, module: torch.nn.Module, step: int) -> None:
         decay = min(self.decay, (1 + step) / (10 + step))
         current = module.state_dict()
-        torch._foreach_lerp_([self.shadow[name] for name in current], list(current.values()), 1.0 - decay)
+        torch._foreach_lerp_(
+            [self.shadow[name] for name in current], list(current.values()), 1.0 - decay
+        )
 
     @torch.no_grad()
     def load(self, tensors: dict[str, torch.Tensor]) -> None:
         """Take saved averages (same names and shapes as the module's weights)."""
         if tensors.keys() != self.shadow.keys():
-            raise ValueError(f"expected the tensors {sorted(self.shadow)[:3]}..., got {sorted(tensors)[:3]}...")
+            raise ValueError(
+                f"expected the tensors {sorted(self.shadow)[:3]}..., got {sorted(tensors)[:3]}..."
+            )
         for name, value in self.shadow.items():
             value.copy_(tensors[name])
 

@@ -9,6 +9,7 @@ of the image for a share of --max-seconds and extrapolates per pixel.
 
     .venv/bin/python benchmarks/sampling_speed.py [--threads 1] [--batch 1] [--max-seconds 10] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,22 +23,35 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    parser.add_argument("--max-seconds", type=float, default=10.0, help="time box of each measurement")
+    parser.add_argument(
+        "--max-seconds", type=float, default=10.0, help="time box of each measurement"
+    )
     parser.add_argument("--batch", type=int, default=1, help="images sampled at once")
     parser.add_argument("--no-face", action="store_true", help="skip the end-to-end 8 -> 128 face")
     parser.add_argument("--json", metavar="FILE", help="also write the rows to this JSON file")
     args = parser.parse_args()
-    rows = bench.sampling_table(bench.SAMPLING_CASES, max_seconds=args.max_seconds, n=args.batch, device=args.device,
-                                threads=args.threads)  # fmt: skip
+    rows = bench.sampling_table(
+        bench.SAMPLING_CASES,
+        max_seconds=args.max_seconds,
+        n=args.batch,
+        device=args.device,
+        threads=args.threads,
+    )
     with cpu_threads(args.threads):
         print(compute_label(args.device))
-    print(f"{'model':<11}{'size':>9}{'naive s/px':>12}{'cached s/px':>13}{'window s/px':>13}{'speed-up':>10}")
+    print(
+        f"{'model':<11}{'size':>9}{'naive s/px':>12}{'cached s/px':>13}{'window s/px':>13}{'speed-up':>10}"
+    )
     for row in rows:
         naive, cached, window = row["naive s/pixel"], row["cached s/pixel"], row["window s/pixel"]
         size = f"{row['resolution']}x{row['resolution']}"
-        print(f"{row['model']:<11}{size:>9}{naive:>12.4g}{cached:>13.4g}{window:>13.4g}{naive / cached:>9.0f}x")
+        print(
+            f"{row['model']:<11}{size:>9}{naive:>12.4g}{cached:>13.4g}{window:>13.4g}{naive / cached:>9.0f}x"
+        )
     if not args.no_face:
-        seconds = bench.whole_sample_seconds("pyramid", n=args.batch, device=args.device, threads=args.threads)
+        seconds = bench.whole_sample_seconds(
+            "pyramid", n=args.batch, device=args.device, threads=args.threads
+        )
         print(f"cached 8->128 face(s), batch {args.batch}, end to end: {seconds:.1f} s")
     if args.json:
         with open(args.json, "w") as f:

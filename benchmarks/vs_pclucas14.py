@@ -20,6 +20,7 @@ median over the rounds of the ratio within a round.
 The dropouts differ in kind at the same p: auxpix's is the paper's, element-wise; pclucas14's
 ``Dropout2d`` drops whole channels (it hard-codes p = 0.5; the benchmark sets each module's p).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,11 +47,19 @@ from auxpix.train import adam, part_loss, train_step
 # PyTorch. main.py (the training script: argparse, tensorboardX, CIFAR-10 download) is not
 # imported, so its ``.cuda(async=True)`` (a SyntaxError since Python 3.7) needs no fix here.
 FIXES = [
-    ("utils.py", r"^(\s*)print (\w+)\s*$", r"\1print(\2)",
-     "Python 2 print statement in load_part_of_model (a SyntaxError on import)"),
-    ("utils.py", r"torch\.zeros\(xs \+ \[nr_mix\]\)\.cuda\(\)", "torch.zeros(xs + [nr_mix], device=x.device)",
-     "the losses allocate their zeros on CUDA whatever the input's device"),
-]  # fmt: skip
+    (
+        "utils.py",
+        r"^(\s*)print (\w+)\s*$",
+        r"\1print(\2)",
+        "Python 2 print statement in load_part_of_model (a SyntaxError on import)",
+    ),
+    (
+        "utils.py",
+        r"torch\.zeros\(xs \+ \[nr_mix\]\)\.cuda\(\)",
+        "torch.zeros(xs + [nr_mix], device=x.device)",
+        "the losses allocate their zeros on CUDA whatever the input's device",
+    ),
+]
 MODULES = ("model", "layers", "utils")  # the checkout's modules that its model imports
 
 
@@ -89,15 +98,24 @@ def import_pclucas14(folder: Path):
         sys.modules.update(saved)
 
 
-def auxpix_step(nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device, torch_dropout=False):
+def auxpix_step(
+    nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device, torch_dropout=False
+):
     """auxpix's training step (:func:`auxpix.train.train_step`, the step
     :func:`auxpix.bench.training_speed` times; fp32, the preset's) for the configuration, and its
     parameter count. ``torch_dropout``: each block's dropout is ``torch.nn.Dropout`` (a float
     drawn per activation), as before auxpix drew one random bit per activation."""
     model = auxpix.build(
-        "pixelcnnpp", preset="paper", train={"batch_size": len(images)},
-        net={"nr_resnet": nr_resnet, "nr_filters": nr_filters, "nr_logistic_mix": nr_logistic_mix, "dropout": dropout},
-    ).to(device)  # fmt: skip
+        "pixelcnnpp",
+        preset="paper",
+        train={"batch_size": len(images)},
+        net={
+            "nr_resnet": nr_resnet,
+            "nr_filters": nr_filters,
+            "nr_logistic_mix": nr_logistic_mix,
+            "dropout": dropout,
+        },
+    ).to(device)
     if torch_dropout:
         for module in model.modules():
             if isinstance(module, GatedResnet):
@@ -108,12 +126,19 @@ def auxpix_step(nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device,
     return (lambda: train_step(loss, batch, optimizer, model.config.train.precision)), _count(model)
 
 
-def pclucas14_step(PixelCNN, loss_op, nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device):
+def pclucas14_step(
+    PixelCNN, loss_op, nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device
+):
     """pclucas14's training step, as its main.py takes it (with its Adam and learning rate), and
     its parameter count."""
     with warnings.catch_warnings():  # torch.nn.utils.weight_norm's deprecation, once per layer
         warnings.simplefilter("ignore", FutureWarning)
-        model = PixelCNN(nr_resnet=nr_resnet, nr_filters=nr_filters, nr_logistic_mix=nr_logistic_mix, input_channels=3)
+        model = PixelCNN(
+            nr_resnet=nr_resnet,
+            nr_filters=nr_filters,
+            nr_logistic_mix=nr_logistic_mix,
+            input_channels=3,
+        )
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout2d):
             module.p = dropout
@@ -134,7 +159,9 @@ def _count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def side_by_side(steps: dict, *, batch: int, device, rounds: int, steps_per_round: int, warmup: int) -> dict:
+def side_by_side(
+    steps: dict, *, batch: int, device, rounds: int, steps_per_round: int, warmup: int
+) -> dict:
     """{name: images/s of each round}: each step function warmed up, then timed ``steps_per_round``
     steps at a time in ``rounds`` rounds that take the functions in turn (the order reversed
     every other round)."""
@@ -154,8 +181,21 @@ def side_by_side(steps: dict, *, batch: int, device, rounds: int, steps_per_roun
     return speeds
 
 
-def compare(checkout, configs, dropouts, *, nr_logistic_mix=10, threads=2, device="cpu", rounds=9,
-            steps_per_round=1, warmup=1, seed=0, torch_dropout=False, log=print) -> list[dict]:  # fmt: skip
+def compare(
+    checkout,
+    configs,
+    dropouts,
+    *,
+    nr_logistic_mix=10,
+    threads=2,
+    device="cpu",
+    rounds=9,
+    steps_per_round=1,
+    warmup=1,
+    seed=0,
+    torch_dropout=False,
+    log=print,
+) -> list[dict]:
     """One row per (config, dropout): both projects' training images/s (medians over the rounds)
     and the ratio auxpix / pclucas14 (the median of the rounds' ratios). ``configs``: (nr_resnet,
     nr_filters, batch) triples. ``torch_dropout``: auxpix with ``torch.nn.Dropout`` is timed
@@ -169,28 +209,55 @@ def compare(checkout, configs, dropouts, *, nr_logistic_mix=10, threads=2, devic
     log(f"on {compute_label(device)}")
     rows = []
     for nr_resnet, nr_filters, batch in configs:
-        images = torch.randint(0, 256, (batch, 3, 32, 32), generator=torch.Generator().manual_seed(seed))
+        images = torch.randint(
+            0, 256, (batch, 3, 32, 32), generator=torch.Generator().manual_seed(seed)
+        )
         for dropout in dropouts:
             torch.manual_seed(seed)
-            ours, n_ours = auxpix_step(nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device)
-            theirs, n_theirs = pclucas14_step(PixelCNN, loss_op, nr_resnet, nr_filters, nr_logistic_mix, dropout,
-                                              images, device)  # fmt: skip
+            ours, n_ours = auxpix_step(
+                nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device
+            )
+            theirs, n_theirs = pclucas14_step(
+                PixelCNN, loss_op, nr_resnet, nr_filters, nr_logistic_mix, dropout, images, device
+            )
             if n_ours != n_theirs:
                 log(f"note: parameter counts differ (auxpix {n_ours:,}, pclucas14 {n_theirs:,})")
             steps = {"auxpix": ours, "pclucas14": theirs}
             if torch_dropout and dropout > 0:
-                steps["auxpix nn.Dropout"] = auxpix_step(nr_resnet, nr_filters, nr_logistic_mix, dropout, images,
-                                                         device, torch_dropout=True)[0]  # fmt: skip
-            rounds_speeds = side_by_side(steps, batch=batch, device=device, rounds=rounds,
-                                         steps_per_round=steps_per_round, warmup=warmup)  # fmt: skip
+                steps["auxpix nn.Dropout"] = auxpix_step(
+                    nr_resnet,
+                    nr_filters,
+                    nr_logistic_mix,
+                    dropout,
+                    images,
+                    device,
+                    torch_dropout=True,
+                )[0]
+            rounds_speeds = side_by_side(
+                steps,
+                batch=batch,
+                device=device,
+                rounds=rounds,
+                steps_per_round=steps_per_round,
+                warmup=warmup,
+            )
             for name, values in rounds_speeds.items():
                 log(f"{name} images/s per round: {' '.join(f'{v:.2f}' for v in values)}")
             speeds = {name: statistics.median(values) for name, values in rounds_speeds.items()}
-            ratios = {name: statistics.median(a / b for a, b in zip(values, rounds_speeds["pclucas14"]))
-                      for name, values in rounds_speeds.items()}  # fmt: skip
-            row = {"nr_resnet": nr_resnet, "nr_filters": nr_filters, "batch": batch, "dropout": dropout,
-                   "parameters": n_ours, "auxpix images/s": speeds["auxpix"],
-                   "pclucas14 images/s": speeds["pclucas14"], "ratio": ratios["auxpix"]}  # fmt: skip
+            ratios = {
+                name: statistics.median(a / b for a, b in zip(values, rounds_speeds["pclucas14"]))
+                for name, values in rounds_speeds.items()
+            }
+            row = {
+                "nr_resnet": nr_resnet,
+                "nr_filters": nr_filters,
+                "batch": batch,
+                "dropout": dropout,
+                "parameters": n_ours,
+                "auxpix images/s": speeds["auxpix"],
+                "pclucas14 images/s": speeds["pclucas14"],
+                "ratio": ratios["auxpix"],
+            }
             if "auxpix nn.Dropout" in speeds:
                 row["auxpix nn.Dropout images/s"] = speeds["auxpix nn.Dropout"]
                 row["auxpix nn.Dropout ratio"] = ratios["auxpix nn.Dropout"]
@@ -199,55 +266,86 @@ def compare(checkout, configs, dropouts, *, nr_logistic_mix=10, threads=2, devic
     return rows
 
 
-HEADER = ("| nr_resnet / filters | batch | dropout | parameters | auxpix images/s | pclucas14 images/s "
-          "| auxpix / pclucas14 |")
+HEADER = (
+    "| nr_resnet / filters | batch | dropout | parameters | auxpix images/s | pclucas14 images/s "
+    "| auxpix / pclucas14 |"
+)
 TORCH_DROPOUT = " auxpix with nn.Dropout images/s | its ratio to pclucas14 |"
 
 
 def _format(row: dict) -> str:
-    line = (f"| {row['nr_resnet']} / {row['nr_filters']} | {row['batch']} | {row['dropout']:g} | {row['parameters']:,} "
-            f"| {row['auxpix images/s']:.2f} | {row['pclucas14 images/s']:.2f} | {row['ratio']:.2f}x |")  # fmt: skip
+    line = (
+        f"| {row['nr_resnet']} / {row['nr_filters']} | {row['batch']} | {row['dropout']:g} | {row['parameters']:,} "
+        f"| {row['auxpix images/s']:.2f} | {row['pclucas14 images/s']:.2f} | {row['ratio']:.2f}x |"
+    )
     if "auxpix nn.Dropout images/s" in row:
-        line += f" {row['auxpix nn.Dropout images/s']:.2f} | {row['auxpix nn.Dropout ratio']:.2f}x |"
+        line += (
+            f" {row['auxpix nn.Dropout images/s']:.2f} | {row['auxpix nn.Dropout ratio']:.2f}x |"
+        )
     return line
 
 
 def print_dropout_timing(configs, dropouts, threads):
     """The table of :func:`auxpix.bench.dropout_speed` at each block's dropout input in the
     configs' networks ([batch, 2 nr_filters, s, s] at the three resolutions of a 32x32 image)."""
-    shapes = [(batch, 2 * nr_filters, size, size) for _, nr_filters, batch in configs for size in (32, 16, 8)]
+    shapes = [
+        (batch, 2 * nr_filters, size, size)
+        for _, nr_filters, batch in configs
+        for size in (32, 16, 8)
+    ]
     print(f"dropout forward + backward, ms (best of 5), {threads} thread(s)")
     print("| p | shape | nn.Dropout ms | auxpix ms | speed-up |\n|---|---|---|---|---|")
     for p in (p for p in dropouts if p > 0):
         for row in dropout_speed(shapes, p=p, threads=threads):
-            print(f"| {p:g} | {list(row['shape'])} | {row['nn.Dropout ms']:.2f} | {row['auxpix ms']:.2f} "
-                  f"| {row['nn.Dropout ms'] / row['auxpix ms']:.1f}x |")  # fmt: skip
+            print(
+                f"| {p:g} | {list(row['shape'])} | {row['nn.Dropout ms']:.2f} | {row['auxpix ms']:.2f} "
+                f"| {row['nn.Dropout ms'] / row['auxpix ms']:.1f}x |"
+            )
 
 
 def _config(text: str) -> tuple[int, int, int]:
     try:
         nr_resnet, nr_filters, batch = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--config is nr_resnet/nr_filters/batch, e.g. 1/32/64, not {text!r}")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"--config is nr_resnet/nr_filters/batch, e.g. 1/32/64, not {text!r}"
+        ) from e
     return nr_resnet, nr_filters, batch
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pclucas14", type=Path, help="path of a checkout of pclucas14/pixel-cnn-pp")
-    parser.add_argument("--config", type=_config, action="append", help="nr_resnet/nr_filters/batch "
-                        "(repeatable; default 1/32/64 and 5/160/4)")  # fmt: skip
-    parser.add_argument("--dropout", type=float, action="append", help="repeatable; default 0.5 and 0")
+    parser.add_argument(
+        "--pclucas14", type=Path, help="path of a checkout of pclucas14/pixel-cnn-pp"
+    )
+    parser.add_argument(
+        "--config",
+        type=_config,
+        action="append",
+        help="nr_resnet/nr_filters/batch (repeatable; default 1/32/64 and 5/160/4)",
+    )
+    parser.add_argument(
+        "--dropout", type=float, action="append", help="repeatable; default 0.5 and 0"
+    )
     parser.add_argument("--nr-logistic-mix", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--rounds", type=int, default=9, help="timed rounds per model (the median is reported)")
+    parser.add_argument(
+        "--rounds", type=int, default=9, help="timed rounds per model (the median is reported)"
+    )
     parser.add_argument("--steps", type=int, default=1, help="training steps per round")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps per model first")
-    parser.add_argument("--torch-dropout", action="store_true",
-                        help="also time auxpix with torch.nn.Dropout (a float per activation) where dropout is on")
-    parser.add_argument("--dropout-timing", action="store_true", help="instead: time the dropouts alone "
-                        "(nn.Dropout, auxpix's) at the configs' activation shapes, forward and backward")  # fmt: skip
+    parser.add_argument(
+        "--torch-dropout",
+        action="store_true",
+        help="also time auxpix with torch.nn.Dropout (a float per activation) where dropout is on",
+    )
+    parser.add_argument(
+        "--dropout-timing",
+        action="store_true",
+        help="instead: time the dropouts alone "
+        "(nn.Dropout, auxpix's) at the configs' activation shapes, forward and backward",
+    )
     args = parser.parse_args()
     configs = args.config or [(1, 32, 64), (5, 160, 4)]
     dropouts = args.dropout or [0.5, 0.0]
@@ -255,13 +353,27 @@ def main():
         return print_dropout_timing(configs, dropouts, args.threads)
     if args.pclucas14 is None:
         parser.error("--pclucas14 PATH is required (a checkout of pclucas14/pixel-cnn-pp)")
-    print(f"training images/s, fp32, {args.threads} thread(s), {args.rounds} rounds x {args.steps} steps, "
-          f"nr_logistic_mix {args.nr_logistic_mix}")  # fmt: skip
+    print(
+        f"training images/s, fp32, {args.threads} thread(s), {args.rounds} rounds x {args.steps} steps, "
+        f"nr_logistic_mix {args.nr_logistic_mix}"
+    )
     log = functools.partial(print, file=sys.stderr, flush=True)  # progress and per-round speeds
-    rows = compare(args.pclucas14, configs, dropouts, nr_logistic_mix=args.nr_logistic_mix, threads=args.threads,
-                   device=args.device, rounds=args.rounds, steps_per_round=args.steps, warmup=args.warmup,
-                   torch_dropout=args.torch_dropout, log=log)  # fmt: skip
-    header = HEADER + (TORCH_DROPOUT if any("auxpix nn.Dropout images/s" in row for row in rows) else "")
+    rows = compare(
+        args.pclucas14,
+        configs,
+        dropouts,
+        nr_logistic_mix=args.nr_logistic_mix,
+        threads=args.threads,
+        device=args.device,
+        rounds=args.rounds,
+        steps_per_round=args.steps,
+        warmup=args.warmup,
+        torch_dropout=args.torch_dropout,
+        log=log,
+    )
+    header = HEADER + (
+        TORCH_DROPOUT if any("auxpix nn.Dropout images/s" in row for row in rows) else ""
+    )
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")
     for row in rows:

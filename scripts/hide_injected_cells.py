@@ -1,5 +1,6 @@
 """Tag papermill's injected-parameters cells "remove-cell" so the book does not show them
 (the parameters cell above them says what can be set; the run's values are recorded)."""
+
 import sys
 
 import nbformat

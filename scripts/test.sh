@@ -8,4 +8,7 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 cp -r results "$scratch/results"
 export AUXPIX_RESULTS="${AUXPIX_RESULTS:-$scratch/results}"
+# Style first: ruff formats and lints the code and the notebooks (pyproject.toml configures it).
+ruff format --check .
+ruff check .
 python -m pytest tests notebooks --nbval-lax --nbval-cell-timeout 3600 --nbval-sanitize-with notebooks/nbval_sanitize.cfg "$@"

@@ -1,6 +1,7 @@
 """The book's support package: its results folder, the training budgets of the presets, the
 tables and status built from what the notebooks record, every reading sentence (each on an
 input where its claim holds and one where it does not), and the README quoting the records."""
+
 import importlib
 import json
 import re
@@ -36,14 +37,21 @@ def results(tmp_path, monkeypatch):
 
 def test_the_library_imports_without_the_book_dependencies():
     loaded = "import auxpix, sys; print([m for m in ('matplotlib', 'pandas', 'seaborn') if m in sys.modules])"
-    assert subprocess.run([sys.executable, "-c", loaded], capture_output=True, text=True, check=True).stdout == "[]\n"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", loaded], capture_output=True, text=True, check=True
+        ).stdout
+        == "[]\n"
+    )
 
 
 def test_the_book_without_its_extra_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
     for name in [name for name in sys.modules if name.startswith("auxpix.book")]:
         monkeypatch.delitem(sys.modules, name)
-    with pytest.raises(ImportError, match=r"^auxpix.book needs pandas: pip install 'auxpix\[book\]'$"):
+    with pytest.raises(
+        ImportError, match=r"^auxpix.book needs pandas: pip install 'auxpix\[book\]'$"
+    ):
         importlib.import_module("auxpix.book")
 
 
@@ -54,7 +62,9 @@ def test_the_results_folder_is_configured_not_derived(tmp_path, monkeypatch):
         registry.results_dir()
     assert registry.use_results(tmp_path / "a") == tmp_path / "a"
     assert registry.run_dir("pyramid", "cpu") == tmp_path / "a" / "runs" / "pyramid-cpu"
-    monkeypatch.setenv(registry.RESULTS_ENV, str(tmp_path / "b"))  # the variable wins: a whole build elsewhere
+    monkeypatch.setenv(
+        registry.RESULTS_ENV, str(tmp_path / "b")
+    )  # the variable wins: a whole build elsewhere
     assert registry.results_dir() == tmp_path / "b"
 
 
@@ -68,9 +78,13 @@ def test_a_record_is_read_back_with_how_it_was_measured(results):
 
 def tiny_run(path: Path, steps: int = 1) -> Path:
     """A PixelCNN++ run at the smoke preset, trained for ``steps`` steps on 8x8 images."""
-    images = torch.randint(0, 256, (8, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images = torch.randint(
+        0, 256, (8, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     torch.manual_seed(0)
-    model = auxpix.build("pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=8))
+    model = auxpix.build(
+        "pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=8)
+    )
     train(model, images, run_dir=path, preset="smoke", steps=steps, progress=False)
     return path
 
@@ -84,40 +98,70 @@ def edit_config(path: Path, **fields) -> None:
     (path / RUN_FILE).write_text(json.dumps(run))
 
 
-def test_a_run_of_an_earlier_architecture_is_to_be_retrained_not_loaded_or_retrained(results, monkeypatch):
+def test_a_run_of_an_earlier_architecture_is_to_be_retrained_not_loaded_or_retrained(
+    results, monkeypatch
+):
     path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
     assert registry.loadable("pixelcnnpp", "smoke") and not registry.stale("pixelcnnpp", "smoke")
     assert registry.trained("pixelcnnpp", "smoke") is not None
-    monkeypatch.setattr(registry, "_train_all", lambda *args, **kwargs: pytest.fail("retrained silently"))
-    edit_config(path, **{"net.nr_filters": 16})  # the weights no longer fit the model the config builds
+    monkeypatch.setattr(
+        registry, "_train_all", lambda *args, **kwargs: pytest.fail("retrained silently")
+    )
+    edit_config(
+        path, **{"net.nr_filters": 16}
+    )  # the weights no longer fit the model the config builds
     assert not registry.loadable("pixelcnnpp", "smoke") and registry.stale("pixelcnnpp", "smoke")
     assert registry.trained("pixelcnnpp", "smoke") is None
     edit_config(path, image_size=7)  # the config no longer builds a model
     assert registry.trained("pixelcnnpp", "smoke") is None and registry.stale("pixelcnnpp", "smoke")
-    assert tables.training_note("pixelcnnpp", "smoke") == f"to be retrained ({registry.EARLIER_ARCHITECTURE})"
-    assert registry.trained_parameters(path, "pixelcnnpp") > 0  # a pilot's size, from its checkpoint
-    assert registry.retrain_note("pixelcnnpp", "smoke") == f"pixelcnnpp-smoke: to be retrained ({registry.EARLIER_ARCHITECTURE})"
+    assert (
+        tables.training_note("pixelcnnpp", "smoke")
+        == f"to be retrained ({registry.EARLIER_ARCHITECTURE})"
+    )
+    assert (
+        registry.trained_parameters(path, "pixelcnnpp") > 0
+    )  # a pilot's size, from its checkpoint
+    assert (
+        registry.retrain_note("pixelcnnpp", "smoke")
+        == f"pixelcnnpp-smoke: to be retrained ({registry.EARLIER_ARCHITECTURE})"
+    )
 
 
 def test_a_chapter_keeps_its_samples_until_the_run_or_a_setting_changes(results, monkeypatch):
-    images = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images = torch.randint(
+        0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     model = auxpix.build("pyramid", preset="smoke")
     path = registry.run_dir("pyramid", "smoke")
     train(model, images, run_dir=path, preset="smoke", steps=1, progress=False)
     model.eval()
-    kept = lambda **options: registry.kept_pyramid_samples("figure", "smoke", model, 2, seed=0, **options)  # noqa: E731
+    kept = lambda **options: registry.kept_pyramid_samples(
+        "figure", "smoke", model, 2, seed=0, **options
+    )  # noqa: E731
     first = kept(map=True)
     assert [tuple(level.shape) for level in first] == [(2, 3, 8, 8), (2, 3, 16, 16), (2, 3, 32, 32)]
     assert (results / "samples" / "smoke" / "figure.npz").is_file()
-    assert [level.shape[-1] for level in kept(top_only=True)] == [32]  # another setting: drawn again, kept instead
+    assert [level.shape[-1] for level in kept(top_only=True)] == [
+        32
+    ]  # another setting: drawn again, kept instead
     real_draw = registry.draw
-    monkeypatch.setattr(registry, "draw", lambda *args, **kwargs: pytest.fail("kept samples drawn again"))
+    monkeypatch.setattr(
+        registry, "draw", lambda *args, **kwargs: pytest.fail("kept samples drawn again")
+    )
     assert [level.shape[-1] for level in kept(top_only=True)] == [32]
     monkeypatch.setattr(registry, "draw", real_draw)
-    again = kept(map=True)  # drawn again (the file keeps one set), from the same seed: the same samples
+    again = kept(
+        map=True
+    )  # drawn again (the file keeps one set), from the same seed: the same samples
     assert all(torch.equal(a, b) for a, b in zip(again, first))
-    train(model, images, run_dir=path, preset="smoke", steps=2, resume=True, progress=False)  # a new checkpoint
-    monkeypatch.setattr(registry, "draw", lambda *args, **kwargs: {"32": torch.zeros(1, 3, 32, 32, dtype=torch.uint8)})
+    train(
+        model, images, run_dir=path, preset="smoke", steps=2, resume=True, progress=False
+    )  # a new checkpoint
+    monkeypatch.setattr(
+        registry,
+        "draw",
+        lambda *args, **kwargs: {"32": torch.zeros(1, 3, 32, 32, dtype=torch.uint8)},
+    )
     assert kept(map=True)[0].shape[0] == 1  # the run changed: drawn again
 
 
@@ -126,7 +170,9 @@ def test_other_problems_of_a_run_are_errors_not_to_be_retrained(results):
     with pytest.raises(CheckpointError, match="does not exist"):
         registry.loadable("pixelcnnpp", "smoke")
     path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
-    checkpoint = path / "pixelcnnpp" / read_state(path / "pixelcnnpp")["checkpoint"] / "ema.safetensors"
+    checkpoint = (
+        path / "pixelcnnpp" / read_state(path / "pixelcnnpp")["checkpoint"] / "ema.safetensors"
+    )
     checkpoint.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="unreadable"):
         registry.trained("pixelcnnpp", "smoke")
@@ -143,7 +189,9 @@ def test_a_retrain_replaces_a_run_of_an_earlier_architecture(results, monkeypatc
         tiny_run(final)
 
     monkeypatch.setattr(registry, "_train_all", train_all)
-    assert registry.trained("pixelcnnpp", "smoke", train=True) is not None and retrained == [("pixelcnnpp", "smoke")]
+    assert registry.trained("pixelcnnpp", "smoke", train=True) is not None and retrained == [
+        ("pixelcnnpp", "smoke")
+    ]
 
 
 # --------------------------------------------------------------------------- budgets
@@ -151,9 +199,13 @@ def test_a_retrain_replaces_a_run_of_an_earlier_architecture(results, monkeypatc
 
 @pytest.mark.parametrize(
     "kind,preset,parts",
-    [("pixelcnnpp", "cpu", ["pixelcnnpp"]), ("grayscale", "cpu", ["aux", "cond"]),
-     ("pyramid", "cpu", ["8", "16", "32", "64", "128"]), ("pyramid", "cpu-cifar", ["8", "16", "32"])],
-)  # fmt: skip
+    [
+        ("pixelcnnpp", "cpu", ["pixelcnnpp"]),
+        ("grayscale", "cpu", ["aux", "cond"]),
+        ("pyramid", "cpu", ["8", "16", "32", "64", "128"]),
+        ("pyramid", "cpu-cifar", ["8", "16", "32"]),
+    ],
+)
 def test_cpu_budget_is_two_hours_per_model(kind, preset, parts):
     minutes = [registry.budget(kind, preset, part, parts)["minutes"] for part in parts]
     assert sum(minutes) == pytest.approx(120)
@@ -176,7 +228,10 @@ def test_other_budgets():
 
 
 def test_paper_numbers_of_our_cifar10_models_come_from_table1():
-    assert tables.paper_cifar10_bpd("grayscale") == 2.98 and tables.paper_cifar10_text("grayscale") == "≤ 2.98"
+    assert (
+        tables.paper_cifar10_bpd("grayscale") == 2.98
+        and tables.paper_cifar10_text("grayscale") == "≤ 2.98"
+    )
     assert tables.paper_cifar10_text("pixelcnnpp") == "2.92"
     assert tables.paper_cifar10_text("pyramid") == f"{paper.PYRAMID_CIFAR10:g}"
 
@@ -193,10 +248,16 @@ def split_table(*, exact=(0.5, 2.5), jpeg=(0.4, 2.0), train_aux=0.39) -> pd.Data
 
 def test_loss_split_puts_each_test_set_beside_the_paper():
     split = split_table()
-    assert list(split.columns) == ["ours: JPEG-decoded test (100 img)", "ours: exact-pixel test (10 img)", "paper"]
+    assert list(split.columns) == [
+        "ours: JPEG-decoded test (100 img)",
+        "ours: exact-pixel test (10 img)",
+        "paper",
+    ]
     exact = tables.ours_on(split, tables.EXACT_TEST)
     assert split.loc[tables.AUX_SHARE, exact] == pytest.approx(0.5 / 3.0)
-    assert np.isnan(split.loc[tables.AUX_TRAIN, exact])  # training images were scored on one set only
+    assert np.isnan(
+        split.loc[tables.AUX_TRAIN, exact]
+    )  # training images were scored on one set only
     assert split.loc[tables.AUX_SHARE, "paper"] == pytest.approx(0.459 / 2.98)
     with pytest.raises(KeyError, match="no single column"):
         tables.ours_on(split, "other")
@@ -207,83 +268,186 @@ def speed_rows(pyramid=(2.0, 0.005, 0.004), pixelcnnpp_cached=0.05) -> list[dict
     pyramid (naive, cached, window) and PixelCNN++ (cached) at 128x128."""
     naive, cached, window = pyramid
     row = {"batch": 1, "threads": 1}
-    return [{"model": "pyramid", "resolution": 64, **row, tables.NAIVE: 0.5, tables.CACHED: 0.004, tables.WINDOW: 0.003},
-            {"model": "pyramid", "resolution": 128, **row, tables.NAIVE: naive, tables.CACHED: cached, tables.WINDOW: window},
-            {"model": "pixelcnnpp", "resolution": 128, **row, tables.CACHED: pixelcnnpp_cached}]
+    return [
+        {
+            "model": "pyramid",
+            "resolution": 64,
+            **row,
+            tables.NAIVE: 0.5,
+            tables.CACHED: 0.004,
+            tables.WINDOW: 0.003,
+        },
+        {
+            "model": "pyramid",
+            "resolution": 128,
+            **row,
+            tables.NAIVE: naive,
+            tables.CACHED: cached,
+            tables.WINDOW: window,
+        },
+        {"model": "pixelcnnpp", "resolution": 128, **row, tables.CACHED: pixelcnnpp_cached},
+    ]
 
 
 def test_sampling_speeds_and_the_papers_comparison():
     speeds = tables.sampling_speeds(speed_rows())
     assert speeds.loc[("pyramid", 128), tables.SPEED_UP] == pytest.approx(400)
-    assert np.isnan(speeds.loc[("pixelcnnpp", 128), tables.SPEED_UP])  # its naive sampler was not timed
+    assert np.isnan(
+        speeds.loc[("pixelcnnpp", 128), tables.SPEED_UP]
+    )  # its naive sampler was not timed
     comparison = tables.speed_comparison(speeds)
-    assert list(comparison.index) == [tables.PAPER_SPEEDS, tables.OURS_WINDOW, tables.OURS_CACHED, tables.OURS_NAIVE]
+    assert list(comparison.index) == [
+        tables.PAPER_SPEEDS,
+        tables.OURS_WINDOW,
+        tables.OURS_CACHED,
+        tables.OURS_NAIVE,
+    ]
     assert comparison.loc[tables.PAPER_SPEEDS, tables.SPEED_RATIO] == pytest.approx(12.5)
     assert comparison.loc[tables.OURS_WINDOW, tables.SPEED_RATIO] == pytest.approx(12.5)
     assert comparison.loc[tables.OURS_CACHED, tables.SPEED_RATIO] == pytest.approx(10)
     assert comparison.loc[tables.OURS_NAIVE, tables.PIXELCNNPP_SPEED] == pytest.approx(0.05)
     assert tables.paper_speed_summary() == "0.004 vs 0.05 (12.5x)"
-    assert tables.speed_summary(comparison) == "window 0.0040 vs 0.0500 (12x); cached 0.0050 vs 0.0500 (10x)"
+    assert (
+        tables.speed_summary(comparison)
+        == "window 0.0040 vs 0.0500 (12x); cached 0.0050 vs 0.0500 (10x)"
+    )
     without_naive = [{k: v for k, v in row.items() if k != tables.NAIVE} for row in speed_rows()]
-    assert tables.OURS_NAIVE not in tables.speed_comparison(tables.sampling_speeds(without_naive)).index
+    assert (
+        tables.OURS_NAIVE
+        not in tables.speed_comparison(tables.sampling_speeds(without_naive)).index
+    )
 
 
 def test_status_table_shows_ours_beside_the_paper_with_the_gap(results):
     exact = {"grayscale_total": 3.5, "cond_test": 3.0, "aux_test": 0.5, "aux_share": 0.099}
     jpeg = {"grayscale_total": 3.0, "aux_train": 0.55, "aux_test": 0.6, "aux_share": 0.2}
-    data = {tables.EXACT_TEST: "exact pixels (1000 images)", tables.JPEG_TEST: "JPEG (10000 images)"}
-    registry.record("cifar10_likelihoods", "mine", {tables.EXACT_TEST: exact, tables.JPEG_TEST: jpeg}, data=data,
-                    device="cpu")  # fmt: skip
+    data = {
+        tables.EXACT_TEST: "exact pixels (1000 images)",
+        tables.JPEG_TEST: "JPEG (10000 images)",
+    }
+    registry.record(
+        "cifar10_likelihoods",
+        "mine",
+        {tables.EXACT_TEST: exact, tables.JPEG_TEST: jpeg},
+        data=data,
+        device="cpu",
+    )
     table = tables.status_table("mine")
     row = table.loc["Table 1: Grayscale PixelCNN, bits/dim"]
     assert (row["paper"], row["ours"], row["gap (ours − paper)"]) == ("≤ 2.98", "3.500", "+0.520")
     assert row["preset; data; compute"].startswith("mine; exact pixels (1000 images); cpu (")
     assert "not trained yet" in row["why the gap"]
     share = table.loc["§4.1: p(X̂) share of the bits"]  # a gap of shares is in percentage points
-    assert (share["paper"], share["ours"], share["gap (ours − paper)"]) == ("15.4%", "9.9%", "-5.5 pp")
+    assert (share["paper"], share["ours"], share["gap (ours − paper)"]) == (
+        "15.4%",
+        "9.9%",
+        "-5.5 pp",
+    )
     assert "exact pixels" in share["preset; data; compute"]
-    aux = table.loc["§4.1: p(X̂) train / test, bits/dim"]  # both numbers from the one set with training images
-    assert (aux["paper"], aux["ours"], aux["gap (ours − paper)"]) == ("0.442 / 0.459", "0.550 / 0.600", "+0.108 / +0.141")
+    aux = table.loc[
+        "§4.1: p(X̂) train / test, bits/dim"
+    ]  # both numbers from the one set with training images
+    assert (aux["paper"], aux["ours"], aux["gap (ours − paper)"]) == (
+        "0.442 / 0.459",
+        "0.550 / 0.600",
+        "+0.108 / +0.141",
+    )
     assert "JPEG (10000 images)" in aux["preset; data; compute"]
     assert table.loc["Table 1: PixelCNN++, bits/dim", "ours"] == "not in this preset"
     assert table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "ours"] == "not run yet"
     figures = {"MAP samples": 16, "levels": 4, "seed": 0}
     values = {"whole_8": 5.0, "level_8": 5.0, "whole_16": 5.5, "level_16": 6.0, "figures": figures}
     registry.record("celeba_pyramid", "mine", values, data="322 faces (random split)", device="cpu")
-    registry.record("sampling_speed", "mine", {"comparison_rows": speed_rows()}, data="none", device="cpu")
+    registry.record(
+        "sampling_speed", "mine", {"comparison_rows": speed_rows()}, data="none", device="cpu"
+    )
     table = tables.status_table("mine")
-    assert table.loc["Table 2: CelebA 16x16, bits/dim (whole image)", "ours"] == "5.500"  # the whole image's, not the level's
-    assert table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "gap (ours − paper)"] == f"{5.0 - paper.TABLE2[8]:+.3f}"
-    assert "random split" in table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "preset; data; compute"]
-    assert "stops below 32x32" in table.loc["Table 2: CelebA 32x32, bits/dim (whole image)", "why the gap"]
-    assert table.loc["Figures 5–6: MAP samples, pyramid levels", "ours"] == "16 MAP samples, 4 levels (seed 0)"
+    assert (
+        table.loc["Table 2: CelebA 16x16, bits/dim (whole image)", "ours"] == "5.500"
+    )  # the whole image's, not the level's
+    assert (
+        table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "gap (ours − paper)"]
+        == f"{5.0 - paper.TABLE2[8]:+.3f}"
+    )
+    assert (
+        "random split"
+        in table.loc["Table 2: CelebA 8x8, bits/dim (whole image)", "preset; data; compute"]
+    )
+    assert (
+        "stops below 32x32"
+        in table.loc["Table 2: CelebA 32x32, bits/dim (whole image)", "why the gap"]
+    )
+    assert (
+        table.loc["Figures 5–6: MAP samples, pyramid levels", "ours"]
+        == "16 MAP samples, 4 levels (seed 0)"
+    )
     speed = table.loc["§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)"]
     expected = tables.speed_summary(tables.speed_comparison(tables.sampling_speeds(speed_rows())))
     assert (speed["paper"], speed["ours"]) == ("0.004 vs 0.05 (12.5x)", expected)
 
 
-CLAIM_NAMES = {"aux_share": "§4.1: p(X̂) is a small share of the Grayscale PixelCNN's bits",
-               "grayscale": "Table 1: the Grayscale PixelCNN matches PixelCNN++ in bits/dim",
-               "pyramid": "§4.2: the Pyramid PixelCNN costs about 0.4 bits/dim more than PixelCNN++ on CIFAR-10",
-               "celeba": "Table 2: CelebA whole-image bits/dim fall with resolution",
-               "sharpen": "Fig. 4: variance reduction and MAP sampling sharpen the samples",
-               "speed": "§4.2: the pyramid samples a pixel about 12.5x faster than a cached PixelCNN++",
-               "coherent": "§4.1, Figs. 2–3: the Grayscale PixelCNN's samples are more globally coherent than PixelCNN++'s"}
+CLAIM_NAMES = {
+    "aux_share": "§4.1: p(X̂) is a small share of the Grayscale PixelCNN's bits",
+    "grayscale": "Table 1: the Grayscale PixelCNN matches PixelCNN++ in bits/dim",
+    "pyramid": "§4.2: the Pyramid PixelCNN costs about 0.4 bits/dim more than PixelCNN++ on CIFAR-10",
+    "celeba": "Table 2: CelebA whole-image bits/dim fall with resolution",
+    "sharpen": "Fig. 4: variance reduction and MAP sampling sharpen the samples",
+    "speed": "§4.2: the pyramid samples a pixel about 12.5x faster than a cached PixelCNN++",
+    "coherent": "§4.1, Figs. 2–3: the Grayscale PixelCNN's samples are more globally coherent than PixelCNN++'s",
+}
 
 
-def record_claims(preset: str, *, gray: float, pyramid: float, aux: float, whole: list, sharp: list, speed: tuple,
-                  verdict: str) -> None:
+def record_claims(
+    preset: str,
+    *,
+    gray: float,
+    pyramid: float,
+    aux: float,
+    whole: list,
+    sharp: list,
+    speed: tuple,
+    verdict: str,
+) -> None:
     """Chapter records at ``preset`` with the numbers the claims are judged on (PixelCNN++: 3.5)."""
-    cifar = {"pixelcnnpp_total": 3.5, "grayscale_total": gray, "pyramid_total": pyramid, "aux_test": aux,
-             "aux_share": aux / gray}  # fmt: skip
-    registry.record("cifar10_likelihoods", preset, {tables.JPEG_TEST: cifar}, data={tables.JPEG_TEST: "JPEG"}, device="cpu")
-    registry.record("celeba_pyramid", preset, {f"whole_{8 * 2**i}": v for i, v in enumerate(whole)}, data="faces",
-                    device="cpu")  # fmt: skip
+    cifar = {
+        "pixelcnnpp_total": 3.5,
+        "grayscale_total": gray,
+        "pyramid_total": pyramid,
+        "aux_test": aux,
+        "aux_share": aux / gray,
+    }
+    registry.record(
+        "cifar10_likelihoods",
+        preset,
+        {tables.JPEG_TEST: cifar},
+        data={tables.JPEG_TEST: "JPEG"},
+        device="cpu",
+    )
+    registry.record(
+        "celeba_pyramid",
+        preset,
+        {f"whole_{8 * 2**i}": v for i, v in enumerate(whole)},
+        data="faces",
+        device="cpu",
+    )
     labels = [tables.shift_label(0.0), tables.shift_label(1.0), tables.MAP]
-    registry.record("variance_reduction", preset, {"sharpness": dict(zip(labels, sharp))}, data="faces", device="cpu")
-    registry.record("sampling_speed", preset, {"comparison_rows": speed_rows((2.0, 0.005, speed[0]), speed[1])},
-                    data="none", device="cpu")  # fmt: skip
-    registry.record("sample_quality", preset, {"verdict": verdict}, data="CIFAR-10 test", device="cpu")
+    registry.record(
+        "variance_reduction",
+        preset,
+        {"sharpness": dict(zip(labels, sharp))},
+        data="faces",
+        device="cpu",
+    )
+    registry.record(
+        "sampling_speed",
+        preset,
+        {"comparison_rows": speed_rows((2.0, 0.005, speed[0]), speed[1])},
+        data="none",
+        device="cpu",
+    )
+    registry.record(
+        "sample_quality", preset, {"verdict": verdict}, data="CIFAR-10 test", device="cpu"
+    )
 
 
 def test_claims_verdicts_are_computed_from_the_recorded_numbers(results):
@@ -291,8 +455,16 @@ def test_claims_verdicts_are_computed_from_the_recorded_numbers(results):
 
     table = claims.claims_table("mine")
     assert set(table["verdict"]) == {claims.NOT_MEASURABLE}  # nothing recorded at this preset
-    record_claims("mine", gray=3.55, pyramid=4.0, aux=0.5, whole=[5.0, 4.5, 4.0], sharp=[10.0, 20.0, 30.0],
-                  speed=(0.004, 0.05), verdict="supported")  # fmt: skip
+    record_claims(
+        "mine",
+        gray=3.55,
+        pyramid=4.0,
+        aux=0.5,
+        whole=[5.0, 4.5, 4.0],
+        sharp=[10.0, 20.0, 30.0],
+        speed=(0.004, 0.05),
+        verdict="supported",
+    )
     table = claims.claims_table("mine").rename(index={v: k for k, v in CLAIM_NAMES.items()})
     assert set(table.index) == set(CLAIM_NAMES)
     assert set(table["verdict"]) == {claims.HOLDS}
@@ -300,8 +472,16 @@ def test_claims_verdicts_are_computed_from_the_recorded_numbers(results):
     assert table.loc["aux_share", "ours"] == "14.1% (0.500 of 3.550)"
     assert table.loc["celeba", "ours"] == "5.00 > 4.50 > 4.00 (8..32)"
     assert "JPEG" in table.loc["grayscale", "preset; data; compute"]
-    record_claims("mine", gray=3.7, pyramid=4.2, aux=1.5, whole=[5.0, 5.5, 4.0], sharp=[10.0, 20.0, 5.0],
-                  speed=(0.04, 0.05), verdict="undecided")  # fmt: skip
+    record_claims(
+        "mine",
+        gray=3.7,
+        pyramid=4.2,
+        aux=1.5,
+        whole=[5.0, 5.5, 4.0],
+        sharp=[10.0, 20.0, 5.0],
+        speed=(0.04, 0.05),
+        verdict="undecided",
+    )
     table = claims.claims_table("mine").rename(index={v: k for k, v in CLAIM_NAMES.items()})
     assert set(table["verdict"]) == {claims.FAILS}
     assert table.loc["celeba", "ours"] == "5.00, 5.50, 4.00 (8..32)"
@@ -310,58 +490,112 @@ def test_claims_verdicts_are_computed_from_the_recorded_numbers(results):
 def test_a_claim_of_a_model_to_be_retrained_is_not_measurable(results):
     from auxpix.book import claims
 
-    record_claims("smoke", gray=3.55, pyramid=4.0, aux=0.5, whole=[5.0, 4.5], sharp=[1.0, 2.0, 3.0],
-                  speed=(0.004, 0.05), verdict="supported")  # fmt: skip
-    edit_config(tiny_run(registry.run_dir("pixelcnnpp", "smoke")), image_size=7)  # an earlier architecture
+    record_claims(
+        "smoke",
+        gray=3.55,
+        pyramid=4.0,
+        aux=0.5,
+        whole=[5.0, 4.5],
+        sharp=[1.0, 2.0, 3.0],
+        speed=(0.004, 0.05),
+        verdict="supported",
+    )
+    edit_config(
+        tiny_run(registry.run_dir("pixelcnnpp", "smoke")), image_size=7
+    )  # an earlier architecture
     table = claims.claims_table("smoke").rename(index={v: k for k, v in CLAIM_NAMES.items()})
-    assert (table.loc[["grayscale", "pyramid", "coherent"], "verdict"] == claims.NOT_MEASURABLE).all()
+    assert (
+        table.loc[["grayscale", "pyramid", "coherent"], "verdict"] == claims.NOT_MEASURABLE
+    ).all()
     assert (table.loc[["aux_share", "celeba", "speed"], "verdict"] == claims.HOLDS).all()
 
 
 def test_status_table_says_to_be_retrained_for_a_run_that_does_not_load(results, monkeypatch):
-    registry.record("cifar10_likelihoods", "smoke", {tables.EXACT_TEST: {"pixelcnnpp_total": 4.0}},
-                    data={tables.EXACT_TEST: "exact"}, device="cpu")  # an old record: the run changed since
+    registry.record(
+        "cifar10_likelihoods",
+        "smoke",
+        {tables.EXACT_TEST: {"pixelcnnpp_total": 4.0}},
+        data={tables.EXACT_TEST: "exact"},
+        device="cpu",
+    )  # an old record: the run changed since
     path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
     assert tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim", "ours"] == "4.000"
     edit_config(path, image_size=7)
     row = tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim"]
-    assert (row["ours"], row["gap (ours − paper)"], row["why the gap"]) == ("to be retrained", "", registry.EARLIER_ARCHITECTURE)
-    assert tables.status_table("smoke").loc["Table 2: CelebA 64x64, bits/dim (whole image)", "ours"] == "not in this preset"
+    assert (row["ours"], row["gap (ours − paper)"], row["why the gap"]) == (
+        "to be retrained",
+        "",
+        registry.EARLIER_ARCHITECTURE,
+    )
+    assert (
+        tables.status_table("smoke").loc["Table 2: CelebA 64x64, bits/dim (whole image)", "ours"]
+        == "not in this preset"
+    )
     # a record that says the run was to be retrained, once the run loads again
-    registry.record("cifar10_likelihoods", "smoke", {"to_be_retrained": [registry.retrain_note("pixelcnnpp", "smoke")]},
-                    data={}, device="cpu")  # fmt: skip
+    registry.record(
+        "cifar10_likelihoods",
+        "smoke",
+        {"to_be_retrained": [registry.retrain_note("pixelcnnpp", "smoke")]},
+        data={},
+        device="cpu",
+    )
     shutil.rmtree(path)
     tiny_run(path)
-    assert tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim", "ours"] == "not run since the model was retrained"
+    assert (
+        tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim", "ours"]
+        == "not run since the model was retrained"
+    )
 
 
 def test_cifar10_record_of_scored_models_and_those_to_be_retrained(results):
     runs = {"PixelCNN++": tiny_run(registry.run_dir("pixelcnnpp", "smoke"))}
     (registry.run_dir("grayscale", "smoke")).mkdir(parents=True)
-    (registry.run_dir("grayscale", "smoke") / RUN_FILE).write_text(json.dumps(
-        {"kind": "grayscale", "preset": "smoke", "config": {}}))  # fmt: skip
+    (registry.run_dir("grayscale", "smoke") / RUN_FILE).write_text(
+        json.dumps({"kind": "grayscale", "preset": "smoke", "config": {}})
+    )
     runs["Grayscale PixelCNN"] = registry.run_dir("grayscale", "smoke")
     scores = {"PixelCNN++": {tables.EXACT_TEST: {"bpd": {"total": 4.0}, "n_images": 10}}}
     values, data = tables.cifar10_record(scores, None, runs, 10, retrain=["Grayscale PixelCNN"])
-    assert values == {tables.EXACT_TEST: {"pixelcnnpp_total": 4.0},
-                      "to_be_retrained": [registry.retrain_note("grayscale", "smoke")]}  # fmt: skip
+    assert values == {
+        tables.EXACT_TEST: {"pixelcnnpp_total": 4.0},
+        "to_be_retrained": [registry.retrain_note("grayscale", "smoke")],
+    }
     assert data == {tables.EXACT_TEST: "CIFAR-10 test images 0–999, exact pixels (10 images)"}
     values, data = tables.cifar10_record({}, None, runs, 10, retrain=list(runs))
     assert list(values) == ["to_be_retrained"] and data == {}
 
 
 def test_sizing_pilot_compares_the_preset_with_each_candidate(results, monkeypatch):
-    images = torch.randint(0, 256, (16, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    mine = auxpix.build("pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=8)).config
+    images = torch.randint(
+        0, 256, (16, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+    mine = auxpix.build(
+        "pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=8)
+    ).config
     monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", mine)
-    runs = {results / "pilot" / "pixelcnnpp-mine-1x16": ("mine", 16),  # listed after the preset's run
-            results / "pilot" / "pixelcnnpp-mine-1x8": ("mine", 8),
-            results / "pilot" / "pixelcnnpp-smoke-1x4": ("smoke", 4)}
+    runs = {
+        results / "pilot" / "pixelcnnpp-mine-1x16": ("mine", 16),  # listed after the preset's run
+        results / "pilot" / "pixelcnnpp-mine-1x8": ("mine", 8),
+        results / "pilot" / "pixelcnnpp-smoke-1x4": ("smoke", 4),
+    }
     for path, (preset, filters) in runs.items():
         torch.manual_seed(0)
-        model = auxpix.build("pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=filters))
-        train(model, images, run_dir=path, preset=preset, steps=4, test_images=images[:4], eval_every=2, progress=False)
-    runs = registry.pilot_runs("pixelcnnpp", "mine")  # without the pilot of another preset, the preset's first
+        model = auxpix.build(
+            "pixelcnnpp", preset="smoke", image_size=8, net=dict(nr_resnet=1, nr_filters=filters)
+        )
+        train(
+            model,
+            images,
+            run_dir=path,
+            preset=preset,
+            steps=4,
+            test_images=images[:4],
+            eval_every=2,
+            progress=False,
+        )
+    runs = registry.pilot_runs(
+        "pixelcnnpp", "mine"
+    )  # without the pilot of another preset, the preset's first
     preset_label, candidate = "net.nr_filters=8 (the preset)", "net.nr_filters=16"
     assert list(runs) == [preset_label, candidate]
     table = tables.sizing_pilot(runs, "pixelcnnpp", minutes=(0, 1e6))
@@ -370,21 +604,40 @@ def test_sizing_pilot_compares_the_preset_with_each_candidate(results, monkeypat
     for label, path in runs.items():
         tested = [m for m in read_metrics(path, "pixelcnnpp") if "test_bpd" in m]
         assert [m["step"] for m in tested] == [2, 4]
-        assert np.isnan(table.loc[label, tables.tested_after(0)])  # before the first evaluation: none
+        assert np.isnan(
+            table.loc[label, tables.tested_after(0)]
+        )  # before the first evaluation: none
         assert np.isnan(table.loc[label, tables.tested_after(1e6)])  # after the last: none
         start, end = tested[0]["seconds"], tested[1]["seconds"]
         middle = (start + end) / 120
         one = tables.sizing_pilot({label: path}, "pixelcnnpp", minutes=(middle,))
-        assert one.loc[label, tables.tested_after(middle)] == pytest.approx((tested[0]["test_bpd"] + tested[1]["test_bpd"]) / 2)
+        assert one.loc[label, tables.tested_after(middle)] == pytest.approx(
+            (tested[0]["test_bpd"] + tested[1]["test_bpd"]) / 2
+        )
     assert registry.pilot_runs("pixelcnnpp", "cpu") == {}
-    default = tables.sizing_pilot(runs, "pixelcnnpp")  # the quarters of a budget of (rounded) 0 minutes
-    assert [column for column in default.columns if column.startswith("test")] == [tables.tested_after(0)]
+    default = tables.sizing_pilot(
+        runs, "pixelcnnpp"
+    )  # the quarters of a budget of (rounded) 0 minutes
+    assert [column for column in default.columns if column.startswith("test")] == [
+        tables.tested_after(0)
+    ]
     # today's preset differs from the pilot's runs in a field they did not vary (an earlier architecture):
     # the runs are still labelled by what they varied, and the one of today's sizes is the preset's
-    monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", auxpix.preset("pixelcnnpp", "mine", train={"lr": 2e-3}))
+    monkeypatch.setitem(
+        auxpix.PRESETS["pixelcnnpp"],
+        "mine",
+        auxpix.preset("pixelcnnpp", "mine", train={"lr": 2e-3}),
+    )
     assert list(registry.pilot_runs("pixelcnnpp", "mine")) == [preset_label, candidate]
-    monkeypatch.setitem(auxpix.PRESETS["pixelcnnpp"], "mine", auxpix.preset("pixelcnnpp", "mine", net={"nr_filters": 32}))
-    assert list(registry.pilot_runs("pixelcnnpp", "mine")) == [candidate, "net.nr_filters=8"]  # none is the preset
+    monkeypatch.setitem(
+        auxpix.PRESETS["pixelcnnpp"],
+        "mine",
+        auxpix.preset("pixelcnnpp", "mine", net={"nr_filters": 32}),
+    )
+    assert list(registry.pilot_runs("pixelcnnpp", "mine")) == [
+        candidate,
+        "net.nr_filters=8",
+    ]  # none is the preset
 
 
 def test_sharpness_is_high_for_edges_and_zero_for_flat_images():
@@ -399,140 +652,257 @@ def test_sharpness_is_high_for_edges_and_zero_for_flat_images():
 
 def test_loss_split_reading_follows_the_numbers():
     reading = readings.loss_split(split_table(), "cpu")
-    assert "on the exact-pixel test images p(X̂) carries **16.7%** of our Grayscale PixelCNN's bits (paper: 15.4%)" in reading
+    assert (
+        "on the exact-pixel test images p(X̂) carries **16.7%** of our Grayscale PixelCNN's bits (paper: 15.4%)"
+        in reading
+    )
     assert "a small share of the likelihood, as the paper claims" in reading
-    assert "our p(X̂) is +0.041 and our p(X | X̂) -0.020 bits/dim: the grayscale model is further" in reading
+    assert (
+        "our p(X̂) is +0.041 and our p(X | X̂) -0.020 bits/dim: the grayscale model is further"
+        in reading
+    )
     assert "which raises p(X̂)'s share" in reading
-    assert "train/test gap (test minus train) is +0.010 bits/dim (paper: +0.017)" in reading and "Smoke" not in reading
+    assert (
+        "train/test gap (test minus train) is +0.010 bits/dim (paper: +0.017)" in reading
+        and "Smoke" not in reading
+    )
     reading = readings.loss_split(split_table(exact=(1.2, 3.5)), "smoke")
     assert "is not a small share of the likelihood, unlike the paper's" in reading
-    assert "the colour model is further from the paper's than the grayscale one, which lowers p(X̂)'s share" in reading
+    assert (
+        "the colour model is further from the paper's than the grayscale one, which lowers p(X̂)'s share"
+        in reading
+    )
     assert reading.endswith("says little about the paper's models.")
 
 
 def test_captions():
     assert readings.train_subset(10) == "p(X̂) on the training set: the first 10 training images"
-    assert readings.celeba_test_caption(660, "official") == "660 CelebA test images (CelebA's official split, of the 6,097 images we have)"
-    assert readings.celeba_test_caption(322, "random") == "322 CelebA test images (the paper's random 95/5 split, of the 6,097 images we have)"
+    assert (
+        readings.celeba_test_caption(660, "official")
+        == "660 CelebA test images (CelebA's official split, of the 6,097 images we have)"
+    )
+    assert (
+        readings.celeba_test_caption(322, "random")
+        == "322 CelebA test images (the paper's random 95/5 split, of the 6,097 images we have)"
+    )
     cropped = auxpix.config.preset("pyramid", "cpu", resolutions=(8, 16, 32, 64, 128), crop=32)
-    assert readings.crop_training(cropped).startswith("To fit the training budget, the 64x64 and 128x128 levels trained "
-                                                      "on aligned random 32x32 crops, each with the matching 16x16 crop")
+    assert readings.crop_training(cropped).startswith(
+        "To fit the training budget, the 64x64 and 128x128 levels trained "
+        "on aligned random 32x32 crops, each with the matching 16x16 crop"
+    )
     assert readings.crop_training(auxpix.config.preset("pyramid", "cpu", crop=0)) == ""
-    assert readings.pilot_caption({"a": 1, "b": 2}, "64", "cpu") == "2 networks in the sizing pilot of part 64 at preset 'cpu'"
+    assert (
+        readings.pilot_caption({"a": 1, "b": 2}, "64", "cpu")
+        == "2 networks in the sizing pilot of part 64 at preset 'cpu'"
+    )
     earlier = readings.pilot_caption({"a": 1, "b": 2}, "64", "cpu", earlier_architecture=True)
-    assert earlier.startswith("2 networks in the sizing pilot of part 64 at preset 'cpu', measured with an earlier architecture")
-    assert readings.pilot_caption({}, "64", "smoke") == "No sizing pilot at preset 'smoke': its networks were not chosen by one."
+    assert earlier.startswith(
+        "2 networks in the sizing pilot of part 64 at preset 'cpu', measured with an earlier architecture"
+    )
+    assert (
+        readings.pilot_caption({}, "64", "smoke")
+        == "No sizing pilot at preset 'smoke': its networks were not chosen by one."
+    )
 
 
 def test_to_be_retrained_names_the_models_and_why():
     assert readings.to_be_retrained(["Grayscale PixelCNN"]) == (
-        f"**Grayscale PixelCNN**: to be retrained ({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of it here.")
+        f"**Grayscale PixelCNN**: to be retrained ({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of it here."
+    )
     many = readings.to_be_retrained(["A", "B", "C"])
-    assert many.startswith("**A**, **B** and **C**: to be retrained (trained with an earlier architecture; see issue 13")
+    assert many.startswith(
+        "**A**, **B** and **C**: to be retrained (trained with an earlier architecture; see issue 13"
+    )
     assert many.endswith("samples of them here.")
 
 
 def test_sizing_reading_names_the_winner_and_how_its_lead_moved():
-    sizing = pd.DataFrame({tables.tested_after(15): [5.0, 5.3, 5.4], tables.tested_after(60): [3.8, 4.0, 3.9]},
-                          index=["a (the preset)", "b", "c"])  # fmt: skip
+    sizing = pd.DataFrame(
+        {tables.tested_after(15): [5.0, 5.3, 5.4], tables.tested_after(60): [3.8, 4.0, 3.9]},
+        index=["a (the preset)", "b", "c"],
+    )
     reading = readings.sizing_pilot(sizing)
-    assert reading.startswith("After 60 min, **a (the preset)** has the lowest test bits/dim (3.800; b: 4.000, c: 3.900)")
-    assert "The preset uses it." in reading and "shrinks from 0.30 bits/dim after 15 min to 0.10" in reading
+    assert reading.startswith(
+        "After 60 min, **a (the preset)** has the lowest test bits/dim (3.800; b: 4.000, c: 3.900)"
+    )
+    assert (
+        "The preset uses it." in reading
+        and "shrinks from 0.30 bits/dim after 15 min to 0.10" in reading
+    )
     sizing[tables.tested_after(60)] = [3.8, 3.7, 4.6]
     reading = readings.sizing_pilot(sizing)
-    assert "**b**" in reading and "does not use it" in reading and "0.30 bits/dim behind after 15 min" in reading
+    assert (
+        "**b**" in reading
+        and "does not use it" in reading
+        and "0.30 bits/dim behind after 15 min" in reading
+    )
     sizing[tables.tested_after(60)] = [3.8, 4.3, 4.4]
-    assert "lead grows from 0.30 bits/dim after 15 min to 0.50 after 60 min." in readings.sizing_pilot(sizing)
+    assert (
+        "lead grows from 0.30 bits/dim after 15 min to 0.50 after 60 min."
+        in readings.sizing_pilot(sizing)
+    )
 
 
 def test_colorization_reading_names_the_model_and_warns_at_smoke():
     reading = readings.colorization("cpu", "trained 60 min in all")
     assert reading.endswith("Models: preset **cpu**, trained 60 min in all.")
-    assert readings.colorization("smoke", "trained 1 min").endswith("says little about the paper's models.")
+    assert readings.colorization("smoke", "trained 1 min").endswith(
+        "says little about the paper's models."
+    )
 
 
 def pyramid_table(whole, level) -> pd.DataFrame:
     sizes = [8, 16, 32]
-    return pd.DataFrame({tables.WHOLE_IMAGE: whole, tables.PAPER: [paper.TABLE2[r] for r in sizes], tables.LEVEL: level},
-                        index=[tables.resolution_label(r) for r in sizes])  # fmt: skip
+    return pd.DataFrame(
+        {
+            tables.WHOLE_IMAGE: whole,
+            tables.PAPER: [paper.TABLE2[r] for r in sizes],
+            tables.LEVEL: level,
+        },
+        index=[tables.resolution_label(r) for r in sizes],
+    )
 
 
 def test_pyramid_reading_compares_the_whole_image_with_the_paper():
     reading = readings.pyramid_trend(pyramid_table([5.1, 5.84, 5.81], [5.1, 4.56, 4.35]), "cpu")
-    assert reading.startswith("Our whole-image bits/dim, -log p(X_r) / 3r², go 5.10 → 5.84 → 5.81 from 8x8 to 32x32: "
-                              "they do not fall with every step up in resolution (they rise from 8x8 to 16x16).")
-    assert "go 4.58 → 4.30 → 3.33: they fall with every step up in resolution, unlike ours; at 32x32 ours is 2.48 " \
-           "bits/dim above the paper's." in reading
-    assert reading.endswith("Each level's own bits, -log p(X_r | X_r/2) / 3r², go 5.10 → 4.56 → 4.35: they fall with "
-                            "every step up in resolution.")
+    assert reading.startswith(
+        "Our whole-image bits/dim, -log p(X_r) / 3r², go 5.10 → 5.84 → 5.81 from 8x8 to 32x32: "
+        "they do not fall with every step up in resolution (they rise from 8x8 to 16x16)."
+    )
+    assert (
+        "go 4.58 → 4.30 → 3.33: they fall with every step up in resolution, unlike ours; at 32x32 ours is 2.48 "
+        "bits/dim above the paper's." in reading
+    )
+    assert reading.endswith(
+        "Each level's own bits, -log p(X_r | X_r/2) / 3r², go 5.10 → 4.56 → 4.35: they fall with "
+        "every step up in resolution."
+    )
     reading = readings.pyramid_trend(pyramid_table([4.5, 4.2, 3.0], [4.5, 4.1, 2.6]), "smoke")
-    assert "they fall with every step up in resolution, like ours; at 32x32 ours is 0.33 bits/dim below" in reading
+    assert (
+        "they fall with every step up in resolution, like ours; at 32x32 ours is 0.33 bits/dim below"
+        in reading
+    )
     assert "Smoke models" in reading
 
 
 def test_table2_is_read_as_the_whole_image_with_the_reason(monkeypatch):
     reading = readings.table2_quantity()
-    assert reading.startswith("We compare the paper's Table 2 with the whole image at each resolution, -log p(X_r) / 3r²")
+    assert reading.startswith(
+        "We compare the paper's Table 2 with the whole image at each resolution, -log p(X_r) / 3r²"
+    )
     whole_16 = (64 * paper.TABLE2[8] + 256 * paper.TABLE2[16]) / 256
-    assert f"a whole 16x16 face cost {whole_16:.2f} bits/dim and a 32x32 face 4.69, more than the 3.32" in reading
-    monkeypatch.setattr(paper, "TABLE2", {8: 3.0, 16: 2.5, 32: 2.0})  # numbers under which either reading fits
+    assert (
+        f"a whole 16x16 face cost {whole_16:.2f} bits/dim and a 32x32 face 4.69, more than the 3.32"
+        in reading
+    )
+    monkeypatch.setattr(
+        paper, "TABLE2", {8: 3.0, 16: 2.5, 32: 2.0}
+    )  # numbers under which either reading fits
     assert "either reading is plausible" in readings.table2_quantity()
 
 
 def statistics(sharp_last: float, bpd_last: float) -> pd.DataFrame:
-    first, last = (tables.shift_label(c) for c in (paper.VARIANCE_REDUCTION_SHIFTS[0], paper.VARIANCE_REDUCTION_SHIFTS[-1]))
-    rows = {first: [28.0, 6.0], last: [sharp_last, bpd_last], tables.MAP: [12.0, 4.8], tables.REAL_FACES: [23.6, 5.5]}
+    first, last = (
+        tables.shift_label(c)
+        for c in (paper.VARIANCE_REDUCTION_SHIFTS[0], paper.VARIANCE_REDUCTION_SHIFTS[-1])
+    )
+    rows = {
+        first: [28.0, 6.0],
+        last: [sharp_last, bpd_last],
+        tables.MAP: [12.0, 4.8],
+        tables.REAL_FACES: [23.6, 5.5],
+    }
     return pd.DataFrame(rows, index=[tables.SHARPNESS, tables.SAMPLE_BPD]).T
 
 
 def test_variance_reduction_reading_follows_the_numbers():
     reading = readings.variance_reduction(statistics(16.0, 5.0), "cpu", "trained 60 min")
-    assert reading.startswith("From c = 0 to c = 1 the samples' sharpness goes from 28.0 to 16.0 (real faces: 23.6)")
-    assert "reducing the scales smooths the samples and makes them more probable under the model." in reading
+    assert reading.startswith(
+        "From c = 0 to c = 1 the samples' sharpness goes from 28.0 to 16.0 (real faces: 23.6)"
+    )
+    assert (
+        "reducing the scales smooths the samples and makes them more probable under the model."
+        in reading
+    )
     reading = readings.variance_reduction(statistics(30.0, 6.5), "cpu", "trained 60 min")
-    assert "does not smooth the samples and does not make them more probable under the model." in reading
+    assert (
+        "does not smooth the samples and does not make them more probable under the model."
+        in reading
+    )
 
 
 def test_sampling_speed_reading_compares_like_for_like():
     comparison = tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.002))))
     reading = readings.sampling_speed(comparison, 46.2)
-    assert reading.startswith("On this device, one image at a time, a cached PixelCNN++ samples a 128x128 pixel in 0.0500 s;")
-    assert "with the authors' windowed sampler (no caching, the paper's setting) 0.0020 s, 25.0x faster than it" in reading
+    assert reading.startswith(
+        "On this device, one image at a time, a cached PixelCNN++ samples a 128x128 pixel in 0.0500 s;"
+    )
+    assert (
+        "with the authors' windowed sampler (no caching, the paper's setting) 0.0020 s, 25.0x faster than it"
+        in reading
+    )
     assert "with our cached sampler 0.0050 s, 10.0x faster than it" in reading
     assert "with the naive one (a full pass per pixel) 2.0000 s, 40.0x slower than it." in reading
     assert "The paper (Titan X) has its pyramid without caching 12.5x faster" in reading
-    assert "faster here too, by at least the paper's 12.5x." in reading and reading.endswith("took 46 s with the cached sampler.")
-    reading = readings.sampling_speed(tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.01)))), 10)
+    assert "faster here too, by at least the paper's 12.5x." in reading and reading.endswith(
+        "took 46 s with the cached sampler."
+    )
+    reading = readings.sampling_speed(
+        tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.01)))), 10
+    )
     assert "faster here too, by less than the paper's 12.5x." in reading
-    reading = readings.sampling_speed(tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.1)))), 10)
-    assert "0.1000 s, 2.0x slower than it" in reading and "the paper's speed-up does not hold here: on a CPU" in reading
+    reading = readings.sampling_speed(
+        tables.speed_comparison(tables.sampling_speeds(speed_rows((2.0, 0.005, 0.1)))), 10
+    )
+    assert (
+        "0.1000 s, 2.0x slower than it" in reading
+        and "the paper's speed-up does not hold here: on a CPU" in reading
+    )
 
 
 def test_window_reading_counts_the_changed_values():
-    reading = readings.window_changes({"8": 0.0, "16": 0.0, "32": 3 / 3072}, window=16, n=1, reference="cached")
-    assert reading.startswith("With the same random numbers, the 16x16 window changed 3 of the 3,072 sampled values of "
-                              "the 32x32 level (0.10%) against exact sampling (cached, float64, 1 image); the 8x8 and "
-                              "16x16 levels fit in the window and are exact.")
+    reading = readings.window_changes(
+        {"8": 0.0, "16": 0.0, "32": 3 / 3072}, window=16, n=1, reference="cached"
+    )
+    assert reading.startswith(
+        "With the same random numbers, the 16x16 window changed 3 of the 3,072 sampled values of "
+        "the 32x32 level (0.10%) against exact sampling (cached, float64, 1 image); the 8x8 and "
+        "16x16 levels fit in the window and are exact."
+    )
     reading = readings.window_changes({"32": 0.0, "64": 0.5}, window=16, n=2, reference="naive")
-    assert ("changed 0 of the 6,144 sampled values of the 32x32 level (0.00%) and 12,288 of the 24,576 sampled values "
-            "of the 64x64 level (50.00%) against exact sampling (naive, float64, 2 images).") in reading
+    assert (
+        "changed 0 of the 6,144 sampled values of the 32x32 level (0.00%) and 12,288 of the 24,576 sampled values "
+        "of the 64x64 level (50.00%) against exact sampling (naive, float64, 2 images)."
+    ) in reading
     reading = readings.window_changes({"8": 0.0, "16": 0.0}, window=16, n=1, reference="cached")
     assert reading.startswith("Every level counted (8x8, 16x16) fits in the 16x16 window")
 
 
 def test_timing_conditions_say_whether_other_work_competed():
     reading = readings.timing_conditions("cpu (1 thread, x86_64)", (0.58, 0.98), 0.04, 2, 1)
-    assert reading == ("Timed on cpu (1 thread, x86_64), one image at a time; the 1-minute load average was 0.58 when "
-                       "the timing began and 0.98 when it ended, on 2 cores; other processes kept 0.04 cores busy on "
-                       "average meanwhile: little else ran.")
-    assert "beside the timing's 1 thread(s), sharing memory and caches" in readings.timing_conditions("c", (1, 2), 0.9, 2, 1)
-    reading = readings.timing_conditions("cpu", (2.5, 1.0), 1.6, 2, 1, also_running="a training run")
-    assert "they competed for the cores" in reading and reading.endswith("Also running: a training run.")
+    assert reading == (
+        "Timed on cpu (1 thread, x86_64), one image at a time; the 1-minute load average was 0.58 when "
+        "the timing began and 0.98 when it ended, on 2 cores; other processes kept 0.04 cores busy on "
+        "average meanwhile: little else ran."
+    )
+    assert (
+        "beside the timing's 1 thread(s), sharing memory and caches"
+        in readings.timing_conditions("c", (1, 2), 0.9, 2, 1)
+    )
+    reading = readings.timing_conditions(
+        "cpu", (2.5, 1.0), 1.6, 2, 1, also_running="a training run"
+    )
+    assert "they competed for the cores" in reading and reading.endswith(
+        "Also running: a training run."
+    )
     assert "unknown on this system" in readings.timing_conditions("cpu", (2.5, 1.0), None, 2, 1)
 
 
 def test_other_load_is_the_machines_busy_time_less_this_process(monkeypatch):
-    start, end = (0.0, 100.0, 5.0), (10.0, 125.0, 15.0)  # 25 s busy in 10 s, 10 of them this process's
+    start, end = (
+        (0.0, 100.0, 5.0),
+        (10.0, 125.0, 15.0),
+    )  # 25 s busy in 10 s, 10 of them this process's
     assert registry.other_load(start, end) == pytest.approx(1.5)
     assert registry.other_load((0.0, None, 0.0), end) is None
     first = registry.cpu_counters()
@@ -544,10 +914,16 @@ def test_other_load_is_the_machines_busy_time_less_this_process(monkeypatch):
 
 
 def code_cells(notebook: Path) -> list[str]:
-    return ["".join(cell["source"]) for cell in json.loads(notebook.read_text())["cells"] if cell["cell_type"] == "code"]
+    return [
+        "".join(cell["source"])
+        for cell in json.loads(notebook.read_text())["cells"]
+        if cell["cell_type"] == "code"
+    ]
 
 
-@pytest.mark.parametrize("notebook", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda path: path.stem)
+@pytest.mark.parametrize(
+    "notebook", sorted((REPO / "notebooks").glob("*.ipynb")), ids=lambda path: path.stem
+)
 def test_notebooks_read_tables_by_name_and_take_sentences_from_readings(notebook):
     for source in code_cells(notebook):
         assert ".iloc" not in source, source
@@ -573,7 +949,12 @@ def readme_tables(title: str) -> list[list[list[str]]]:
         if line.startswith("|"):
             lines.append(line)
         elif lines:
-            found.append([[cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip("|"))] for row in lines[2:]])
+            found.append(
+                [
+                    [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip("|"))]
+                    for row in lines[2:]
+                ]
+            )
             lines = []
     return found
 
@@ -589,31 +970,52 @@ def test_readme_quotes_the_recorded_sampling_speeds():
     values = saved["values"]
     comparison_quoted, per_resolution = readme_tables("Sampling speed")
     comparison = tables.speed_comparison(tables.sampling_speeds(values["comparison_rows"]))
-    labels = {"paper (Titan X), without caching": tables.PAPER_SPEEDS, "ours, window": tables.OURS_WINDOW,
-              "ours, cached": tables.OURS_CACHED, "ours, naive": tables.OURS_NAIVE}  # fmt: skip
+    labels = {
+        "paper (Titan X), without caching": tables.PAPER_SPEEDS,
+        "ours, window": tables.OURS_WINDOW,
+        "ours, cached": tables.OURS_CACHED,
+        "ours, naive": tables.OURS_NAIVE,
+    }
     assert [labels[row[0]] for row in comparison_quoted] == list(comparison.index)
     for label, pyramid, pixelcnnpp, ratio in comparison_quoted:
         row = comparison.loc[labels[label]]
         digits = "{:g}" if labels[label] == tables.PAPER_SPEEDS else "{:.4f}"
-        assert [pyramid, pixelcnnpp] == [digits.format(row[tables.PYRAMID_SPEED]), digits.format(row[tables.PIXELCNNPP_SPEED])]
+        assert [pyramid, pixelcnnpp] == [
+            digits.format(row[tables.PYRAMID_SPEED]),
+            digits.format(row[tables.PIXELCNNPP_SPEED]),
+        ]
         assert ratio == f"{row[tables.SPEED_RATIO]:.3g}x"
     speeds = tables.sampling_speeds(values["rows"])
     assert len(per_resolution) == len(speeds)
     for model, level, naive, cached, window, speed_up in per_resolution:
         kind = {"Pyramid PixelCNN": "pyramid", "PixelCNN++": "pixelcnnpp"}[model]
         row = speeds.loc[(kind, int(level.split("×")[0]))]
-        assert [naive, cached, window] == [f"{row[column]:.4f}" for column in (tables.NAIVE, tables.CACHED, tables.WINDOW)]
+        assert [naive, cached, window] == [
+            f"{row[column]:.4f}" for column in (tables.NAIVE, tables.CACHED, tables.WINDOW)
+        ]
         assert speed_up == f"{row[tables.SPEED_UP]:.0f}x"
     section = readme_section("Sampling speed")
     threads = {row["threads"] for row in values["rows"] + values["comparison_rows"]}
-    assert len(threads) == 1 and f"threads = {threads.pop()}" in section and saved["compute"] in section
-    assert "papermill notebooks/05_sampling_speed.ipynb notebooks/05_sampling_speed.ipynb --cwd notebooks" in section
+    assert (
+        len(threads) == 1
+        and f"threads = {threads.pop()}" in section
+        and saved["compute"] in section
+    )
+    assert (
+        "papermill notebooks/05_sampling_speed.ipynb notebooks/05_sampling_speed.ipynb --cwd notebooks"
+        in section
+    )
     assert f"{values['whole_face_seconds']:.0f} s" in section
     changes = values["window_changes"]
     for level, share in changes["shares"].items():
         if int(level) > changes["window"]:
             assert f"{level}×{level} level ({share:.2%})" in section
-    assert "1-minute load average {:.2f} when the timing began and {:.2f} when it ended".format(*values["load_average"]) in section
+    assert (
+        "1-minute load average {:.2f} when the timing began and {:.2f} when it ended".format(
+            *values["load_average"]
+        )
+        in section
+    )
     assert f"other processes kept {values['other_load']:.2f} cores busy on average" in section
 
 
@@ -622,7 +1024,9 @@ def test_readme_results_are_the_ones_generated_from_the_records(monkeypatch):
 
     monkeypatch.setenv(registry.RESULTS_ENV, str(REPO / "results"))
     text = (REPO / "README.md").read_text()
-    assert readme.results_markdown("cpu") in text, "README's results are stale: run python -m auxpix.book.readme"
+    assert readme.results_markdown("cpu") in text, (
+        "README's results are stale: run python -m auxpix.book.readme"
+    )
 
 
 def test_readme_generation_rewrites_only_its_block(results, tmp_path):
@@ -645,9 +1049,13 @@ def test_exact_pixel_reading_says_whether_the_exact_pixel_steps_paid_off(results
     table = pd.DataFrame([[3.50, 4.60], [3.55, 3.90]], index=[jpeg, exact], columns=columns)
     assert readings.exact_pixels(table).startswith(
         "At equal total compute, spending the extra steps on the 4,000 exact-pixel training images lowers the "
-        "exact-pixel test bits/dim: 3.900 against 4.600 (-0.700); on the JPEG-decoded test images it costs +0.050.")
+        "exact-pixel test bits/dim: 3.900 against 4.600 (-0.700); on the JPEG-decoded test images it costs +0.050."
+    )
     assert " does not lower " in readings.exact_pixels(table.iloc[::-1].set_axis([jpeg, exact]))
-    assert readings.exact_pixels(table.iloc[:1]) == "Only one of the two runs is there: no comparison yet."
+    assert (
+        readings.exact_pixels(table.iloc[:1])
+        == "Only one of the two runs is there: no comparison yet."
+    )
     assert registry.fine_tuned("cpu") == {}
     tiny_run(registry.results_dir() / "runs" / "pixelcnnpp-cpu-then-cifar10-lossless")
     assert list(registry.fine_tuned("cpu")) == [exact]
@@ -655,26 +1063,47 @@ def test_exact_pixel_reading_says_whether_the_exact_pixel_steps_paid_off(results
 
 def test_level_pilot_table_and_reading(results):
     def write_metrics(path: Path, bpd: list) -> None:  # evaluations at steps 1, 2, 3
-        lines = [{"step": step, "seconds": step, "epoch": 0, "train_bpd": 9.0, "test_bpd": value}
-                 for step, value in enumerate(bpd, start=1)]  # fmt: skip
+        lines = [
+            {"step": step, "seconds": step, "epoch": 0, "train_bpd": 9.0, "test_bpd": value}
+            for step, value in enumerate(bpd, start=1)
+        ]
         path.mkdir(parents=True, exist_ok=True)
         (path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
     assert registry.level_pilot_runs("cpu") is None
     level = results / "pilot" / "pyramid-cpu-cifar-32-light"
     write_metrics(level / "32", [9.0, 9.0, 9.0])
-    (level / "aux_ablation.json").write_text(json.dumps(
-        {"n_images": 500, "aux_ablation": {"32": {"own": 3.2, "another image's": 7.3, "flat": 7.5}}}))
+    (level / "aux_ablation.json").write_text(
+        json.dumps(
+            {
+                "n_images": 500,
+                "aux_ablation": {"32": {"own": 3.2, "another image's": 7.3, "flat": 7.5}},
+            }
+        )
+    )
     unconditional = tiny_run(results / "pilot" / "recipe-pixelcnnpp-cpu-fp32-linear-b16", steps=4)
     write_metrics(unconditional / "pixelcnnpp", [3.6, 3.5, 3.4, 3.3])
     assert registry.level_pilot_runs("cpu") == (level, unconditional)
     table = tables.level_pilot(level, unconditional)
-    assert table.iloc[:, 0].tolist() == [3.4, 3.2, 7.3, 7.5]  # the unconditional model at the level's last step (3)
-    assert table.index[0] == "PixelCNN++, no X̂ (3 steps)" and table.columns[0] == tables.ours(tables.JPEG_TEST, 500)
+    assert table.iloc[:, 0].tolist() == [
+        3.4,
+        3.2,
+        7.3,
+        7.5,
+    ]  # the unconditional model at the level's last step (3)
+    assert table.index[0] == "PixelCNN++, no X̂ (3 steps)" and table.columns[0] == tables.ours(
+        tables.JPEG_TEST, 500
+    )
     assert table.index[2] == "32x32 level given another image's 16x16 image (3 steps)"
     reading = readings.level_pilot(table)
-    assert "needs fewer bits than the unconditional PixelCNN++" in reading and "(3.200 against 3.400, -0.200)" in reading
-    assert "it relies on that image: given another image's it needs 7.300, given a flat one 7.500" in reading
+    assert (
+        "needs fewer bits than the unconditional PixelCNN++" in reading
+        and "(3.200 against 3.400, -0.200)" in reading
+    )
+    assert (
+        "it relies on that image: given another image's it needs 7.300, given a flat one 7.500"
+        in reading
+    )
     table.iloc[:, 0] = [3.0, 3.2, 3.3, 3.25]
     reading = readings.level_pilot(table)
     assert "needs more bits" in reading and "makes little use of that image" in reading

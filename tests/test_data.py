@@ -1,4 +1,5 @@
 """Tests of auxpix.data: tiny data sets written here in the official formats, plus the real data."""
+
 from __future__ import annotations
 
 import hashlib
@@ -73,7 +74,12 @@ def make_lossless(root: Path) -> None:
 # The crop window of a 218x178 image and four flat colours in its quadrants, so that the
 # decoded crop shows whether its edges, orientation and channel order are right.
 TOP, BOTTOM, LEFT, RIGHT = 50, 178, 25, 153
-QUADRANT_COLOURS = {(0, 0): (230, 20, 20), (0, 1): (20, 230, 20), (1, 0): (20, 20, 230), (1, 1): (240, 240, 240)}
+QUADRANT_COLOURS = {
+    (0, 0): (230, 20, 20),
+    (0, 1): (20, 230, 20),
+    (1, 0): (20, 20, 230),
+    (1, 1): (240, 240, 240),
+}
 
 
 def face(level: int = 0) -> np.ndarray:
@@ -99,7 +105,9 @@ def make_celeba(root: Path, levels: list[int], codes: list[int] | None = None) -
     for i, level in enumerate(levels, 1):
         save_jpeg(folder / f"{i:06d}.jpg", face(level))
     if codes is not None:
-        lines = [f"{i:06d}.jpg {c}" for i, c in enumerate(codes, 1)] + ["999999.jpg 0"]  # one absent
+        lines = [f"{i:06d}.jpg {c}" for i, c in enumerate(codes, 1)] + [
+            "999999.jpg 0"
+        ]  # one absent
         (celeba / "list_eval_partition.txt").write_bytes(("\r\n".join(lines) + "\r\n").encode())
     return celeba
 
@@ -242,7 +250,9 @@ class Exploit:
 def test_cifar10_malicious_pickle_is_refused(tmp_path):
     make_cifar(tmp_path)
     marker = tmp_path / "pwned"
-    (tmp_path / data.CIFAR_DIR / "test_batch").write_bytes(pickle.dumps({b"data": Exploit(marker)}, protocol=2))
+    (tmp_path / data.CIFAR_DIR / "test_batch").write_bytes(
+        pickle.dumps({b"data": Exploit(marker)}, protocol=2)
+    )
     with pytest.raises(DataError, match="refused to load (posix|os).system"):
         data.load_cifar10("test", tmp_path)
     assert not marker.exists()
@@ -256,8 +266,14 @@ def test_cifar10_wrong_keys(tmp_path, content):
         data.load_cifar10("test", tmp_path)
 
 
-@pytest.mark.parametrize("array", [np.zeros((20, 3000), np.uint8), np.zeros((20, 3072), np.int64),
-                                   np.zeros((20, 3, 32, 32), np.uint8)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((20, 3000), np.uint8),
+        np.zeros((20, 3072), np.int64),
+        np.zeros((20, 3, 32, 32), np.uint8),
+    ],
+)
 def test_cifar10_wrong_shape_or_dtype(tmp_path, array):
     make_cifar(tmp_path)
     write_batch(tmp_path / data.CIFAR_DIR / "test_batch", array)
@@ -278,7 +294,7 @@ def test_celeba_crop_is_the_papers_window(tmp_path):
     x = data.load_celeba("train", tmp_path)
     assert x.shape == (2, 3, 128, 128) and x.dtype == torch.uint8
     for (qr, qc), colour in QUADRANT_COLOURS.items():
-        quadrant = x[:, :, qr * 64:(qr + 1) * 64, qc * 64:(qc + 1) * 64].int()
+        quadrant = x[:, :, qr * 64 : (qr + 1) * 64, qc * 64 : (qc + 1) * 64].int()
         # Every pixel, the crop's border rows and columns included, has its quadrant's colour:
         # a window off by one pixel would take in a black row or column.
         assert (quadrant - torch.tensor(colour).view(1, 3, 1, 1)).abs().max() < 40
@@ -310,7 +326,14 @@ def test_celeba_random_split_is_decided_by_each_file_name(tmp_path):
 def test_random_celeba_split_is_pinned_and_holds_out_5_percent():
     names = [f"{i:06d}.jpg" for i in range(1, 202_600)]  # every CelebA image
     test = [name for name in names if data.in_random_celeba_test(name)]
-    assert test[:6] == ["000012.jpg", "000022.jpg", "000036.jpg", "000047.jpg", "000065.jpg", "000094.jpg"]
+    assert test[:6] == [
+        "000012.jpg",
+        "000022.jpg",
+        "000036.jpg",
+        "000047.jpg",
+        "000065.jpg",
+        "000094.jpg",
+    ]
     assert len(test) == 10_158  # 5.01 %
 
 
@@ -329,13 +352,17 @@ def test_configs_record_their_celeba_split():
 
 def test_celeba_official_split_needs_the_partition_file(tmp_path):
     make_celeba(tmp_path, [0])
-    with pytest.raises(DataError, match="celeba_split='official' needs .*list_eval_partition.txt.*'random'"):
+    with pytest.raises(
+        DataError, match="celeba_split='official' needs .*list_eval_partition.txt.*'random'"
+    ):
         data.load_celeba("train", tmp_path, celeba_split="official")
 
 
 def test_celeba_unknown_split_choice(tmp_path):
     make_celeba(tmp_path, [0])
-    with pytest.raises(DataError, match="unknown celeba_split 'paper'; choose one of random, official"):
+    with pytest.raises(
+        DataError, match="unknown celeba_split 'paper'; choose one of random, official"
+    ):
         data.load_dataset("celeba", "train", tmp_path, celeba_split="paper")
 
 
@@ -392,7 +419,9 @@ def test_celeba_unwritable_cache_only_warns(tmp_path):
 def test_celeba_lower_resolution_is_the_pyramids_view(tmp_path):
     auxvars = pytest.importorskip("auxpix.auxvars")
     celeba = make_celeba(tmp_path, [0])
-    noise = np.random.default_rng(0).integers(0, 256, (218, 178, 3), dtype=np.uint8)  # many .5 averages
+    noise = np.random.default_rng(0).integers(
+        0, 256, (218, 178, 3), dtype=np.uint8
+    )  # many .5 averages
     save_jpeg(celeba / "img_align_celeba" / "000002.jpg", noise)
     full = data.load_celeba("train", tmp_path)
     for resolution, factor in ((64, 2), (32, 4)):
@@ -458,7 +487,9 @@ def test_load_dataset_dispatch(tmp_path):
     assert data.load_dataset("cifar10", "test", tmp_path).shape == (20, 3, 32, 32)
     assert data.load_dataset("cifar10-lossless", "train", tmp_path).shape == (40, 3, 32, 32)
     assert data.load_dataset("celeba", "train", tmp_path).shape == (1, 3, 128, 128)  # random split
-    assert data.load_dataset("celeba", "test", tmp_path, resolution=32, celeba_split="official").shape == (1, 3, 32, 32)
+    assert data.load_dataset(
+        "celeba", "test", tmp_path, resolution=32, celeba_split="official"
+    ).shape == (1, 3, 32, 32)
     with pytest.raises(DataError, match="cifar10, cifar10-lossless, celeba"):
         data.load_dataset("mnist", "train", tmp_path)
     with pytest.raises(DataError, match="32x32"):
@@ -478,7 +509,9 @@ def test_random_flip_mirrors_about_half():
 
 # --------------------------------------------------------------------------- the real data
 
-real = pytest.mark.skipif(not REAL_DATA.is_dir(), reason=f"no real data at {REAL_DATA} (set AUXPIX_TEST_DATA)")
+real = pytest.mark.skipif(
+    not REAL_DATA.is_dir(), reason=f"no real data at {REAL_DATA} (set AUXPIX_TEST_DATA)"
+)
 
 
 @real
@@ -506,19 +539,28 @@ def real_celeba(tmp_path_factory):
     before = _listing(REAL_DATA / "celeba")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(data.CACHE_ENV, str(tmp_path_factory.mktemp("celeba-cache")))
-        splits = {split: data.load_celeba(split, REAL_DATA, celeba_split="official") for split in ("train", "valid", "test")}
+        splits = {
+            split: data.load_celeba(split, REAL_DATA, celeba_split="official")
+            for split in ("train", "valid", "test")
+        }
     assert _listing(REAL_DATA / "celeba") == before, "reading the shared data folder wrote into it"
     yield splits
 
 
 def _listing(folder: Path) -> list[tuple[str, int, int]]:
     """Every file below ``folder`` with its size and modification time (what a write changes)."""
-    return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
+    return sorted(
+        (str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    )
 
 
 @real
 def test_real_celeba_official_split(real_celeba):
-    assert {split: len(x) for split, x in real_celeba.items()} == {"train": 4657, "valid": 780, "test": 660}
+    assert {split: len(x) for split, x in real_celeba.items()} == {
+        "train": 4657,
+        "valid": 780,
+        "test": 660,
+    }
     for x in real_celeba.values():
         assert x.shape[1:] == (3, 128, 128) and x.dtype == torch.uint8
     mean = real_celeba["train"].numpy().mean((0, 2, 3)) / 255
@@ -530,9 +572,15 @@ def test_real_celeba_random_split():
     before = _listing(REAL_DATA / "celeba")
     folder = REAL_DATA / "celeba" / "img_align_celeba"
     files = data._celeba_files(folder)
-    train, test = (data._celeba_split(folder.parent, files, split, "random") for split in ("train", "test"))
+    train, test = (
+        data._celeba_split(folder.parent, files, split, "random") for split in ("train", "test")
+    )
     assert (len(train), len(test)) == (5775, 322)  # 5.3 % of our 6,097 faces; 5.01 % of all 202,599
-    assert sorted(train + test) == files and [f.name for f in test[:3]] == ["000012.jpg", "000022.jpg", "000036.jpg"]
+    assert sorted(train + test) == files and [f.name for f in test[:3]] == [
+        "000012.jpg",
+        "000022.jpg",
+        "000036.jpg",
+    ]
     faces = data.load_celeba("test", REAL_DATA)
     assert faces.shape == (322, 3, 128, 128)
     # a 64x64 training image is the pyramid's 64x64 view of its 128x128 crop

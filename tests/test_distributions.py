@@ -1,4 +1,5 @@
 """The likelihoods are normalized, and the samplers draw from what the likelihoods score."""
+
 import math
 
 import pytest
@@ -18,17 +19,23 @@ def random_params(seed, *, k=K, log_scale=(-4.0, 0.0), mean=(-1.1, 1.1), coeff=3
     """Mixture parameters of one pixel, [1, 10k, 1, 1], in PixelCNN++'s channel layout."""
     g = torch.Generator().manual_seed(seed)
     u = lambda lo, hi, n: lo + (hi - lo) * torch.rand(n, generator=g)  # noqa: E731
-    per_channel = [torch.cat([u(*mean, k), u(*log_scale, k), u(-coeff, coeff, k)]) for _ in range(3)]
+    per_channel = [
+        torch.cat([u(*mean, k), u(*log_scale, k), u(-coeff, coeff, k)]) for _ in range(3)
+    ]
     return torch.cat([torch.randn(k, generator=g), *per_channel]).view(1, 10 * k, 1, 1)
 
 
 def all_values_log_prob(params):
     """log p of every one of the 256^3 RGB values of one pixel, [256, 256, 256]."""
-    gb = torch.stack(torch.meshgrid(torch.arange(256), torch.arange(256), indexing="ij")).reshape(2, -1)
+    gb = torch.stack(torch.meshgrid(torch.arange(256), torch.arange(256), indexing="ij")).reshape(
+        2, -1
+    )
     out = []
     for r in range(256):
         x = torch.cat([torch.full((1, gb.shape[1]), r), gb]).T.reshape(-1, 3, 1, 1)
-        out.append(logistic_mixture_log_prob(x, params.expand(x.shape[0], -1, -1, -1)).view(256, 256))
+        out.append(
+            logistic_mixture_log_prob(x, params.expand(x.shape[0], -1, -1, -1)).view(256, 256)
+        )
     return torch.stack(out)
 
 
@@ -37,7 +44,9 @@ def all_values_log_prob(params):
     [
         random_params(0, k=2),
         random_params(1, k=2, log_scale=(-7.5, -6.0)),  # below the clamp: very peaked bins
-        random_params(2, k=2, mean=(-1.05, 1.05), log_scale=(-3, 2)),  # mass in the edge bins, and flat
+        random_params(
+            2, k=2, mean=(-1.05, 1.05), log_scale=(-3, 2)
+        ),  # mass in the edge bins, and flat
     ],
 )
 def test_logistic_mixture_sums_to_one_over_all_rgb_values(params):
@@ -47,7 +56,11 @@ def test_logistic_mixture_sums_to_one_over_all_rgb_values(params):
 
 def probabilities(params, rgb):
     """p of the given RGB values [N, 3] of one pixel."""
-    return logistic_mixture_log_prob(rgb.view(-1, 3, 1, 1), params.expand(rgb.shape[0], -1, -1, -1)).double().exp()
+    return (
+        logistic_mixture_log_prob(rgb.view(-1, 3, 1, 1), params.expand(rgb.shape[0], -1, -1, -1))
+        .double()
+        .exp()
+    )
 
 
 def grid(*axes):
@@ -71,7 +84,9 @@ def test_colour_order_r_then_g_given_r_then_b_given_r_and_g():
     assert not torch.allclose(p, p_new, atol=1e-6)  # ... while p(b | r, g) did change
     for r in (0, 77, 255):
         rgb = torch.cat([torch.full((256 * 256, 1), r), grid(values, values)], dim=1)
-        assert probabilities(params, rgb).sum().item() == pytest.approx(probabilities(new_gb, rgb).sum().item(), abs=1e-6)
+        assert probabilities(params, rgb).sum().item() == pytest.approx(
+            probabilities(new_gb, rgb).sum().item(), abs=1e-6
+        )
     assert not torch.equal(params[:, g_slots], new_gb[:, g_slots])
 
 
@@ -149,7 +164,9 @@ def test_map_sampling_returns_the_mode_of_the_drawn_component():
 def test_mode_is_the_most_likely_value_of_a_single_component():
     params = random_params(9, k=1, log_scale=(-3.5, -2.5))
     lp = all_values_log_prob(params)
-    best = torch.tensor(divmod(divmod(lp.argmax().item(), 256)[0], 256) + (lp.argmax().item() % 256,))
+    best = torch.tensor(
+        divmod(divmod(lp.argmax().item(), 256)[0], 256) + (lp.argmax().item() % 256,)
+    )
     modes, _ = component_modes_k1(params)
     assert modes[0].tolist() == best.tolist()
 

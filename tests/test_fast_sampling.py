@@ -1,10 +1,17 @@
 """Cached sampling is exact: the network outputs and the images of naive sampling. Windowed
 sampling (the authors') changes them only through the context the window cuts."""
+
 import pytest
 import torch
 
 import auxpix
-from auxpix.bench import conditioning, sampling_speed, sampling_table, seconds_per_pixel, window_draw_changes
+from auxpix.bench import (
+    conditioning,
+    sampling_speed,
+    sampling_table,
+    seconds_per_pixel,
+    window_draw_changes,
+)
 from auxpix.fast_sampling import (
     DEFAULT_WINDOW,
     CachedNetwork,
@@ -30,11 +37,19 @@ CONFIGS = {  # name: (kind, smoke-preset overrides)
 _SHALLOW = {"nr_resnet": 0, "nr_resolutions": 2}
 WINDOWED = {
     "pixelcnnpp-16-shallow": ("pixelcnnpp", {"image_size": 16, "net": _SHALLOW}),
-    "grayscale-16-shallow": ("grayscale", {"image_size": 16, "cond_net": _SHALLOW}),  # embedding at 16 and 8
+    "grayscale-16-shallow": (
+        "grayscale",
+        {"image_size": 16, "cond_net": _SHALLOW},
+    ),  # embedding at 16 and 8
     "pyramid-8-16": ("pyramid", {"resolutions": (8, 16)}),
     "pyramid-16-32": ("pyramid", {"resolutions": (16, 32)}),
 }
-SAMPLED = ["pixelcnnpp-8", "grayscale-8", "pyramid-4-8", "pixelcnnpp-16-wide"]  # end to end, naive vs cached
+SAMPLED = [
+    "pixelcnnpp-8",
+    "grayscale-8",
+    "pyramid-4-8",
+    "pixelcnnpp-16-wide",
+]  # end to end, naive vs cached
 DRAWS = {"ancestral": {}, "map": {"map": True}, "variance-reduced": {"log_scale_shift": 0.5}}
 
 
@@ -55,17 +70,27 @@ def all_parts():
 
 def outputs_one_pixel_at_a_time(part, x, embedding):
     cached = CachedNetwork(part.network, embedding, x)
-    rows = [torch.cat([cached(x, i, j) for j in range(x.shape[-1])], dim=-1) for i in range(x.shape[-2])]
+    rows = [
+        torch.cat([cached(x, i, j) for j in range(x.shape[-1])], dim=-1) for i in range(x.shape[-2])
+    ]
     return torch.cat(rows, dim=-2)
 
 
-@pytest.mark.parametrize("dtype,tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["f64", "f32"])
+@pytest.mark.parametrize(
+    "dtype,tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["f64", "f32"]
+)
 @pytest.mark.parametrize("config,name", list(all_parts()))
 def test_cached_network_gives_the_full_pass_outputs(config, name, dtype, tolerance):
     """Teacher-forced on a random image: every pixel's output equals the full pass's."""
     model = build(config, dtype)
     part, size = model.parts[name], model.parts[name].image_size
-    x = torch.rand(2, part.channels, size, size, generator=torch.Generator().manual_seed(1), dtype=dtype) * 2 - 1
+    x = (
+        torch.rand(
+            2, part.channels, size, size, generator=torch.Generator().manual_seed(1), dtype=dtype
+        )
+        * 2
+        - 1
+    )
     with torch.no_grad():
         embedding = part.embed(conditioning(model, name, n=2))
         full = part.network(x, embedding)
@@ -84,7 +109,9 @@ def draws(model, method, recorded, **options):
 
         part.sample_pixel = spy
     try:
-        images = model.sample(3, method=method, generator=torch.Generator().manual_seed(2), **options)
+        images = model.sample(
+            3, method=method, generator=torch.Generator().manual_seed(2), **options
+        )
     finally:
         for part in model.parts.values():
             del part.sample_pixel
@@ -104,7 +131,9 @@ def draws(model, method, recorded, **options):
 def test_cached_sampling_gives_the_naive_images_in_float64(config, options):
     model = build(config, torch.float64)
     recorded = {"naive": [], "cached": []}
-    naive, cached = (draws(model, method, recorded[method], **options) for method in ("naive", "cached"))
+    naive, cached = (
+        draws(model, method, recorded[method], **options) for method in ("naive", "cached")
+    )
     assert torch.equal(naive, cached)
     assert recorded["naive"] == recorded["cached"]  # the generator is consumed identically
     assert {dtype for dtype, _ in recorded["cached"]} == {torch.float64}  # and so are the draws
@@ -131,14 +160,18 @@ def test_cached_network_wants_pixels_in_raster_order():
 
 
 def test_unknown_sampling_method_fails_clearly():
-    with pytest.raises(ValueError, match="sampling method must be one of cached, naive, window, got 'fast'"):
+    with pytest.raises(
+        ValueError, match="sampling method must be one of cached, naive, window, got 'fast'"
+    ):
         build("pixelcnnpp-4").sample(1, method="fast")
 
 
 @pytest.mark.parametrize("method", ["naive", "cached", "window"])
 def test_seconds_per_pixel_times_a_prefix_and_restores_train_mode(method):
     model = build("pyramid-4-8", torch.float32).train()
-    seconds = seconds_per_pixel(model.parts["8"], method=method, n=2, max_seconds=0.05, aux=conditioning(model, "8", 2))
+    seconds = seconds_per_pixel(
+        model.parts["8"], method=method, n=2, max_seconds=0.05, aux=conditioning(model, "8", 2)
+    )
     assert 0 < seconds < 1 and model.training
 
 
@@ -154,15 +187,33 @@ def test_a_window_as_large_as_the_image_gives_the_naive_images_in_float64():
 
 
 def test_window_rows_end_with_the_pixel_and_start_at_the_top_near_it():
-    assert [window_rows(i, 16) for i in (0, 15, 16, 40)] == [slice(0, 16), slice(0, 16), slice(1, 17), slice(25, 41)]
+    assert [window_rows(i, 16) for i in (0, 15, 16, 40)] == [
+        slice(0, 16),
+        slice(0, 16),
+        slice(1, 17),
+        slice(25, 41),
+    ]
     # On a grid of 4 the window ends with the grid cell holding the pixel.
-    assert [window_rows(i, 16, grid=4) for i in (15, 16, 17, 19, 20)] == [slice(0, 16)] + [slice(4, 20)] * 3 + [slice(8, 24)]
+    assert [window_rows(i, 16, grid=4) for i in (15, 16, 17, 19, 20)] == [slice(0, 16)] + [
+        slice(4, 20)
+    ] * 3 + [slice(8, 24)]
 
 
 def test_window_columns_hold_half_the_window_left_and_narrow_at_the_right_edge():
     columns = [window_columns(j, 16, 32) for j in (0, 8, 9, 24, 30, 31)]
-    assert columns == [slice(0, 16), slice(0, 16), slice(1, 17), slice(16, 32), slice(22, 32), slice(23, 32)]
-    assert [window_columns(j, 16, 32, grid=4) for j in (11, 12, 13)] == [slice(0, 16), slice(4, 20), slice(4, 20)]
+    assert columns == [
+        slice(0, 16),
+        slice(0, 16),
+        slice(1, 17),
+        slice(16, 32),
+        slice(22, 32),
+        slice(23, 32),
+    ]
+    assert [window_columns(j, 16, 32, grid=4) for j in (11, 12, 13)] == [
+        slice(0, 16),
+        slice(4, 20),
+        slice(4, 20),
+    ]
 
 
 class Echo(torch.nn.Module):
@@ -181,11 +232,16 @@ class Echo(torch.nn.Module):
 def test_the_window_slides_over_the_image_and_every_embedding_resolution():
     size, window = 32, 8
     image = torch.arange(size * size, dtype=torch.float64).view(1, 1, size, size)
-    embedding = {size: -image, size // 2: torch.arange(size * size // 4, dtype=torch.float64).view(1, 1, 16, 16)}
+    embedding = {
+        size: -image,
+        size // 2: torch.arange(size * size // 4, dtype=torch.float64).view(1, 1, 16, 16),
+    }
     windowed = WindowedNetwork(Echo(), embedding, window)
     for i in range(size):
         for j in range(size):
-            expected = torch.stack([image[0, 0, i, j], -image[0, 0, i, j], embedding[16][0, 0, i // 2, j // 2]])
+            expected = torch.stack(
+                [image[0, 0, i, j], -image[0, 0, i, j], embedding[16][0, 0, i // 2, j // 2]]
+            )
             assert torch.equal(windowed(image, i, j).flatten(), expected), (i, j)
 
 
@@ -221,11 +277,17 @@ def receptive_fields(network, x, embedding):
     fields = torch.zeros(size, size, size, size, dtype=torch.bool)
     for i in range(size):
         for j in range(size):
-            grads = torch.autograd.grad(out[:, :, i, j].sum(), [x, *activations], retain_graph=True, allow_unused=True)
+            grads = torch.autograd.grad(
+                out[:, :, i, j].sum(), [x, *activations], retain_graph=True, allow_unused=True
+            )
             for grad in grads:
                 if grad is not None:
                     factor = size // grad.shape[-1]
-                    used = (grad.abs().sum(dim=(0, 1)) > 0).repeat_interleave(factor, 0).repeat_interleave(factor, 1)
+                    used = (
+                        (grad.abs().sum(dim=(0, 1)) > 0)
+                        .repeat_interleave(factor, 0)
+                        .repeat_interleave(factor, 1)
+                    )
                     fields[i, j] |= used
     return fields
 
@@ -239,7 +301,11 @@ def outside_window(fields, i, j, window, grid):
 
 @pytest.mark.parametrize(
     "config,name,window",
-    [("pixelcnnpp-16-shallow", "pixelcnnpp", 8), ("grayscale-16-shallow", "cond", 8), ("pyramid-8-16", "16", 8)],
+    [
+        ("pixelcnnpp-16-shallow", "pixelcnnpp", 8),
+        ("grayscale-16-shallow", "cond", 8),
+        ("pyramid-8-16", "16", 8),
+    ],
 )
 def test_a_window_changes_a_pixels_params_only_through_context_beyond_it(config, name, window):
     """Teacher-forced on a random image: where the pixel's receptive field fits its window,
@@ -247,12 +313,28 @@ def test_a_window_changes_a_pixels_params_only_through_context_beyond_it(config,
     on its grid); where it does not, the output changes (at one pixel at least)."""
     model = build(config)
     part, size = model.parts[name], model.parts[name].image_size
-    x = torch.rand(2, part.channels, size, size, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 - 1
+    x = (
+        torch.rand(
+            2,
+            part.channels,
+            size,
+            size,
+            generator=torch.Generator().manual_seed(1),
+            dtype=torch.float64,
+        )
+        * 2
+        - 1
+    )
     with torch.no_grad():
         embedding = part.embed(conditioning(model, name, n=2))
     windowed = WindowedNetwork(part.network, embedding, window)
     fields = receptive_fields(part.network, x, embedding)
-    cut = {(i, j) for i in range(size) for j in range(size) if outside_window(fields, i, j, window, windowed.grid)}
+    cut = {
+        (i, j)
+        for i in range(size)
+        for j in range(size)
+        if outside_window(fields, i, j, window, windowed.grid)
+    }
     assert 0 < len(cut) < size * size
     with torch.no_grad():
         full = part.network(x, embedding)
@@ -260,7 +342,9 @@ def test_a_window_changes_a_pixels_params_only_through_context_beyond_it(config,
             (i, j)
             for i in range(size)
             for j in range(size)
-            if not torch.allclose(windowed(x, i, j), full[..., i : i + 1, j : j + 1], atol=1e-12, rtol=0)
+            if not torch.allclose(
+                windowed(x, i, j), full[..., i : i + 1, j : j + 1], atol=1e-12, rtol=0
+            )
         }
     assert changed and changed <= cut
 
@@ -273,10 +357,15 @@ def test_window_sampling_gives_the_naive_images_where_the_receptive_field_fits_t
     aux = conditioning(model, "32", n=1)
     with torch.no_grad():
         embedding = part.embed(aux)
-    fields = receptive_fields(part.network, torch.rand(1, 3, size, size, dtype=torch.float64), embedding)
-    assert not any(outside_window(fields, i, j, DEFAULT_WINDOW, 1) for i in range(size) for j in range(size))
+    fields = receptive_fields(
+        part.network, torch.rand(1, 3, size, size, dtype=torch.float64), embedding
+    )
+    assert not any(
+        outside_window(fields, i, j, DEFAULT_WINDOW, 1) for i in range(size) for j in range(size)
+    )
     naive, windowed = (
-        part.sample(1, aux, method=method, generator=torch.Generator().manual_seed(2)) for method in ("naive", "window")
+        part.sample(1, aux, method=method, generator=torch.Generator().manual_seed(2))
+        for method in ("naive", "window")
     )
     assert torch.equal(naive, windowed)
 
@@ -292,11 +381,17 @@ def test_window_draw_changes_is_a_share_and_zero_for_a_window_as_large_as_the_im
     assert window_draw_changes(**kwargs, window=16) == {"8": 0.0, "16": 0.0}
     changes = window_draw_changes(**kwargs, window=4)
     assert set(changes) == {"8", "16"} and all(0.0 <= share <= 1.0 for share in changes.values())
-    assert window_draw_changes(**kwargs, window=4, reference="cached") == changes  # naive's images in float64
+    assert (
+        window_draw_changes(**kwargs, window=4, reference="cached") == changes
+    )  # naive's images in float64
 
 
 def test_sampling_speed_times_the_window_method_beside_the_others():
-    speeds = sampling_speed("pyramid", preset="smoke", methods=("window", "cached", "naive"), max_seconds=0.3)
+    speeds = sampling_speed(
+        "pyramid", preset="smoke", methods=("window", "cached", "naive"), max_seconds=0.3
+    )
     assert set(speeds) == {"window", "cached", "naive"} and all(s > 0 for s in speeds.values())
-    (row,) = sampling_table([("pyramid", 16)], preset="smoke", methods=("window", "naive"), window=8, max_seconds=0.2)
+    (row,) = sampling_table(
+        [("pyramid", 16)], preset="smoke", methods=("window", "naive"), window=8, max_seconds=0.2
+    )
     assert row["window"] == 8 and {"window s/pixel", "naive s/pixel"} <= set(row)

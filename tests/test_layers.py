@@ -1,4 +1,5 @@
 """The layers' dropout: element-wise Bernoulli(1 - p), scaled by 1 / (1 - p), reproducible."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Causality of the networks, the models' bits/dim bookkeeping, sampling shapes, presets."""
+
 import math
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def images(n=2, size=SIZE, seed=0):
 def all_parts():
     for kind in auxpix.KINDS:
         model = small(kind)
-        for name, part in model.parts.items():
+        for name in model.parts:
             yield pytest.param(model, name, id=f"{kind}-{name}")
 
 
@@ -68,10 +69,12 @@ def test_changing_later_pixels_never_changes_earlier_log_probs(kind):
             after = model.log_prob(changed.view_as(x), reduction="none").view(-1)
             assert torch.allclose(before[: position + 1], after[: position + 1], atol=1e-5)
         else:  # the grayscale X̂ of later pixels changes too; X̂ may be seen whole by p(X|X̂)
-            gray = auxpix.grayscale_4bit(x)
-            cond = model.parts["cond"]
-            lp = lambda im: cond.log_prob(im, gray, reduction="none").view(-1)  # noqa: E731
-            assert torch.allclose(lp(x)[: position + 1], lp(changed.view_as(x))[: position + 1], atol=1e-5)
+            gray, cond = auxpix.grayscale_4bit(x), model.parts["cond"]
+            before_cond = cond.log_prob(x, gray, reduction="none").view(-1)
+            after_cond = cond.log_prob(changed.view_as(x), gray, reduction="none").view(-1)
+            assert torch.allclose(
+                before_cond[: position + 1], after_cond[: position + 1], atol=1e-5
+            )
 
 
 def test_conditional_part_uses_the_auxiliary_image():
@@ -165,7 +168,9 @@ PAPER_PARAMETERS = {
 def test_paper_parameter_counts_are_the_readmes():
     for kind, parts in PAPER_PARAMETERS.items():
         model = auxpix.build(kind, preset="paper")
-        assert {name: sum(p.numel() for p in part.parameters()) for name, part in model.parts.items()} == parts
+        assert {
+            name: sum(p.numel() for p in part.parameters()) for name, part in model.parts.items()
+        } == parts
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     stated = readme[readme.index("Parameter counts of the `paper` presets") :].split("\n\n")[0]
     gray, pyramid = PAPER_PARAMETERS["grayscale"], PAPER_PARAMETERS["pyramid"]
@@ -179,7 +184,9 @@ def test_paper_pyramid_level_has_the_authors_light_net_and_15_block_embedding():
     level = auxpix.build("pyramid", preset="paper").parts["32"]
     net = level.network
     streams = [net.up_u, net.up_ul, net.down_u, net.down_ul]
-    assert sum(len(group) for stream in streams for group in stream) == 6  # 3 per stream, no down pass
+    assert (
+        sum(len(group) for stream in streams for group in stream) == 6
+    )  # 3 per stream, no down pass
     assert [len(group) for group in net.up_u] == [3] and not net.downsample_u and not net.upsample_u
     kernels = {block.conv_in.conv.kernel_size for group in net.up_u for block in group}
     kernels |= {block.conv_in.conv.kernel_size for group in net.up_ul for block in group}
@@ -194,8 +201,13 @@ def test_embedding_skips_come_from_mirror_blocks_at_the_same_resolution():
     """Each up-pass block's auxiliary input is its mirror down-pass block's output: record
     what each block receives and check it against what the mirror block returned."""
     torch.manual_seed(0)
-    cond = auxpix.build("grayscale", preset="paper", image_size=8, cond_net={"nr_filters": 8},
-                        embedding={"nr_filters": 8}).parts["cond"]  # fmt: skip
+    cond = auxpix.build(
+        "grayscale",
+        preset="paper",
+        image_size=8,
+        cond_net={"nr_filters": 8},
+        embedding={"nr_filters": 8},
+    ).parts["cond"]
     embedding = cond.embedding.eval()
     outputs, skips = [], []
 
@@ -247,9 +259,13 @@ def _layers_per_stream(network) -> int:
 
 
 def test_grayscale_conditional_net_and_embedding_have_24_layers_where_pixelcnnpp_has_36():
-    grayscale, pixelcnnpp = (auxpix.build(kind, preset="paper") for kind in ("grayscale", "pixelcnnpp"))
+    grayscale, pixelcnnpp = (
+        auxpix.build(kind, preset="paper") for kind in ("grayscale", "pixelcnnpp")
+    )
     assert _layers_per_stream(pixelcnnpp.parts["pixelcnnpp"].network) == 36
-    assert _layers_per_stream(grayscale.parts["aux"].network) == 36  # p(X̂): PixelCNN++'s hyperparameters
+    assert (
+        _layers_per_stream(grayscale.parts["aux"].network) == 36
+    )  # p(X̂): PixelCNN++'s hyperparameters
     cond = grayscale.parts["cond"]
     assert _layers_per_stream(cond.network) == 24
     assert len(cond.embedding.blocks) + len(cond.embedding.resample) == 24

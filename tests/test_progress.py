@@ -1,4 +1,5 @@
 """Progress bars are drawn on a terminal only: a log file gets no carriage-return clutter."""
+
 import io
 
 from auxpix.progress import progress_bar

@@ -2,6 +2,7 @@
 the classifier's training (a few steps on tiny data), its checkpoint and resumption, and
 scoring a smoke model's samples, in the library and through ``auxpix quality``; then the
 chapter's support (auxpix.book.quality): its verdict and reading, table, kept samples and figures."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ TINY = quality.ClassifierConfig(widths=(4, 8), residual=(1,), epochs=2, batch_si
 
 
 def random_images(n: int, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+    return torch.randint(
+        0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def tiny_classifier(seed: int = 0) -> quality.Classifier:
@@ -46,7 +49,15 @@ def smoke_run(tmp_path_factory, one_thread):
     folder = tmp_path_factory.mktemp("run")
     torch.manual_seed(0)
     model = auxpix.build("pixelcnnpp", preset="smoke")
-    train_part(model, "pixelcnnpp", random_images(16), run_dir=folder, preset="smoke", steps=2, progress=False)
+    train_part(
+        model,
+        "pixelcnnpp",
+        random_images(16),
+        run_dir=folder,
+        preset="smoke",
+        steps=2,
+        progress=False,
+    )
     return folder
 
 
@@ -54,7 +65,9 @@ def smoke_run(tmp_path_factory, one_thread):
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
-    features = np.random.default_rng(0).normal(size=(200, 8)) @ np.random.default_rng(1).normal(size=(8, 8))
+    features = np.random.default_rng(0).normal(size=(200, 8)) @ np.random.default_rng(1).normal(
+        size=(8, 8)
+    )
     assert quality.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-9)
 
 
@@ -63,7 +76,9 @@ def test_frechet_distance_of_a_shift_is_its_squared_length(shift):
     """Equal covariances: d² = |Δμ|², growing with the shift."""
     features = np.random.default_rng(0).normal(size=(300, 6))
     delta = shift * np.arange(1, 7) / 6
-    assert quality.frechet_distance(features, features + delta) == pytest.approx(np.sum(delta**2), rel=1e-9)
+    assert quality.frechet_distance(features, features + delta) == pytest.approx(
+        np.sum(delta**2), rel=1e-9
+    )
 
 
 def test_frechet_distance_of_different_spreads():
@@ -101,8 +116,13 @@ def test_score_images_reports_both_scores_and_their_spread(trained_dir):
     assert report["n"] == 20 and report["bootstrap"] == 5
     assert report["classifier_score"] >= 1 and report["frechet_distance"] > 0
     assert report["classifier_score_std"] >= 0 and report["frechet_distance_std"] > 0
-    same = quality.score_images(classifier, real, quality.reference_fit(classifier, real), bootstrap=0)
-    assert same["frechet_distance"] == pytest.approx(0, abs=1e-6) and "frechet_distance_std" not in same
+    same = quality.score_images(
+        classifier, real, quality.reference_fit(classifier, real), bootstrap=0
+    )
+    assert (
+        same["frechet_distance"] == pytest.approx(0, abs=1e-6)
+        and "frechet_distance_std" not in same
+    )
 
 
 # --------------------------------------------------------------------------- baselines and augmentation
@@ -110,7 +130,9 @@ def test_score_images_reports_both_scores_and_their_spread(trained_dir):
 
 def test_marginal_draws_take_each_pixel_from_a_training_image_at_its_position():
     train = torch.arange(5, dtype=torch.uint8).view(5, 1, 1, 1).expand(5, 3, 32, 32) * 40
-    train = train + torch.tensor([0, 1, 2], dtype=torch.uint8).view(1, 3, 1, 1)  # the channels stay together
+    train = train + torch.tensor([0, 1, 2], dtype=torch.uint8).view(
+        1, 3, 1, 1
+    )  # the channels stay together
     draws = quality.marginal_draws(train, 7, seed=3)
     assert draws.shape == (7, 3, 32, 32) and draws.dtype == torch.uint8
     assert ((draws[:, 1] - draws[:, 0]) == 1).all() and ((draws[:, 0] % 40) == 0).all()
@@ -132,7 +154,11 @@ def test_augment_crops_the_reflected_image_and_flips_it():
     assert out.shape == images.shape and out.dtype == torch.uint8
     pad = quality.CROP_PAD
     padded = torch.nn.functional.pad(images.float(), (pad,) * 4, mode="reflect").to(torch.uint8)
-    crops = [padded[..., dy : dy + 32, dx : dx + 32] for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)]
+    crops = [
+        padded[..., dy : dy + 32, dx : dx + 32]
+        for dy in range(2 * pad + 1)
+        for dx in range(2 * pad + 1)
+    ]
     candidates = torch.stack(crops + [crop.flip(-1) for crop in crops], 1)  # [N, 162, 3, 32, 32]
     matches = (candidates == out[:, None]).flatten(2).all(-1)
     assert matches.any(1).all()  # every output is one crop of its own image, flipped or not
@@ -172,7 +198,14 @@ def test_resumed_training_reaches_the_same_weights(tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "_train_step", crash_after_three)
     checkpoint = tmp_path / quality.CHECKPOINT_FILE
     with pytest.raises(KeyboardInterrupt):
-        quality.fit(tiny_classifier(), images, labels, checkpoint=checkpoint, checkpoint_every=2, progress=False)
+        quality.fit(
+            tiny_classifier(),
+            images,
+            labels,
+            checkpoint=checkpoint,
+            checkpoint_every=2,
+            progress=False,
+        )
     monkeypatch.setattr(quality, "_train_step", real_step)
     resumed = tiny_classifier(seed=1)  # other initial weights: the checkpoint must replace them
     quality.fit(resumed, images, labels, checkpoint=checkpoint, checkpoint_every=2, progress=False)
@@ -202,7 +235,10 @@ def test_labels_follow_the_images(tmp_path):
     import pickle
 
     for name, first in [("test_batch", 3)] + [(f"data_batch_{k}", k) for k in range(1, 6)]:
-        batch = {b"data": np.full((2, 3072), first, dtype=np.uint8), b"labels": [first, (first + 1) % 10]}
+        batch = {
+            b"data": np.full((2, 3072), first, dtype=np.uint8),
+            b"labels": [first, (first + 1) % 10],
+        }
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
     images, labels = quality.labelled("train", tmp_path)
     assert labels.tolist() == [1, 2, 2, 3, 3, 4, 4, 5, 5, 6]
@@ -218,15 +254,29 @@ def test_score_model_samples_and_scores(smoke_run, trained_dir):
     images, seconds = quality.sample_images(model, 4, batch_size=2, progress=False)
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.uint8 and seconds > 0
     classifier = quality.load_classifier(trained_dir)
-    report = quality.score_model(model, classifier, random_images(4, seed=4), 4, batch_size=4, bootstrap=3,
-                                 progress=False)  # fmt: skip
+    report = quality.score_model(
+        model, classifier, random_images(4, seed=4), 4, batch_size=4, bootstrap=3, progress=False
+    )
     assert report["n"] == 4 and report["sample_seconds"] > 0 and report["bootstrap"] == 3
     assert report["classifier_score"] >= 1 and report["frechet_distance"] >= 0
 
 
 def test_cli_quality_json(smoke_run, trained_dir, capsys, monkeypatch):
-    monkeypatch.setattr(data, "load_dataset", lambda *args, limit=None, **kwargs: random_images(8)[:limit])
-    argv = ["quality", str(smoke_run), "--n", "4", "--batch", "4", "--bootstrap", "3", "--classifier", str(trained_dir)]
+    monkeypatch.setattr(
+        data, "load_dataset", lambda *args, limit=None, **kwargs: random_images(8)[:limit]
+    )
+    argv = [
+        "quality",
+        str(smoke_run),
+        "--n",
+        "4",
+        "--batch",
+        "4",
+        "--bootstrap",
+        "3",
+        "--classifier",
+        str(trained_dir),
+    ]
     assert main(argv + ["--json"]) == 0, capsys.readouterr().err
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 4 and report["kind"] == "pixelcnnpp"
@@ -249,33 +299,58 @@ def test_cli_quality_refuses_a_run_of_another_dataset(tmp_path, capsys):
 
 
 def score_row(label, group, cs, cs_std, fd, fd_std, n=100):
-    return {"label": label, "group": group, "status": "scored", "note": "", "sample_seconds": None, "n": n,
-            "classifier_score": cs, "classifier_score_std": cs_std,
-            "frechet_distance": fd, "frechet_distance_std": fd_std}
+    return {
+        "label": label,
+        "group": group,
+        "status": "scored",
+        "note": "",
+        "sample_seconds": None,
+        "n": n,
+        "classifier_score": cs,
+        "classifier_score_std": cs_std,
+        "frechet_distance": fd,
+        "frechet_distance_std": fd_std,
+    }
 
 
 def chapter_rows(gray, plain):
     """Calibration rows and the two models, each model given as (cs, cs_std, fd, fd_std) or None (not loaded)."""
     from auxpix.book import quality as chapter
 
-    rows = [score_row(chapter.REAL, chapter.CALIBRATION, 7.0, 0.1, 5.0, 0.5),
-            score_row(chapter.MARGINAL, chapter.CALIBRATION, 1.5, 0.05, 400.0, 5.0)]  # fmt: skip
+    rows = [
+        score_row(chapter.REAL, chapter.CALIBRATION, 7.0, 0.1, 5.0, 0.5),
+        score_row(chapter.MARGINAL, chapter.CALIBRATION, 1.5, 0.05, 400.0, 5.0),
+    ]
     for label, scores in ((chapter.GRAYSCALE, gray), (chapter.PIXELCNNPP, plain)):
         if scores is None:
-            rows.append({"label": label, "group": chapter.MODEL, "status": chapter.TO_BE_RETRAINED, "note": "old run",
-                         "sample_seconds": None})  # fmt: skip
+            rows.append(
+                {
+                    "label": label,
+                    "group": chapter.MODEL,
+                    "status": chapter.TO_BE_RETRAINED,
+                    "note": "old run",
+                    "sample_seconds": None,
+                }
+            )
         else:
             rows.append(score_row(label, chapter.MODEL, *scores) | {"sample_seconds": 12.0})
     return rows
 
 
-@pytest.mark.parametrize("gray, plain, verdict", [
-    ((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 80.0, 2.0), "supported"),
-    ((3.0, 0.1, 80.0, 2.0), (4.0, 0.1, 50.0, 2.0), "contradicted"),
-    ((3.1, 0.1, 50.0, 2.0), (3.0, 0.1, 80.0, 2.0), "undecided"),  # the classifier scores within the spread
-    ((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 40.0, 2.0), "undecided"),  # the two scores disagree
-    (None, (3.0, 0.1, 80.0, 2.0), "to be retrained"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "gray, plain, verdict",
+    [
+        ((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 80.0, 2.0), "supported"),
+        ((3.0, 0.1, 80.0, 2.0), (4.0, 0.1, 50.0, 2.0), "contradicted"),
+        (
+            (3.1, 0.1, 50.0, 2.0),
+            (3.0, 0.1, 80.0, 2.0),
+            "undecided",
+        ),  # the classifier scores within the spread
+        ((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 40.0, 2.0), "undecided"),  # the two scores disagree
+        (None, (3.0, 0.1, 80.0, 2.0), "to be retrained"),
+    ],
+)
 def test_coherence_verdict_and_reading(gray, plain, verdict):
     from auxpix.book import quality as chapter
 
@@ -295,7 +370,12 @@ def test_quality_table_and_record():
 
     rows = chapter_rows(None, (3.0, 0.1, 80.0, 2.0))
     table = chapter.quality_table(rows)
-    assert list(table.index) == [chapter.REAL, chapter.MARGINAL, chapter.GRAYSCALE, chapter.PIXELCNNPP]
+    assert list(table.index) == [
+        chapter.REAL,
+        chapter.MARGINAL,
+        chapter.GRAYSCALE,
+        chapter.PIXELCNNPP,
+    ]
     assert table.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
     assert table.loc[chapter.PIXELCNNPP, chapter.FRECHET] == 80.0
     timing = chapter.timing_table(rows)
@@ -304,11 +384,15 @@ def test_quality_table_and_record():
     assert timing.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
     info = {"parameters": 5, "steps": 3, "minutes": 1.0, "test_accuracy": {"cifar10": 0.5}}
     values, data = chapter.record_values(rows, info)
-    assert values["verdict"] == chapter.TO_BE_RETRAINED and values["n"] == 100 and "first 100" in data
+    assert (
+        values["verdict"] == chapter.TO_BE_RETRAINED and values["n"] == 100 and "first 100" in data
+    )
     json.dumps(values)  # recordable
 
 
-def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(smoke_run, trained_dir, tmp_path, monkeypatch):
+def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(
+    smoke_run, trained_dir, tmp_path, monkeypatch
+):
     import shutil
 
     from auxpix.book import quality as chapter
@@ -317,26 +401,41 @@ def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(smoke_run, traine
     monkeypatch.setenv(registry.RESULTS_ENV, str(tmp_path))
     run = json.loads((smoke_run / "run.json").read_text())
     config = run["config"]
-    wider = run | {"config": config | {"net": config["net"] | {"nr_filters": 2 * config["net"]["nr_filters"]}}}
-    for name, saved in [("pixelcnnpp-t", run),  # loads
-                        ("pixelcnnpp-t-wider", wider),  # its weights are of another (narrower) network
-                        ("grayscale-t", run | {"kind": "grayscale"})]:  # a broken run.json
+    wider = run | {
+        "config": config | {"net": config["net"] | {"nr_filters": 2 * config["net"]["nr_filters"]}}
+    }
+    for name, saved in [
+        ("pixelcnnpp-t", run),  # loads
+        ("pixelcnnpp-t-wider", wider),  # its weights are of another (narrower) network
+        ("grayscale-t", run | {"kind": "grayscale"}),
+    ]:  # a broken run.json
         shutil.copytree(smoke_run, tmp_path / "runs" / name)
         (tmp_path / "runs" / name / "run.json").write_text(json.dumps(saved))
-    rows = (chapter.ModelRow(chapter.PIXELCNNPP, "pixelcnnpp"), chapter.ModelRow("wider", "pixelcnnpp", "-wider"),
-            chapter.ModelRow(chapter.GRAYSCALE, "grayscale"), chapter.ModelRow("Pyramid", "pyramid", "-cifar"))  # fmt: skip
+    rows = (
+        chapter.ModelRow(chapter.PIXELCNNPP, "pixelcnnpp"),
+        chapter.ModelRow("wider", "pixelcnnpp", "-wider"),
+        chapter.ModelRow(chapter.GRAYSCALE, "grayscale"),
+        chapter.ModelRow("Pyramid", "pyramid", "-cifar"),
+    )
     options = dict(seed=0, batch_size=2, progress=False, rows=rows)
     first = chapter.model_entries("t", 2, **options)
     assert [e["images"] is None for e in first] == [False, True, True, True]
-    assert [e["status"] for e in first] == [chapter.SCORED, chapter.TO_BE_RETRAINED, chapter.DOES_NOT_LOAD,
-                                            chapter.NOT_TRAINED]  # fmt: skip
+    assert [e["status"] for e in first] == [
+        chapter.SCORED,
+        chapter.TO_BE_RETRAINED,
+        chapter.DOES_NOT_LOAD,
+        chapter.NOT_TRAINED,
+    ]
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("kept samples are drawn again")
 
     monkeypatch.setattr(quality, "sample_images", no_sampling)
     again = chapter.model_entries("t", 2, **options)
-    assert torch.equal(again[0]["images"], first[0]["images"]) and again[0]["seconds"] == first[0]["seconds"]
+    assert (
+        torch.equal(again[0]["images"], first[0]["images"])
+        and again[0]["seconds"] == first[0]["seconds"]
+    )
     with pytest.raises(AssertionError, match="drawn again"):
         chapter.model_entries("t", 3, **options)  # another N: drawn again
 

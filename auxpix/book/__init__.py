@@ -6,6 +6,7 @@ and its figures (:mod:`~auxpix.book.plots`).
 The library never imports this package: it needs the ``book`` extra (pandas, matplotlib),
 which a plain ``pip install auxpix`` leaves out.
 """
+
 from importlib.util import find_spec
 
 BOOK_DEPENDENCIES = ("pandas", "matplotlib")
@@ -17,4 +18,6 @@ class BookExtraMissing(ImportError):
 
 _missing = [name for name in BOOK_DEPENDENCIES if find_spec(name) is None]
 if _missing:
-    raise BookExtraMissing(f"auxpix.book needs {' and '.join(_missing)}: pip install 'auxpix[book]'")
+    raise BookExtraMissing(
+        f"auxpix.book needs {' and '.join(_missing)}: pip install 'auxpix[book]'"
+    )

@@ -1,5 +1,6 @@
 """Figures for the book: sample grids, training curves, where the bits go, and plots of
 the tables of :mod:`auxpix.book.tables`."""
+
 from __future__ import annotations
 
 import math
@@ -21,9 +22,12 @@ def show_blocks(blocks: dict[str, torch.Tensor], *, title: str | None = None, sc
     width = max(grid.shape[1] for grid in grids.values())
     heights = [grid.shape[0] for grid in grids.values()]
     fig, axes = plt.subplots(
-        len(grids), 1, figsize=(max(4, width * scale), sum(heights) * scale + 0.4 * len(grids)),
-        gridspec_kw={"height_ratios": heights}, squeeze=False,
-    )  # fmt: skip
+        len(grids),
+        1,
+        figsize=(max(4, width * scale), sum(heights) * scale + 0.4 * len(grids)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
     for ax, (label, grid) in zip(axes[:, 0], grids.items()):
         ax.imshow(grid, interpolation="nearest")
         ax.set_title(label, fontsize=9, loc="left")
@@ -39,7 +43,9 @@ def training_curves(runs: dict[str, Path], parts: dict[str, list[str]] | None = 
     panel per run, one colour per part."""
     fig, axes = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.2), squeeze=False)
     for ax, (label, path) in zip(axes[0], runs.items()):
-        names = (parts or {}).get(label) or sorted((p.name for p in Path(path).iterdir() if p.is_dir()), key=_natural)
+        names = (parts or {}).get(label) or sorted(
+            (p.name for p in Path(path).iterdir() if p.is_dir()), key=_natural
+        )
         for colour, part in enumerate(names):
             rows = read_metrics(path, part)
             minutes = [r["seconds"] / 60 for r in rows]
@@ -62,10 +68,15 @@ def pilot_curves(runs: dict[str, Path], part: str, preset: str):
     """Test bits/dim against training minutes of part ``part`` of a sizing pilot's runs, on one axis."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for label, path in runs.items():
-        test = [(r["seconds"] / 60, r["test_bpd"]) for r in read_metrics(path, part) if "test_bpd" in r]
+        test = [
+            (r["seconds"] / 60, r["test_bpd"]) for r in read_metrics(path, part) if "test_bpd" in r
+        ]
         ax.plot(*zip(*test), "o-", ms=2.5, label=label)
-    ax.set(title=f"part {part}, preset {preset}: the same wall-clock budget", xlabel="training minutes",
-           ylabel="test bits/dim")
+    ax.set(
+        title=f"part {part}, preset {preset}: the same wall-clock budget",
+        xlabel="training minutes",
+        ylabel="test bits/dim",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -84,7 +95,9 @@ def bits_per_pixel(model: AuxiliaryVariableModel, x: torch.Tensor) -> dict[str, 
 def bits_heatmaps(images: torch.Tensor, maps: dict[str, torch.Tensor]):
     """Each image beside heatmaps of the bits its pixels cost (one column per map)."""
     n = len(images)
-    fig, axes = plt.subplots(n, 1 + len(maps), figsize=(2.1 * (1 + len(maps)), 2.1 * n), squeeze=False)
+    fig, axes = plt.subplots(
+        n, 1 + len(maps), figsize=(2.1 * (1 + len(maps)), 2.1 * n), squeeze=False
+    )
     vmax = max(float(m.max()) for m in maps.values())
     for row in range(n):
         axes[row, 0].imshow(images[row].permute(1, 2, 0).cpu().numpy())
@@ -101,7 +114,9 @@ def bits_heatmaps(images: torch.Tensor, maps: dict[str, torch.Tensor]):
 
 def loss_split(split: pd.DataFrame, preset: str):
     """The bits/dim rows of :func:`~auxpix.book.tables.loss_split`'s table as bars, one colour per column."""
-    ax = split.loc[tables.BITS_ROWS].plot.bar(figsize=(7, 3), rot=0, ylabel="bits / colour dimension")
+    ax = split.loc[tables.BITS_ROWS].plot.bar(
+        figsize=(7, 3), rot=0, ylabel="bits / colour dimension"
+    )
     ax.set_title(f"Grayscale PixelCNN, preset {preset}: the split of the likelihood")
     return ax.figure
 
@@ -117,9 +132,17 @@ def sample_statistics(stats: pd.DataFrame):
     """Each column of :func:`~auxpix.book.tables.sample_statistics` against the log-scale
     reduction, with the MAP samples' and the real faces' values as lines."""
     shifts = stats.drop(index=[tables.MAP, tables.REAL_FACES])
-    axes = shifts.plot(subplots=True, figsize=(7, 4), marker="o", legend=False, title=list(stats.columns))
+    axes = shifts.plot(
+        subplots=True, figsize=(7, 4), marker="o", legend=False, title=list(stats.columns)
+    )
     for ax, column in zip(axes, stats.columns):
-        ax.axhline(stats.loc[tables.REAL_FACES, column], color="gray", ls="--", lw=1, label=tables.REAL_FACES)
+        ax.axhline(
+            stats.loc[tables.REAL_FACES, column],
+            color="gray",
+            ls="--",
+            lw=1,
+            label=tables.REAL_FACES,
+        )
         ax.axhline(stats.loc[tables.MAP, column], color="C3", ls=":", lw=1, label=tables.MAP)
     axes[0].legend(fontsize=8)
     return axes[0].figure
@@ -127,8 +150,18 @@ def sample_statistics(stats: pd.DataFrame):
 
 def pyramid_speeds(speeds: pd.DataFrame, compute: str):
     """Seconds per pixel of the pyramid against its top resolution, one line per sampler timed (log-log)."""
-    levels = speeds.loc["pyramid", [column for column in (tables.NAIVE, tables.CACHED, tables.WINDOW) if column in speeds]]
-    ax = levels.plot(logx=True, logy=True, marker="o", figsize=(6, 3.5), xticks=levels.index, ylabel="seconds per pixel")
+    levels = speeds.loc[
+        "pyramid",
+        [column for column in (tables.NAIVE, tables.CACHED, tables.WINDOW) if column in speeds],
+    ]
+    ax = levels.plot(
+        logx=True,
+        logy=True,
+        marker="o",
+        figsize=(6, 3.5),
+        xticks=levels.index,
+        ylabel="seconds per pixel",
+    )
     ax.set_xticklabels([tables.resolution_label(r) for r in levels.index])
     ax.set_title(f"Pyramid PixelCNN (paper architecture), batch 1, {compute}", fontsize=9)
     return ax.figure

@@ -12,6 +12,7 @@ checkpoint folder of every part), the number, seed and sampling options; the cha
 them again only when one of these changes (or when asked), and otherwise re-scores the kept
 samples in seconds.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,16 +70,30 @@ MODEL_ROWS = (
 # --------------------------------------------------------------------------- entries
 
 
-def entry(label: str, group: str, images=None, seconds=None, status: str = SCORED, note: str = "") -> dict:
-    return {"label": label, "group": group, "images": images, "seconds": seconds, "status": status, "note": note}
+def entry(
+    label: str, group: str, images=None, seconds=None, status: str = SCORED, note: str = ""
+) -> dict:
+    return {
+        "label": label,
+        "group": group,
+        "images": images,
+        "seconds": seconds,
+        "status": status,
+        "note": note,
+    }
 
 
-def calibration_entries(test: torch.Tensor, train: torch.Tensor, n: int, *, seed: int = 0) -> list[dict]:
+def calibration_entries(
+    test: torch.Tensor, train: torch.Tensor, n: int, *, seed: int = 0
+) -> list[dict]:
     """Real test images (the ``n`` after the ``n`` reference ones, so never the reference
     itself), the same images blurred, and draws from the training set's per-pixel marginal."""
     real = real_images(test, n)
-    return [entry(REAL, CALIBRATION, real), entry(BLURRED, CALIBRATION, quality.blurred(real, BLUR_SIGMA)),
-            entry(MARGINAL, CALIBRATION, quality.marginal_draws(train, n, seed=seed))]  # fmt: skip
+    return [
+        entry(REAL, CALIBRATION, real),
+        entry(BLURRED, CALIBRATION, quality.blurred(real, BLUR_SIGMA)),
+        entry(MARGINAL, CALIBRATION, quality.marginal_draws(train, n, seed=seed)),
+    ]
 
 
 def reference_images(test: torch.Tensor, n: int) -> torch.Tensor:
@@ -93,8 +108,10 @@ def real_images(test: torch.Tensor, n: int) -> torch.Tensor:
 
 def _slice(test: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     if len(test) < stop:
-        raise ValueError(f"n = {stop - start} needs {2 * (stop - start)} test images (reference and real rows), "
-                         f"there are {len(test)}")  # fmt: skip
+        raise ValueError(
+            f"n = {stop - start} needs {2 * (stop - start)} test images (reference and real rows), "
+            f"there are {len(test)}"
+        )
     return test[start:stop]
 
 
@@ -117,9 +134,18 @@ def load_model(row: ModelRow, preset: str, *, device="cpu"):
         return None, DOES_NOT_LOAD, one_line(e)[:200]
 
 
-def model_entries(preset: str, n: int, *, seed: int = 0, batch_size: int = 100, device="cpu",
-                  colorize: torch.Tensor | None = None, resample: bool = False, progress: bool = True,
-                  rows=MODEL_ROWS) -> list[dict]:  # fmt: skip
+def model_entries(
+    preset: str,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 100,
+    device="cpu",
+    colorize: torch.Tensor | None = None,
+    resample: bool = False,
+    progress: bool = True,
+    rows=MODEL_ROWS,
+) -> list[dict]:
     """One entry per model row, with its ``n`` samples (kept, or drawn now); and, when the
     Grayscale PixelCNN loads and ``colorize`` (real images) is given, the calibration row of
     those images' 4-bit grays colorized by it."""
@@ -131,21 +157,51 @@ def model_entries(preset: str, n: int, *, seed: int = 0, batch_size: int = 100, 
         if model is None:
             entries.append(entry(row.label, MODEL, status=status, note=note))
             continue
-        images, seconds = kept_samples(row.label, model, run_of(row, preset), preset, n, seed=seed,
-                                       batch_size=batch_size, resample=resample, progress=progress, **row.options)
+        images, seconds = kept_samples(
+            row.label,
+            model,
+            run_of(row, preset),
+            preset,
+            n,
+            seed=seed,
+            batch_size=batch_size,
+            resample=resample,
+            progress=progress,
+            **row.options,
+        )
         entries.append(entry(row.label, MODEL, images, seconds))
     grayscale = loaded.get(("grayscale", ""), (None,))[0]
     if grayscale is not None and colorize is not None:
-        images, seconds = kept_samples(COLORIZED, grayscale, run_of(ModelRow(GRAYSCALE, "grayscale"), preset), preset,
-                                       len(colorize), seed=seed, batch_size=batch_size, resample=resample,
-                                       progress=progress, colorize=colorize)  # fmt: skip
+        images, seconds = kept_samples(
+            COLORIZED,
+            grayscale,
+            run_of(ModelRow(GRAYSCALE, "grayscale"), preset),
+            preset,
+            len(colorize),
+            seed=seed,
+            batch_size=batch_size,
+            resample=resample,
+            progress=progress,
+            colorize=colorize,
+        )
         entries.append(entry(COLORIZED, CALIBRATION, images, seconds))
     return entries
 
 
-def kept_samples(label: str, model, run_dir, preset: str, n: int, *, seed: int, batch_size: int,
-                 resample: bool = False, progress: bool = True, colorize: torch.Tensor | None = None,
-                 **options) -> tuple[torch.Tensor, float]:  # fmt: skip
+def kept_samples(
+    label: str,
+    model,
+    run_dir,
+    preset: str,
+    n: int,
+    *,
+    seed: int,
+    batch_size: int,
+    resample: bool = False,
+    progress: bool = True,
+    colorize: torch.Tensor | None = None,
+    **options,
+) -> tuple[torch.Tensor, float]:
     """(``n`` samples of ``model``, the seconds they took to draw): the kept ones when they
     came from the same weights, number, seed and options; else drawn now and kept
     (:func:`~auxpix.book.registry.kept_samples`).
@@ -158,8 +214,16 @@ def kept_samples(label: str, model, run_dir, preset: str, n: int, *, seed: int, 
         return {"images": quality.sample_images(model, n, **sampler)[0]}
 
     path = registry.results_dir() / "quality" / "samples" / preset / f"{registry.slug(label)}.npz"
-    kept, seconds = registry.kept_samples(path, run_dir, sample, resample=resample, n=n, seed=seed,
-                                          colorized=colorize is not None, **options)  # fmt: skip
+    kept, seconds = registry.kept_samples(
+        path,
+        run_dir,
+        sample,
+        resample=resample,
+        n=n,
+        seed=seed,
+        colorized=colorize is not None,
+        **options,
+    )
     return kept["images"], seconds
 
 
@@ -178,15 +242,20 @@ def report_entries(entries: list[dict]) -> str:
 # --------------------------------------------------------------------------- scores and tables
 
 
-def score_rows(classifier, reference: torch.Tensor, entries: list[dict], *, bootstrap: int = 50,
-               seed: int = 0) -> list[dict]:  # fmt: skip
+def score_rows(
+    classifier, reference: torch.Tensor, entries: list[dict], *, bootstrap: int = 50, seed: int = 0
+) -> list[dict]:
     """Both scores of every entry with images against ``reference``; plain dicts (recordable)."""
     fit = quality.reference_fit(classifier, reference)
     rows = []
     for e in entries:
-        row = {key: e[key] for key in ("label", "group", "status", "note")} | {"sample_seconds": e["seconds"]}
+        row = {key: e[key] for key in ("label", "group", "status", "note")} | {
+            "sample_seconds": e["seconds"]
+        }
         if e["images"] is not None:
-            row |= quality.score_images(classifier, e["images"], fit, bootstrap=bootstrap, seed=seed)
+            row |= quality.score_images(
+                classifier, e["images"], fit, bootstrap=bootstrap, seed=seed
+            )
         rows.append(row)
     return rows
 
@@ -197,15 +266,20 @@ def scored(row: dict | None) -> bool:
 
 def quality_table(rows: list[dict]) -> pd.DataFrame:
     """Calibration rows first, then the models: both scores with their spread, or why a row has none."""
-    ordered = [r for r in rows if r["group"] == CALIBRATION] + [r for r in rows if r["group"] == MODEL]
+    ordered = [r for r in rows if r["group"] == CALIBRATION] + [
+        r for r in rows if r["group"] == MODEL
+    ]
     records = []
     for r in ordered:
         record = {"row": r["label"], "kind": r["group"], "status": r["status"]}
         if scored(r):
-            record |= {"N": r["n"], CLASSIFIER_SCORE: round(r["classifier_score"], 2),
-                       f"{CLASSIFIER_SCORE} {SPREAD}": round(r.get("classifier_score_std", math.nan), 2),
-                       FRECHET: round(r["frechet_distance"], 1),
-                       f"{FRECHET} {SPREAD}": round(r.get("frechet_distance_std", math.nan), 1)}  # fmt: skip
+            record |= {
+                "N": r["n"],
+                CLASSIFIER_SCORE: round(r["classifier_score"], 2),
+                f"{CLASSIFIER_SCORE} {SPREAD}": round(r.get("classifier_score_std", math.nan), 2),
+                FRECHET: round(r["frechet_distance"], 1),
+                f"{FRECHET} {SPREAD}": round(r.get("frechet_distance_std", math.nan), 1),
+            }
         records.append(record)
     table = pd.DataFrame(records).set_index("row")
     return table.astype({"N": "Int64"}) if "N" in table else table
@@ -218,8 +292,11 @@ def timing_table(rows: list[dict]) -> pd.DataFrame:
     for r in (r for r in rows if r["group"] == MODEL or r["sample_seconds"] is not None):
         record = {"row": r["label"], "status": r["status"]}
         if scored(r) and r["sample_seconds"] is not None:
-            record |= {"N": r["n"], "sampling seconds": round(r["sample_seconds"], 1),
-                       "seconds per image": round(r["sample_seconds"] / r["n"], 3)}  # fmt: skip
+            record |= {
+                "N": r["n"],
+                "sampling seconds": round(r["sample_seconds"], 1),
+                "seconds per image": round(r["sample_seconds"] / r["n"], 3),
+            }
         records.append(record)
     columns = ["row", "status", "N", "sampling seconds", "seconds per image"]
     return pd.DataFrame(records, columns=columns).set_index("row").astype({"N": "Int64"})
@@ -229,17 +306,21 @@ def classifier_table(info: dict) -> pd.DataFrame:
     """The classifier: its network, size, training and accuracy on both test sets, from its JSON."""
     config = info["config"]
     widths, residual = config["widths"], config["residual"]
-    stages = ", ".join(f"{w}" + (f" + {r} residual" if r else "") for w, r in zip(widths[1:], residual))
+    stages = ", ".join(
+        f"{w}" + (f" + {r} residual" if r else "") for w, r in zip(widths[1:], residual)
+    )
     rows = {
         "network": f"ResNet-9 style: stem {config['widths'][0]} channels; stages {stages}; max-pool, linear",
         "parameters": f"{info['parameters']:,}",
-        "training": (f"{info['steps']} steps of {config['batch_size']} ({config['epochs']} epochs), "
-                     f"{info['minutes']:.1f} min on {info['threads']} thread(s), "
-                     f"{info['images_per_second']:.0f} images/s"),
+        "training": (
+            f"{info['steps']} steps of {config['batch_size']} ({config['epochs']} epochs), "
+            f"{info['minutes']:.1f} min on {info['threads']} thread(s), "
+            f"{info['images_per_second']:.0f} images/s"
+        ),
         "data": info["data"],
         "test accuracy, JPEG-decoded (10,000)": f"{info['test_accuracy']['cifar10']:.2%}",
         "test accuracy, exact pixels (1,000)": f"{info['test_accuracy']['cifar10-lossless']:.2%}",
-    }  # fmt: skip
+    }
     return pd.DataFrame({"quality classifier": rows})
 
 
@@ -254,31 +335,55 @@ def plot_scores(rows: list[dict]):
     for r in (r for r in rows if scored(r)):
         calibration = r["group"] == CALIBRATION
         colour = "0.45" if calibration else next(colours)
-        ax.errorbar(r["frechet_distance"], r["classifier_score"], xerr=r.get("frechet_distance_std"),
-                    yerr=r.get("classifier_score_std"), fmt="s" if calibration else "o", color=colour, capsize=3)
-        ax.annotate(r["label"], (r["frechet_distance"], r["classifier_score"]), xytext=(5, 5),
-                    textcoords="offset points", fontsize=7, color=colour)  # fmt: skip
-    ax.set(xlabel=f"{FRECHET} to the test images (log scale; lower is better)",
-           ylabel=f"{CLASSIFIER_SCORE} (higher is better)", xscale="log")  # fmt: skip
+        ax.errorbar(
+            r["frechet_distance"],
+            r["classifier_score"],
+            xerr=r.get("frechet_distance_std"),
+            yerr=r.get("classifier_score_std"),
+            fmt="s" if calibration else "o",
+            color=colour,
+            capsize=3,
+        )
+        ax.annotate(
+            r["label"],
+            (r["frechet_distance"], r["classifier_score"]),
+            xytext=(5, 5),
+            textcoords="offset points",
+            fontsize=7,
+            color=colour,
+        )
+    ax.set(
+        xlabel=f"{FRECHET} to the test images (log scale; lower is better)",
+        ylabel=f"{CLASSIFIER_SCORE} (higher is better)",
+        xscale="log",
+    )
     ax.margins(x=0.15, y=0.1)
     fig.tight_layout()
     return fig
 
 
-def best_and_worst(classifier, entries: list[dict], k: int = 8) -> dict[str, dict[str, torch.Tensor]]:
+def best_and_worst(
+    classifier, entries: list[dict], k: int = 8
+) -> dict[str, dict[str, torch.Tensor]]:
     """Per entry with images: its ``k`` best- and ``k`` worst-scored images, by each image's
     term of the classifier score, KL(p(y|x) || p(y)) (p(y): that entry's own class mix)."""
     picked = {}
     for e in (e for e in entries if e["images"] is not None):
         probabilities, _ = quality.predict(classifier, e["images"])
         order = np.argsort(-quality.per_image_kl(probabilities), kind="stable")
-        picked[e["label"]] = {"best": e["images"][order[:k].copy()], "worst": e["images"][order[-k:][::-1].copy()]}
+        picked[e["label"]] = {
+            "best": e["images"][order[:k].copy()],
+            "worst": e["images"][order[-k:][::-1].copy()],
+        }
     return picked
 
 
 def plot_best_and_worst(picked: dict[str, dict[str, torch.Tensor]], scale: float = 0.03):
     """One row per entry: its best images on the left, its worst on the right."""
-    size = (2 * 8 * 34 * scale, len(picked) * 40 * scale + 0.6)  # 8 images of 32 pixels and gaps per panel
+    size = (
+        2 * 8 * 34 * scale,
+        len(picked) * 40 * scale + 0.6,
+    )  # 8 images of 32 pixels and gaps per panel
     fig, axes = plt.subplots(len(picked), 2, figsize=size, squeeze=False)
     for (label, images), row in zip(picked.items(), axes):
         for ax, which in zip(row, ("best", "worst")):
@@ -301,7 +406,10 @@ def coherence_verdict(rows: list[dict]) -> str:
     gray, plain = by.get(GRAYSCALE), by.get(PIXELCNNPP)
     if not (scored(gray) and scored(plain)):
         return TO_BE_RETRAINED
-    signs = {_decisive(gray, plain, key, better) for key, better in (("classifier_score", 1), ("frechet_distance", -1))}
+    signs = {
+        _decisive(gray, plain, key, better)
+        for key, better in (("classifier_score", 1), ("frechet_distance", -1))
+    }
     if signs == {1}:
         return "supported"
     if signs == {-1}:
@@ -318,11 +426,16 @@ def _decisive(a: dict, b: dict, key: str, better: int) -> int:
 
 def calibration_reading(rows: list[dict]) -> str:
     """Where the calibration rows put the scale: real images, then the baselines."""
-    parts = [f"{r['label']} {r['classifier_score']:.2f} / {r['frechet_distance']:.1f}"
-             for r in rows if r["group"] == CALIBRATION and scored(r)]  # fmt: skip
+    parts = [
+        f"{r['label']} {r['classifier_score']:.2f} / {r['frechet_distance']:.1f}"
+        for r in rows
+        if r["group"] == CALIBRATION and scored(r)
+    ]
     if not parts:
         return "No calibration row was scored."
-    return f"Calibration ({CLASSIFIER_SCORE} / {FRECHET}, N = {_n(rows)}): " + "; ".join(parts) + "."
+    return (
+        f"Calibration ({CLASSIFIER_SCORE} / {FRECHET}, N = {_n(rows)}): " + "; ".join(parts) + "."
+    )
 
 
 def _n(rows: list[dict]) -> int:
@@ -347,21 +460,28 @@ def reading(rows: list[dict], preset: str) -> str:
     placed = [placement(r, rows) for r in models if scored(r)]
     if placed:
         text += " " + "; ".join(placed) + "."
-    for status, why in ((TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE), (DOES_NOT_LOAD, "see above"),
-                        (NOT_TRAINED, "no run")):  # fmt: skip
+    for status, why in (
+        (TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE),
+        (DOES_NOT_LOAD, "see above"),
+        (NOT_TRAINED, "no run"),
+    ):
         waiting = [r["label"] for r in models if r["status"] == status]
         if waiting:
             verb = "is" if len(waiting) == 1 else "are"
             text += f" At the **{preset}** preset {_names(waiting)} {verb} {status} ({why})."
     if verdict == TO_BE_RETRAINED:
-        return (f"{text} So the paper's claim that the Grayscale PixelCNN's samples are more coherent than "
-                f"PixelCNN++'s is **not tested yet**.{smoke_caveat(preset)}")
+        return (
+            f"{text} So the paper's claim that the Grayscale PixelCNN's samples are more coherent than "
+            f"PixelCNN++'s is **not tested yet**.{smoke_caveat(preset)}"
+        )
     by = {r["label"]: r for r in rows}
     gray, plain = by[GRAYSCALE], by[PIXELCNNPP]
-    compared = (f"The Grayscale PixelCNN scores {_pm(gray, 'classifier_score', 2)} against PixelCNN++'s "
-                f"{_pm(plain, 'classifier_score', 2)} ({CLASSIFIER_SCORE}, higher is better) and "
-                f"{_pm(gray, 'frechet_distance', 1)} against {_pm(plain, 'frechet_distance', 1)} ({FRECHET}, lower "
-                f"is better)")  # fmt: skip
+    compared = (
+        f"The Grayscale PixelCNN scores {_pm(gray, 'classifier_score', 2)} against PixelCNN++'s "
+        f"{_pm(plain, 'classifier_score', 2)} ({CLASSIFIER_SCORE}, higher is better) and "
+        f"{_pm(gray, 'frechet_distance', 1)} against {_pm(plain, 'frechet_distance', 1)} ({FRECHET}, lower "
+        f"is better)"
+    )
     meaning = {
         "supported": "better on both by more than twice the spread: the claim is **supported** at this preset",
         "contradicted": "worse on both by more than twice the spread: the claim is **contradicted** at this preset",
@@ -387,6 +507,8 @@ def record_values(rows: list[dict], info: dict) -> tuple[dict, dict]:
     n = _n(rows) if any(scored(r) for r in rows) else None
     classifier = {key: info[key] for key in ("parameters", "steps", "minutes", "test_accuracy")}
     values = {"n": n, "verdict": coherence_verdict(rows), "rows": rows, "classifier": classifier}
-    data = (f"scored against the first {n} JPEG-decoded CIFAR-10 test images; real row: test images {n}-{2 * n - 1}; "
-            "classifier trained on the JPEG-decoded training set")  # fmt: skip
+    data = (
+        f"scored against the first {n} JPEG-decoded CIFAR-10 test images; real row: test images {n}-{2 * n - 1}; "
+        "classifier trained on the JPEG-decoded training set"
+    )
     return values, data

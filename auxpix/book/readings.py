@@ -3,6 +3,7 @@ numbers) and says what it shows, so that a claim changes when the numbers stop s
 
 Paper numbers come from the tables' paper columns or ``auxpix.paper``, never from here.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,11 +18,15 @@ SMALL_SHARE = 0.25
 
 def smoke_caveat(preset: str) -> str:
     """What a reading adds at the smoke preset, whose models train for seconds."""
-    return " Smoke models are trained for seconds, so this says little about the paper's models." if preset == "smoke" else ""
+    return (
+        " Smoke models are trained for seconds, so this says little about the paper's models."
+        if preset == "smoke"
+        else ""
+    )
 
 
 def _listed(items: list[str]) -> str:
-    """"a", "a and b", "a, b and c"."""
+    """ "a", "a and b", "a, b and c"."""
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
@@ -29,8 +34,10 @@ def to_be_retrained(names: list[str]) -> str:
     """The line a chapter shows instead of the numbers, figures and samples of the models
     ``names``, whose committed runs do not load (see :func:`auxpix.book.registry.loadable`)."""
     them = "them" if len(names) > 1 else "it"
-    return (f"{_listed([f'**{name}**' for name in names])}: {registry.TO_BE_RETRAINED} "
-            f"({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of {them} here.")
+    return (
+        f"{_listed([f'**{name}**' for name in names])}: {registry.TO_BE_RETRAINED} "
+        f"({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of {them} here."
+    )
 
 
 def loss_split(split: pd.DataFrame, preset: str) -> str:
@@ -52,11 +59,13 @@ def loss_split(split: pd.DataFrame, preset: str) -> str:
         further = "the colour model is further from the paper's than the grayscale one, which lowers p(X̂)'s share"
     else:
         further = "the grayscale model is further from the paper's than the colour one, which raises p(X̂)'s share"
-    return (f"At the **{preset}** preset, on the {EXACT_TEST} images p(X̂) carries **{share:.1%}** of our Grayscale "
-            f"PixelCNN's bits (paper: {split.loc[AUX_SHARE, PAPER]:.1%}): {verdict}. Against the paper's, our p(X̂) "
-            f"is {aux_gap:+.3f} and our p(X | X̂) {cond_gap:+.3f} bits/dim: {further}. On the {JPEG_TEST} images, "
-            f"the set we also scored training images of, p(X̂)'s train/test gap (test minus train) is "
-            f"{train_test_gap:+.3f} bits/dim (paper: {paper_train_test_gap:+.3f}).{smoke_caveat(preset)}")
+    return (
+        f"At the **{preset}** preset, on the {EXACT_TEST} images p(X̂) carries **{share:.1%}** of our Grayscale "
+        f"PixelCNN's bits (paper: {split.loc[AUX_SHARE, PAPER]:.1%}): {verdict}. Against the paper's, our p(X̂) "
+        f"is {aux_gap:+.3f} and our p(X | X̂) {cond_gap:+.3f} bits/dim: {further}. On the {JPEG_TEST} images, "
+        f"the set we also scored training images of, p(X̂)'s train/test gap (test minus train) is "
+        f"{train_test_gap:+.3f} bits/dim (paper: {paper_train_test_gap:+.3f}).{smoke_caveat(preset)}"
+    )
 
 
 def train_subset(n_images: int) -> str:
@@ -64,8 +73,10 @@ def train_subset(n_images: int) -> str:
     return f"p(X̂) on the training set: the first {n_images} training images"
 
 
-NOT_FINE_TUNED = ("The exact-pixel experiment has not run at this preset: `scripts/finetune_exact.sh <preset>` "
-                  "trains it (1,500 steps, about 15 minutes on 2 cores at the cpu preset).")
+NOT_FINE_TUNED = (
+    "The exact-pixel experiment has not run at this preset: `scripts/finetune_exact.sh <preset>` "
+    "trains it (1,500 steps, about 15 minutes on 2 cores at the cpu preset)."
+)
 
 
 def exact_pixels(table: pd.DataFrame) -> str:
@@ -74,17 +85,24 @@ def exact_pixels(table: pd.DataFrame) -> str:
     jpeg, exact = (registry.FINE_TUNES[data] for data in ("cifar10", "cifar10-lossless"))
     if not {jpeg, exact} <= set(table.index):
         return "Only one of the two runs is there: no comparison yet."
-    on_exact, on_jpeg = tables.ours_on(table, tables.EXACT_TEST), tables.ours_on(table, tables.JPEG_TEST)
+    on_exact, on_jpeg = (
+        tables.ours_on(table, tables.EXACT_TEST),
+        tables.ours_on(table, tables.JPEG_TEST),
+    )
     gain = table.loc[jpeg, on_exact] - table.loc[exact, on_exact]
     cost = table.loc[exact, on_jpeg] - table.loc[jpeg, on_jpeg]
     verb = "lowers" if gain > 0 else "does not lower"
-    return (f"At equal total compute, spending the extra steps on the 4,000 exact-pixel training images "
-            f"{verb} the exact-pixel test bits/dim: {table.loc[exact, on_exact]:.3f} against "
-            f"{table.loc[jpeg, on_exact]:.3f} ({-gain:+.3f}); on the JPEG-decoded test images it costs {cost:+.3f}. "
-            f"Only the exact-pixel column compares with the paper's {tables.paper_cifar10_bpd('pixelcnnpp'):g}.")
+    return (
+        f"At equal total compute, spending the extra steps on the 4,000 exact-pixel training images "
+        f"{verb} the exact-pixel test bits/dim: {table.loc[exact, on_exact]:.3f} against "
+        f"{table.loc[jpeg, on_exact]:.3f} ({-gain:+.3f}); on the JPEG-decoded test images it costs {cost:+.3f}. "
+        f"Only the exact-pixel column compares with the paper's {tables.paper_cifar10_bpd('pixelcnnpp'):g}."
+    )
 
 
-NO_LEVEL_PILOT = "The pyramid-level pilot has not run at this preset (scripts/pilot_pyramid_level.sh)."
+NO_LEVEL_PILOT = (
+    "The pyramid-level pilot has not run at this preset (scripts/pilot_pyramid_level.sh)."
+)
 
 
 def level_pilot(table: pd.DataFrame) -> str:
@@ -94,21 +112,27 @@ def level_pilot(table: pd.DataFrame) -> str:
     unconditional, own, other, flat = table[column].tolist()
     verdict = "fewer" if own < unconditional else "more"
     use = "relies on" if min(other, flat) - own > 0.5 else "makes little use of"
-    return (f"Given its own half-resolution image, the conditional level needs {verdict} bits than the "
-            f"unconditional PixelCNN++ after as many steps of the same recipe ({own:.3f} against "
-            f"{unconditional:.3f}, {own - unconditional:+.3f}), and it {use} that image: given another image's "
-            f"it needs {other:.3f}, given a flat one {flat:.3f}.")
+    return (
+        f"Given its own half-resolution image, the conditional level needs {verdict} bits than the "
+        f"unconditional PixelCNN++ after as many steps of the same recipe ({own:.3f} against "
+        f"{unconditional:.3f}, {own - unconditional:+.3f}), and it {use} that image: given another image's "
+        f"it needs {other:.3f}, given a flat one {flat:.3f}."
+    )
 
 
-def pilot_caption(pilot: dict, part: str, preset: str, *, earlier_architecture: bool = False) -> str:
+def pilot_caption(
+    pilot: dict, part: str, preset: str, *, earlier_architecture: bool = False
+) -> str:
     """The caption of a sizing pilot's table, or why there is none; ``earlier_architecture``:
     its runs were trained with an earlier architecture and recipe (they do not load)."""
     if not pilot:
         return f"No sizing pilot at preset {preset!r}: its networks were not chosen by one."
     caption = f"{len(pilot)} networks in the sizing pilot of part {part} at preset {preset!r}"
     if earlier_architecture:
-        caption += (", measured with an earlier architecture and training recipe of this library (before issue 11): "
-                    "they show how the networks were sized, not what today's models reach")
+        caption += (
+            ", measured with an earlier architecture and training recipe of this library (before issue 11): "
+            "they show how the networks were sized, not what today's models reach"
+        )
     return caption
 
 
@@ -118,14 +142,21 @@ def sizing_pilot(sizing: pd.DataFrame) -> str:
     tested = [column for column in sizing.columns if column.startswith("test bpd")]
     first, final = tested[0], tested[-1]
     best = sizing[final].idxmin()
-    lead = {column: sizing[column].drop(best).min() - sizing.loc[best, column] for column in (first, final)}
+    lead = {
+        column: sizing[column].drop(best).min() - sizing.loc[best, column]
+        for column in (first, final)
+    }
     when = {column: column.split(" at ")[1] for column in (first, final)}
-    others = ", ".join(f"{name}: {value:.3f}" for name, value in sizing[final].items() if name != best)
+    others = ", ".join(
+        f"{name}: {value:.3f}" for name, value in sizing[final].items() if name != best
+    )
     if lead[first] < 0:
         trend = f"It was {-lead[first]:.2f} bits/dim behind after {when[first]} and overtook the others later."
     elif lead[final] < lead[first]:
-        trend = (f"Its lead shrinks from {lead[first]:.2f} bits/dim after {when[first]} to {lead[final]:.2f} after "
-                 f"{when[final]}: with a longer budget another network may win.")
+        trend = (
+            f"Its lead shrinks from {lead[first]:.2f} bits/dim after {when[first]} to {lead[final]:.2f} after "
+            f"{when[final]}: with a longer budget another network may win."
+        )
     else:
         trend = f"Its lead grows from {lead[first]:.2f} bits/dim after {when[first]} to {lead[final]:.2f} after {when[final]}."
     if "(the preset)" in best:
@@ -138,10 +169,12 @@ def sizing_pilot(sizing: pd.DataFrame) -> str:
 def colorization(preset: str, training: str) -> str:
     """What to look for in chapter 02's figures, and the model behind them (``training``:
     :func:`~auxpix.book.tables.training_note`'s)."""
-    return ("What to look for: the colorizations should keep each test image's shapes and shading, since X̂ fixes them "
-            "and p(X | X̂) only adds colour and detail; samples of p(X̂) should show objects, as the paper's Figure 2 "
-            f"does, if the grayscale model has learnt high-level structure. Models: preset **{preset}**, "
-            f"{training}.{smoke_caveat(preset)}")
+    return (
+        "What to look for: the colorizations should keep each test image's shapes and shading, since X̂ fixes them "
+        "and p(X | X̂) only adds colour and detail; samples of p(X̂) should show objects, as the paper's Figure 2 "
+        f"does, if the grayscale model has learnt high-level structure. Models: preset **{preset}**, "
+        f"{training}.{smoke_caveat(preset)}"
+    )
 
 
 def celeba_test_caption(n_images: int, split: str) -> str:
@@ -157,9 +190,11 @@ def crop_training(config) -> str:
     if not above:
         return ""
     c, levels = config.crop, "levels" if len(above) > 1 else "level"
-    return (f"To fit the training budget, the {_listed(above)} {levels} trained on aligned random {c}x{c} crops, "
-            f"each with the matching {c // 2}x{c // 2} crop of the image it conditions on; every number here "
-            "scores whole images.")
+    return (
+        f"To fit the training budget, the {_listed(above)} {levels} trained on aligned random {c}x{c} crops, "
+        f"each with the matching {c // 2}x{c // 2} crop of the image it conditions on; every number here "
+        "scores whole images."
+    )
 
 
 def _whole_if_per_level(r: int) -> float:
@@ -176,13 +211,17 @@ def table2_quantity() -> str:
     (a, b) = low
     costs = f"{a}x{a} face cost {whole[a]:.2f} bits/dim and a {b}x{b} face {whole[b]:.2f}"
     if whole[low[-1]] > cifar:
-        return (f"We compare the paper's Table 2 with the whole image at each resolution, -log p(X_r) / 3r²: read as "
-                f"each level's conditional bits, its numbers would make a whole {costs}, more than the "
-                f"{cifar:g} its Pyramid PixelCNN needs for a CIFAR-10 image at {low[-1]}x{low[-1]}, though aligned faces "
-                "are far more regular than CIFAR-10's photographs; the level's own bits are our second column.")
-    return (f"Read as each level's conditional bits, the paper's Table 2 would make a whole {costs}, no more "
-            f"than the {cifar:g} of its CIFAR-10 pyramid, so either reading is plausible; we compare the whole image at "
-            "each resolution, -log p(X_r) / 3r², and show the level's own bits as our second column.")
+        return (
+            f"We compare the paper's Table 2 with the whole image at each resolution, -log p(X_r) / 3r²: read as "
+            f"each level's conditional bits, its numbers would make a whole {costs}, more than the "
+            f"{cifar:g} its Pyramid PixelCNN needs for a CIFAR-10 image at {low[-1]}x{low[-1]}, though aligned faces "
+            "are far more regular than CIFAR-10's photographs; the level's own bits are our second column."
+        )
+    return (
+        f"Read as each level's conditional bits, the paper's Table 2 would make a whole {costs}, no more "
+        f"than the {cifar:g} of its CIFAR-10 pyramid, so either reading is plausible; we compare the whole image at "
+        "each resolution, -log p(X_r) / 3r², and show the level's own bits as our second column."
+    )
 
 
 def _path(series: pd.Series) -> str:
@@ -203,21 +242,27 @@ def _trend(series: pd.Series) -> str:
     rises = _rises(series)
     if not rises:
         return "fall with every step up in resolution"
-    return f"do not fall with every step up in resolution (they rise from {' and from '.join(rises)})"
+    return (
+        f"do not fall with every step up in resolution (they rise from {' and from '.join(rises)})"
+    )
 
 
 def pyramid_trend(table2: pd.DataFrame, preset: str) -> str:
     """How our Table 2 columns change with resolution: the whole image's (compared with the
     paper's) against the paper's trend and numbers, then the level's own bits."""
-    whole, level, theirs = (table2[column].dropna() for column in (tables.WHOLE_IMAGE, tables.LEVEL, PAPER))
+    whole, level, theirs = (
+        table2[column].dropna() for column in (tables.WHOLE_IMAGE, tables.LEVEL, PAPER)
+    )
     span = f"from {whole.index[0]} to {whole.index[-1]}"
     like = "like ours" if _falls(whole) == _falls(theirs) else "unlike ours"
     top = theirs.index[-1]
     gap = whole[top] - theirs[top]
-    return (f"Our whole-image bits/dim, -log p(X_r) / 3r², go {_path(whole)} {span}: they {_trend(whole)}. The "
-            f"paper's Table 2 numbers for the same resolutions go {_path(theirs)}: they {_trend(theirs)}, {like}; at "
-            f"{top} ours is {abs(gap):.2f} bits/dim {'above' if gap > 0 else 'below'} the paper's. Each level's own "
-            f"bits, -log p(X_r | X_r/2) / 3r², go {_path(level)}: they {_trend(level)}.{smoke_caveat(preset)}")
+    return (
+        f"Our whole-image bits/dim, -log p(X_r) / 3r², go {_path(whole)} {span}: they {_trend(whole)}. The "
+        f"paper's Table 2 numbers for the same resolutions go {_path(theirs)}: they {_trend(theirs)}, {like}; at "
+        f"{top} ours is {abs(gap):.2f} bits/dim {'above' if gap > 0 else 'below'} the paper's. Each level's own "
+        f"bits, -log p(X_r | X_r/2) / 3r², go {_path(level)}: they {_trend(level)}.{smoke_caveat(preset)}"
+    )
 
 
 def variance_reduction(stats: pd.DataFrame, preset: str, training: str) -> str:
@@ -233,15 +278,19 @@ def variance_reduction(stats: pd.DataFrame, preset: str, training: str) -> str:
         likely = "makes them more probable under the model"
     else:
         likely = "does not make them more probable under the model"
-    return (f"From c = {low:g} to c = {high:g} the samples' sharpness goes from {first[sharp]:.1f} to {last[sharp]:.1f} "
-            f"(real faces: {real[sharp]:.1f}) and their bits/dim under the model from {first[bpd]:.2f} to "
-            f"{last[bpd]:.2f} (real faces: {real[bpd]:.2f}): reducing the scales {smooths} and {likely}. "
-            f"Model: preset **{preset}**, {training}.{smoke_caveat(preset)}")
+    return (
+        f"From c = {low:g} to c = {high:g} the samples' sharpness goes from {first[sharp]:.1f} to {last[sharp]:.1f} "
+        f"(real faces: {real[sharp]:.1f}) and their bits/dim under the model from {first[bpd]:.2f} to "
+        f"{last[bpd]:.2f} (real faces: {real[bpd]:.2f}): reducing the scales {smooths} and {likely}. "
+        f"Model: preset **{preset}**, {training}.{smoke_caveat(preset)}"
+    )
 
 
 def _times(ratio: float, than: str) -> str:
-    """"2.0x faster than X" for a ratio of X's time to ours of 2, "2.0x slower than X" for 0.5."""
-    return f"{ratio:.1f}x faster than {than}" if ratio > 1 else f"{1 / ratio:.1f}x slower than {than}"
+    """ "2.0x faster than X" for a ratio of X's time to ours of 2, "2.0x slower than X" for 0.5."""
+    return (
+        f"{ratio:.1f}x faster than {than}" if ratio > 1 else f"{1 / ratio:.1f}x slower than {than}"
+    )
 
 
 def sampling_speed(comparison: pd.DataFrame, face_seconds: float) -> str:
@@ -253,23 +302,34 @@ def sampling_speed(comparison: pd.DataFrame, face_seconds: float) -> str:
     paper_ratio = comparison.loc[tables.PAPER_SPEEDS, tables.SPEED_RATIO]
     ours = comparison.drop(index=tables.PAPER_SPEEDS)
     pixelcnnpp = ours[tables.PIXELCNNPP_SPEED].iloc[0]
-    names = {tables.OURS_WINDOW: "with the authors' windowed sampler (no caching, the paper's setting)",
-             tables.OURS_CACHED: "with our cached sampler", tables.OURS_NAIVE: "with the naive one (a full pass per pixel)"}
-    each = "; ".join(f"{names[label]} {row[tables.PYRAMID_SPEED]:.4f} s, {_times(row[tables.SPEED_RATIO], 'it')}"
-                     for label, row in ours.iterrows())  # fmt: skip
-    text = (f"On this device, one image at a time, a cached PixelCNN++ samples a {r}x{r} pixel in {pixelcnnpp:.4f} s; "
-            f"the Pyramid PixelCNN 8→{r} {each}. The paper (Titan X) has its pyramid without caching "
-            f"{paper_ratio:.1f}x faster than the cached PixelCNN++.")
+    names = {
+        tables.OURS_WINDOW: "with the authors' windowed sampler (no caching, the paper's setting)",
+        tables.OURS_CACHED: "with our cached sampler",
+        tables.OURS_NAIVE: "with the naive one (a full pass per pixel)",
+    }
+    each = "; ".join(
+        f"{names[label]} {row[tables.PYRAMID_SPEED]:.4f} s, {_times(row[tables.SPEED_RATIO], 'it')}"
+        for label, row in ours.iterrows()
+    )
+    text = (
+        f"On this device, one image at a time, a cached PixelCNN++ samples a {r}x{r} pixel in {pixelcnnpp:.4f} s; "
+        f"the Pyramid PixelCNN 8→{r} {each}. The paper (Titan X) has its pyramid without caching "
+        f"{paper_ratio:.1f}x faster than the cached PixelCNN++."
+    )
     if tables.OURS_WINDOW in ours.index:
         window = ours.loc[tables.OURS_WINDOW, tables.SPEED_RATIO]
         if window <= 1:
-            text += (" Like for like, the paper's speed-up does not hold here: on a CPU each windowed step costs time "
-                     "in proportion to the window's pixels, which a GPU computes in parallel.")
+            text += (
+                " Like for like, the paper's speed-up does not hold here: on a CPU each windowed step costs time "
+                "in proportion to the window's pixels, which a GPU computes in parallel."
+            )
         elif window < paper_ratio:
             text += f" Like for like, the pyramid is faster here too, by less than the paper's {paper_ratio:.1f}x."
         else:
             text += f" Like for like, the pyramid is faster here too, by at least the paper's {paper_ratio:.1f}x."
-    return f"{text} A whole face, 8x8 to {r}x{r}, took {face_seconds:.0f} s with the cached sampler."
+    return (
+        f"{text} A whole face, 8x8 to {r}x{r}, took {face_seconds:.0f} s with the cached sampler."
+    )
 
 
 def window_changes(changes: dict[str, float], *, window: int, n: int, reference: str) -> str:
@@ -279,35 +339,56 @@ def window_changes(changes: dict[str, float], *, window: int, n: int, reference:
     sampled = {level: share for level, share in changes.items() if int(level) > window}
     exact = [f"{level}x{level}" for level in changes if int(level) <= window]
     if not sampled:
-        return (f"Every level counted ({', '.join(exact)}) fits in the {window}x{window} window, which then sees the "
-                "whole image: the windowed sampler is exact there, and its error shows only at larger levels.")
-    each = " and ".join(f"{round(share * 3 * int(level) ** 2 * n):,} of the {3 * int(level) ** 2 * n:,} sampled values "
-                        f"of the {level}x{level} level ({share:.2%})" for level, share in sampled.items())  # fmt: skip
+        return (
+            f"Every level counted ({', '.join(exact)}) fits in the {window}x{window} window, which then sees the "
+            "whole image: the windowed sampler is exact there, and its error shows only at larger levels."
+        )
+    each = " and ".join(
+        f"{round(share * 3 * int(level) ** 2 * n):,} of the {3 * int(level) ** 2 * n:,} sampled values "
+        f"of the {level}x{level} level ({share:.2%})"
+        for level, share in sampled.items()
+    )
     fits = f"; the {' and '.join(exact)} levels fit in the window and are exact" if exact else ""
-    return (f"With the same random numbers, the {window}x{window} window changed {each} against exact sampling "
-            f"({reference}, float64, {n} image{'s' if n > 1 else ''}){fits}. The window cuts context only where a "
-            "pixel's receptive field is wider than the window, and a draw changes only when that moves its "
-            "distribution across a bin boundary of the random number; these weights are untrained, so a trained "
-            "model's share may differ.")
+    return (
+        f"With the same random numbers, the {window}x{window} window changed {each} against exact sampling "
+        f"({reference}, float64, {n} image{'s' if n > 1 else ''}){fits}. The window cuts context only where a "
+        "pixel's receptive field is wider than the window, and a draw changes only when that moves its "
+        "distribution across a bin boundary of the random number; these weights are untrained, so a trained "
+        "model's share may differ."
+    )
 
 
-def timing_conditions(compute: str, loads: tuple[float, float], others: float | None, cores: int, threads: int,
-                      also_running: str = "") -> str:  # fmt: skip
+def timing_conditions(
+    compute: str,
+    loads: tuple[float, float],
+    others: float | None,
+    cores: int,
+    threads: int,
+    also_running: str = "",
+) -> str:
     """Under what conditions chapter 05 timed: the device (``compute``: its compute label),
     the machine's 1-minute load average when the timing began and when it ended (``loads``),
     how many cores other processes kept busy on average meanwhile (``others``, see
     :func:`auxpix.book.registry.other_load`; None if unknown), on ``cores`` cores with the
     timing's own ``threads``; ``also_running``: what else ran, if known."""
-    text = (f"Timed on {compute}, one image at a time; the 1-minute load average was {loads[0]:.2f} when the timing "
-            f"began and {loads[1]:.2f} when it ended, on {cores} cores")
+    text = (
+        f"Timed on {compute}, one image at a time; the 1-minute load average was {loads[0]:.2f} when the timing "
+        f"began and {loads[1]:.2f} when it ended, on {cores} cores"
+    )
     if others is None:
         text += " (how busy other processes kept the cores is unknown on this system)."
     elif others + threads > cores:
-        text += (f"; other processes kept {others:.2f} cores busy on average meanwhile: they competed for the cores, "
-                 "so these figures are slower and noisier than on an idle machine.")
+        text += (
+            f"; other processes kept {others:.2f} cores busy on average meanwhile: they competed for the cores, "
+            "so these figures are slower and noisier than on an idle machine."
+        )
     elif others >= 0.25:
-        text += (f"; other processes kept {others:.2f} cores busy on average meanwhile, beside the timing's {threads} "
-                 "thread(s), sharing memory and caches: these figures may be somewhat slower than on an idle machine.")
+        text += (
+            f"; other processes kept {others:.2f} cores busy on average meanwhile, beside the timing's {threads} "
+            "thread(s), sharing memory and caches: these figures may be somewhat slower than on an idle machine."
+        )
     else:
-        text += f"; other processes kept {others:.2f} cores busy on average meanwhile: little else ran."
+        text += (
+            f"; other processes kept {others:.2f} cores busy on average meanwhile: little else ran."
+        )
     return text + (f" Also running: {also_running}." if also_running else "")

@@ -2,6 +2,7 @@
 ``python -m auxpix.book.readme`` rewrites the block between the README's two markers from
 ``results/<preset>/*.json``; a test checks that the committed README holds what it generates.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,10 +11,15 @@ from pathlib import Path
 from .. import paper
 from . import claims, registry, tables
 
-START = "<!-- results: generated from results/ by python -m auxpix.book.readme; do not edit by hand -->"
+START = (
+    "<!-- results: generated from results/ by python -m auxpix.book.readme; do not edit by hand -->"
+)
 END = "<!-- end of generated results -->"
-CIFAR_MODELS = {"Grayscale PixelCNN": ("grayscale", ""), "PixelCNN++": ("pixelcnnpp", ""),
-                "Pyramid PixelCNN 8→32": ("pyramid", "-cifar")}  # fmt: skip
+CIFAR_MODELS = {
+    "Grayscale PixelCNN": ("grayscale", ""),
+    "PixelCNN++": ("pixelcnnpp", ""),
+    "Pyramid PixelCNN 8→32": ("pyramid", "-cifar"),
+}
 
 
 def _cell(text: str) -> str:
@@ -37,29 +43,60 @@ def cifar10_section(preset: str) -> str:
     """Table 1 for our models (both test sets) and the exact-pixel experiment, with each run's training."""
     record = registry.recorded("cifar10_likelihoods", preset) or {"values": {}, "data": {}}
     values = record["values"]
-    jpeg, subset, exact = (values.get(label, {}) for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST))
+    jpeg, subset, exact = (
+        values.get(label, {}) for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)
+    )
     rows = []
     for name, (kind, suffix) in CIFAR_MODELS.items():
         run = (kind, preset + suffix)
-        missing = _missing(*run) if (registry.run_dir(*run) / "run.json").is_file() else "not trained yet"
-        training = registry.TO_BE_RETRAINED if missing == registry.TO_BE_RETRAINED else tables.training_note(*run)
-        rows.append([name, *(_bits(scores, f"{kind}_total", missing) for scores in (jpeg, subset, exact)),
-                     tables.paper_cifar10_text(kind), training])  # fmt: skip
+        missing = (
+            _missing(*run) if (registry.run_dir(*run) / "run.json").is_file() else "not trained yet"
+        )
+        training = (
+            registry.TO_BE_RETRAINED
+            if missing == registry.TO_BE_RETRAINED
+            else tables.training_note(*run)
+        )
+        rows.append(
+            [
+                name,
+                *(_bits(scores, f"{kind}_total", missing) for scores in (jpeg, subset, exact)),
+                tables.paper_cifar10_text(kind),
+                training,
+            ]
+        )
     tuned = registry.recorded("exact_pixels", preset)
     for label, by_data in (tuned or {"values": {}})["values"].items():
-        rows.append([label, *(_bits(by_data, label, "") for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)),
-                     tables.paper_cifar10_text("pixelcnnpp"), "scripts/finetune_exact.sh"])  # fmt: skip
+        rows.append(
+            [
+                label,
+                *(
+                    _bits(by_data, label, "")
+                    for label in (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)
+                ),
+                tables.paper_cifar10_text("pixelcnnpp"),
+                "scripts/finetune_exact.sh",
+            ]
+        )
     data = record["data"] if isinstance(record["data"], dict) else {}
     labels = (tables.JPEG_TEST, tables.JPEG_SUBSET, tables.EXACT_TEST)
     header = ["model", *labels, "paper (exact test set)", "training"]
     text = f"CIFAR-10 test bits/dim at the {preset} preset (chapter 01, `results/{preset}/cifar10_likelihoods.json`"
-    text += f", `exact_pixels.json`; {record.get('compute', 'not run')}):\n\n" + _table(header, rows)
-    text += "\n\nTest sets: " + "; ".join(f"{label}: {data.get(label, 'not run')}" for label in labels) + "."
+    text += f", `exact_pixels.json`; {record.get('compute', 'not run')}):\n\n" + _table(
+        header, rows
+    )
+    text += (
+        "\n\nTest sets: "
+        + "; ".join(f"{label}: {data.get(label, 'not run')}" for label in labels)
+        + "."
+    )
     if "aux_share" in jpeg:
-        text += (f"\n\nThe grayscale loss split (§4.1): p(X̂) costs {jpeg['aux_test']:.3f} of {jpeg['grayscale_total']:.3f} "
-                 f"bits/dim on the JPEG-decoded test images ({jpeg['aux_share']:.1%}; paper "
-                 f"{paper.GRAYSCALE_SPLIT['aux_test']:g} of {paper.GRAYSCALE_SPLIT['total_test']:g}, "
-                 f"{tables.paper_aux_share():.1%}).")  # fmt: skip
+        text += (
+            f"\n\nThe grayscale loss split (§4.1): p(X̂) costs {jpeg['aux_test']:.3f} of {jpeg['grayscale_total']:.3f} "
+            f"bits/dim on the JPEG-decoded test images ({jpeg['aux_share']:.1%}; paper "
+            f"{paper.GRAYSCALE_SPLIT['aux_test']:g} of {paper.GRAYSCALE_SPLIT['total_test']:g}, "
+            f"{tables.paper_aux_share():.1%})."
+        )
     return text
 
 
@@ -70,18 +107,25 @@ def celeba_section(preset: str) -> str:
     sizes = list(paper.TABLE2)
     if not any(f"whole_{r}" in values for r in sizes):
         return f"CelebA Table 2 at the {preset} preset (chapter 03): {_missing('pyramid', preset)}."
-    rows = [["ours", *(_bits(values, f"whole_{r}", "not in this preset") for r in sizes)],
-            ["paper", *(f"{paper.TABLE2[r]:g}" for r in sizes)]]
+    rows = [
+        ["ours", *(_bits(values, f"whole_{r}", "not in this preset") for r in sizes)],
+        ["paper", *(f"{paper.TABLE2[r]:g}" for r in sizes)],
+    ]
     header = ["CelebA whole image, bits/dim", *(f"{r}×{r}" for r in sizes)]
-    return (f"CelebA Table 2 at the {preset} preset (chapter 03; {record['data']}; {record['compute']}; "
-            f"{tables.training_note('pyramid', preset)}):\n\n" + _table(header, rows))
+    return (
+        f"CelebA Table 2 at the {preset} preset (chapter 03; {record['data']}; {record['compute']}; "
+        f"{tables.training_note('pyramid', preset)}):\n\n" + _table(header, rows)
+    )
 
 
 def claims_section(preset: str) -> str:
     table = claims.claims_table(preset)
     rows = [[claim, row["paper"], row["ours"], row["verdict"]] for claim, row in table.iterrows()]
-    return (f"The paper's claims at the {preset} preset, with verdicts computed from the numbers "
-            "(chapter 00, `auxpix.book.claims`):\n\n" + _table(["claim", "paper", "ours", "verdict"], rows))
+    return (
+        f"The paper's claims at the {preset} preset, with verdicts computed from the numbers "
+        "(chapter 00, `auxpix.book.claims`):\n\n"
+        + _table(["claim", "paper", "ours", "verdict"], rows)
+    )
 
 
 def results_markdown(preset: str = "cpu") -> str:
@@ -94,7 +138,9 @@ def update(readme: Path, preset: str = "cpu") -> bool:
     """Rewrite ``readme``'s generated block; returns whether it changed."""
     text = readme.read_text()
     if START not in text or END not in text:
-        raise ValueError(f"{readme} has no generated block: put the lines {START!r} and {END!r} where it goes")
+        raise ValueError(
+            f"{readme} has no generated block: put the lines {START!r} and {END!r} where it goes"
+        )
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]
     new = before + results_markdown(preset) + after
@@ -105,11 +151,18 @@ def update(readme: Path, preset: str = "cpu") -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
-    parser.add_argument("--results", type=Path, default=Path("results"), help="the results folder (default results/)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="the results folder (default results/)",
+    )
     parser.add_argument("--preset", default="cpu")
     args = parser.parse_args()
     registry.use_results(args.results)
-    print(f"{args.readme}: {'updated' if update(args.readme, args.preset) else 'already up to date'}")
+    print(
+        f"{args.readme}: {'updated' if update(args.readme, args.preset) else 'already up to date'}"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ The folder is ``$AUXPIX_RESULTS`` when set, else the one given to :func:`use_res
 notebooks give the repository's ``results/``): the variable points a whole book build
 elsewhere without editing a notebook.
 """
+
 from __future__ import annotations
 
 import io
@@ -84,7 +85,9 @@ def results_dir() -> Path:
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV]).expanduser()
     if _default_results is None:
-        raise ConfigError(f"no results folder: set {RESULTS_ENV}=DIR or call auxpix.book.registry.use_results(DIR)")
+        raise ConfigError(
+            f"no results folder: set {RESULTS_ENV}=DIR or call auxpix.book.registry.use_results(DIR)"
+        )
     return _default_results
 
 
@@ -102,11 +105,17 @@ def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
     The fields are compared among the pilot's own runs (as saved), so that a pilot run with
     an earlier architecture than today's preset is still labelled by what it varied."""
     pilot = {path: read_run(path) for path in sorted((results_dir() / "pilot").glob(f"{kind}-*"))}
-    configs = {path: flat_config(config_to_dict(run["config"])) for path, run in pilot.items() if run["preset"] == preset}
+    configs = {
+        path: flat_config(config_to_dict(run["config"]))
+        for path, run in pilot.items()
+        if run["preset"] == preset
+    }
     if len(configs) < 2:
         return {}
     first = next(iter(configs.values()))
-    changed = [key for key in first if len({repr(config.get(key)) for config in configs.values()}) > 1]
+    changed = [
+        key for key in first if len({repr(config.get(key)) for config in configs.values()}) > 1
+    ]
     today = flat_config(config_to_dict(preset_config(kind, preset)))
 
     def is_preset(config: dict) -> bool:
@@ -137,7 +146,9 @@ def trained_parameters(path: Path, part: str) -> int:
     state = read_state(Path(path) / part)
     if state is None:
         raise CheckpointError(f"{path} has no checkpoint of part {part!r}")
-    with safetensors.safe_open(Path(path) / part / state["checkpoint"] / EMA_FILE, framework="pt") as f:
+    with safetensors.safe_open(
+        Path(path) / part / state["checkpoint"] / EMA_FILE, framework="pt"
+    ) as f:
         return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
 
 
@@ -145,7 +156,9 @@ def budget(kind: str, preset: str, part: str, parts) -> dict:
     """The training budget of part ``part`` of a model whose parts are ``parts``."""
     base = preset.split("-")[0]
     if base == "paper":
-        epochs = PAPER_EPOCHS.get((kind, part), PAPER_EPOCHS.get((kind, None), BUDGETS["paper"]["epochs"]))
+        epochs = PAPER_EPOCHS.get(
+            (kind, part), PAPER_EPOCHS.get((kind, None), BUDGETS["paper"]["epochs"])
+        )
         return {"epochs": epochs}
     if "minutes" not in BUDGETS[base]:
         return dict(BUDGETS[base])
@@ -158,8 +171,17 @@ def budget(kind: str, preset: str, part: str, parts) -> dict:
     return {"minutes": BUDGETS[base]["minutes"] * share}
 
 
-def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, device="auto", progress=False,
-            compile=False, command: str | None = None):
+def trained(
+    kind: str,
+    preset: str,
+    *,
+    train: bool = False,
+    data_dir=None,
+    device="auto",
+    progress=False,
+    compile=False,
+    command: str | None = None,
+):
     """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode), or None when
     its committed run was trained with an earlier architecture (see :func:`loadable`): the
     book then says it is to be retrained, and never retrains it unless asked.
@@ -172,8 +194,16 @@ def trained(kind: str, preset: str, *, train: bool = False, data_dir=None, devic
     """
     final = run_dir(kind, preset)
     if train or not _complete(final):
-        _train_all(kind, preset, final, data_dir=data_dir, device=device, progress=progress,
-                   compile=compile, command=command)
+        _train_all(
+            kind,
+            preset,
+            final,
+            data_dir=data_dir,
+            device=device,
+            progress=progress,
+            compile=compile,
+            command=command,
+        )
     return _load(final, device)
 
 
@@ -221,22 +251,39 @@ def _complete(path: Path) -> bool:
     return all((read_state(path / name) or {}).get("done") for name in model.parts)
 
 
-def _train_all(kind, preset, final: Path, *, data_dir, device, progress, compile=False, command=None) -> None:
+def _train_all(
+    kind, preset, final: Path, *, data_dir, device, progress, compile=False, command=None
+) -> None:
     staging = final.with_name(final.name + ".training")
     model = from_config(preset_config(kind, preset))
     train_images = model_images(model, "train", data_dir=data_dir)
     test_images = model_images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
     for part in model.parts:
         limit = budget(kind, preset, part, list(model.parts))
-        print(f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True)
+        print(
+            f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True
+        )
         state = train_part(
-            model, part, train_images, run_dir=staging, preset=preset, test_images=test_images,
-            eval_every=EVAL_EVERY, eval_share=EVAL_SHARE, device=device, resume=True, progress=progress,
-            compile=compile, **limit,
-        )  # fmt: skip
+            model,
+            part,
+            train_images,
+            run_dir=staging,
+            preset=preset,
+            test_images=test_images,
+            eval_every=EVAL_EVERY,
+            eval_share=EVAL_SHARE,
+            device=device,
+            resume=True,
+            progress=progress,
+            compile=compile,
+            **limit,
+        )
         metrics = state["metrics"]
-        print(f"  {state['step']} steps, {state['seconds'] / 60:.1f} min: train {metrics['train_bpd']:.3f}, "
-              f"test {metrics.get('test_bpd', float('nan')):.3f} bits/dim", flush=True)
+        print(
+            f"  {state['step']} steps, {state['seconds'] / 60:.1f} min: train {metrics['train_bpd']:.3f}, "
+            f"test {metrics.get('test_bpd', float('nan')):.3f} bits/dim",
+            flush=True,
+        )
     record_training(staging, command=command, compile=compile)
     if final.exists():
         shutil.rmtree(final)
@@ -261,12 +308,18 @@ def record_training(path: Path, *, command: str | None, compile: bool) -> None:
 
 # scripts/finetune_exact.sh's runs: the book's PixelCNN++ trained on for the same extra budget
 # on each data set, into <results>/runs/pixelcnnpp-<preset>-then-<data set>.
-FINE_TUNES = {"cifar10": "PixelCNN++, then JPEG-decoded", "cifar10-lossless": "PixelCNN++, then exact pixels"}
+FINE_TUNES = {
+    "cifar10": "PixelCNN++, then JPEG-decoded",
+    "cifar10-lossless": "PixelCNN++, then exact pixels",
+}
 
 
 def fine_tuned(preset: str) -> dict[str, Path]:
     """{label: run directory} of the exact-pixel experiment's runs at ``preset`` that exist."""
-    paths = {label: results_dir() / "runs" / f"pixelcnnpp-{preset}-then-{data}" for data, label in FINE_TUNES.items()}
+    paths = {
+        label: results_dir() / "runs" / f"pixelcnnpp-{preset}-then-{data}"
+        for data, label in FINE_TUNES.items()
+    }
     return {label: path for label, path in paths.items() if (path / "run.json").is_file()}
 
 
@@ -275,7 +328,14 @@ def model_images(model, split: str, *, data_dir=None, limit=None):
     resolution (CelebA: under the split its config names)."""
     name = model.config.dataset
     resolution = model.image_size if name == "celeba" else None
-    return load_dataset(name, split, data_dir, resolution=resolution, limit=limit, celeba_split=celeba_split_of(model.config))
+    return load_dataset(
+        name,
+        split,
+        data_dir,
+        resolution=resolution,
+        limit=limit,
+        celeba_split=celeba_split_of(model.config),
+    )
 
 
 def training_summary(path: Path) -> dict:
@@ -318,8 +378,12 @@ def cpu_counters() -> tuple[float, float | None, float]:
     """(a wall clock, CPU seconds the whole machine has been busy (None where /proc/stat is
     missing), CPU seconds of this process), for :func:`other_load` between two calls."""
     try:
-        ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+        ticks = [
+            int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+        ]
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf(
+            "SC_CLK_TCK"
+        )  # all but idle and iowait
     except (OSError, ValueError, IndexError):
         busy = None
     own = os.times()
@@ -340,7 +404,9 @@ def recorded(name: str, preset: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def kept_samples(path: Path, run_dir: Path, sample, *, resample: bool = False, **settings) -> tuple[dict, float]:
+def kept_samples(
+    path: Path, run_dir: Path, sample, *, resample: bool = False, **settings
+) -> tuple[dict, float]:
     """({name: uint8 tensor}, the seconds they took to draw): the samples kept in the .npz file
     at ``path`` when they came from the same weights (every part's checkpoint of the run at
     ``run_dir``) and ``settings``; else ``sample()``'s, timed and kept there. Samples of the
@@ -351,13 +417,17 @@ def kept_samples(path: Path, run_dir: Path, sample, *, resample: bool = False, *
         with np.load(path) as kept:
             if str(kept["key"]) == key:
                 names = [name for name in kept.files if name not in ("key", "seconds")]
-                return {name: torch.from_numpy(kept[name]) for name in names}, float(kept["seconds"])
+                return {name: torch.from_numpy(kept[name]) for name in names}, float(
+                    kept["seconds"]
+                )
     started = time.perf_counter()
     arrays = sample()
     seconds = time.perf_counter() - started
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{name: a.cpu().numpy() for name, a in arrays.items()}, seconds=seconds, key=key)
+    np.savez_compressed(
+        buffer, **{name: a.cpu().numpy() for name, a in arrays.items()}, seconds=seconds, key=key
+    )
     write_atomic(path, buffer.getvalue())
     return arrays, seconds
 
@@ -375,17 +445,35 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", label.lower().replace("+", "p")).strip("-")
 
 
-def kept_pyramid_samples(name: str, preset: str, model, n: int, *, seed: int, top_only: bool = False,
-                         resample: bool = False, **options) -> list[torch.Tensor]:  # fmt: skip
+def kept_pyramid_samples(
+    name: str,
+    preset: str,
+    model,
+    n: int,
+    *,
+    seed: int,
+    top_only: bool = False,
+    resample: bool = False,
+    **options,
+) -> list[torch.Tensor]:
     """The levels ([n, 3, r, r] uint8, lowest r first) of ``n`` samples of the book's pyramid at
     ``preset`` (``options``: ``method``, ``map``, ``log_scale_shift``), seeded with ``seed``,
     kept in ``<results>/samples/<preset>/<name>.npz``; ``top_only``: only the top level."""
+
     def sample():
         generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
         levels = draw(model, n, generator=generator, **options)
         return {str(model.image_size): levels[str(model.image_size)]} if top_only else levels
 
     path = results_dir() / "samples" / preset / f"{name}.npz"
-    levels, _ = kept_samples(path, run_dir("pyramid", preset), sample, resample=resample, n=n, seed=seed,
-                             top_only=top_only, **options)  # fmt: skip
+    levels, _ = kept_samples(
+        path,
+        run_dir("pyramid", preset),
+        sample,
+        resample=resample,
+        n=n,
+        seed=seed,
+        top_only=top_only,
+        **options,
+    )
     return [levels[r] for r in sorted(levels, key=int)]

@@ -4,6 +4,7 @@ The notebooks call these with trained models and test images; every table is a p
 DataFrame, indexed and read by row and column names, whose paper numbers come from
 ``auxpix.paper``.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,11 @@ JPEG_TEST = "JPEG-decoded test"
 JPEG_SUBSET = "JPEG-decoded subset"
 SUBSET_IMAGES = 500
 EXACT_TEST = "exact-pixel test"
-CIFAR10_TEST_SETS = {JPEG_TEST: "our JPEG-decoded CIFAR-10 test set",
-                     JPEG_SUBSET: f"the first {SUBSET_IMAGES} images of our JPEG-decoded CIFAR-10 test set",
-                     EXACT_TEST: "CIFAR-10 test images 0–999, exact pixels"}  # fmt: skip
+CIFAR10_TEST_SETS = {
+    JPEG_TEST: "our JPEG-decoded CIFAR-10 test set",
+    JPEG_SUBSET: f"the first {SUBSET_IMAGES} images of our JPEG-decoded CIFAR-10 test set",
+    EXACT_TEST: "CIFAR-10 test images 0–999, exact pixels",
+}
 
 # The rows of the loss split (bits per colour dimension, then a share).
 AUX_TRAIN = "p(X̂), train"
@@ -57,9 +60,18 @@ SAMPLE_BPD = "bits/dim under the model"
 REAL_FACES = "real test faces"
 MAP = "MAP"
 
-NAIVE, CACHED, WINDOW, SPEED_UP = "naive s/pixel", "cached s/pixel", "window s/pixel", "cached speed-up"
+NAIVE, CACHED, WINDOW, SPEED_UP = (
+    "naive s/pixel",
+    "cached s/pixel",
+    "window s/pixel",
+    "cached speed-up",
+)
 SPEED_COLUMNS = {"naive": NAIVE, "cached": CACHED, "window": WINDOW}  # auxpix.bench's method names
-PYRAMID_SPEED, PIXELCNNPP_SPEED, SPEED_RATIO = "pyramid s/pixel", "PixelCNN++ (cached) s/pixel", "PixelCNN++ / pyramid"
+PYRAMID_SPEED, PIXELCNNPP_SPEED, SPEED_RATIO = (
+    "pyramid s/pixel",
+    "PixelCNN++ (cached) s/pixel",
+    "PixelCNN++ / pyramid",
+)
 # §4.2's comparison, at the faces' 128x128: the pyramid 8 -> 128 against a cached PixelCNN++.
 COMPARISON_RESOLUTION = 128
 PAPER_SPEEDS = "paper (Titan X): pyramid without caching (windowed)"
@@ -101,12 +113,17 @@ def paper_cifar10_text(kind: str) -> str:
 
 
 def _minutes(summary: dict) -> str:
-    return " + ".join(f"{part} {s['minutes']:g} min / {s['epochs']:g} ep" for part, s in summary.items())
+    return " + ".join(
+        f"{part} {s['minutes']:g} min / {s['epochs']:g} ep" for part, s in summary.items()
+    )
 
 
 def evaluate_all(models: dict, datasets: dict[str, torch.Tensor]) -> dict:
     """``{model name: {data name: evaluate(model, images)}}``, each pair scored once."""
-    return {name: {label: evaluate(model, x, progress=False) for label, x in datasets.items()} for name, model in models.items()}
+    return {
+        name: {label: evaluate(model, x, progress=False) for label, x in datasets.items()}
+        for name, model in models.items()
+    }
 
 
 def cifar10_table(scores: dict, runs: dict) -> pd.DataFrame:
@@ -121,7 +138,9 @@ def cifar10_table(scores: dict, runs: dict) -> pd.DataFrame:
         row["paper (exact test set)"] = paper_cifar10_bpd(run["kind"])
         row["preset"] = run["preset"]
         row["training"] = _minutes(registry.training_summary(runs[name]))
-        if run.get("init_from"):  # a fine-tuning run: its minutes come after those of the run it started from
+        if run.get(
+            "init_from"
+        ):  # a fine-tuning run: its minutes come after those of the run it started from
             row["training"] += f", after {Path(run['init_from']).name}"
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
@@ -136,9 +155,21 @@ def loss_split(scores: dict, train_aux_bpd: float) -> pd.DataFrame:
     for label, result in scores.items():
         bpd = result["bpd"]
         train_aux = train_aux_bpd if label == next(iter(scores)) else None
-        columns[ours(label, result["n_images"])] = [train_aux, bpd["aux"], bpd["cond"], bpd["total"], bpd["aux"] / bpd["total"]]
+        columns[ours(label, result["n_images"])] = [
+            train_aux,
+            bpd["aux"],
+            bpd["cond"],
+            bpd["total"],
+            bpd["aux"] / bpd["total"],
+        ]
     split = paper.GRAYSCALE_SPLIT
-    columns[PAPER] = [split["aux_train"], split["aux_test"], split["cond_test"], split["total_test"], paper_aux_share()]
+    columns[PAPER] = [
+        split["aux_train"],
+        split["aux_test"],
+        split["cond_test"],
+        split["total_test"],
+        paper_aux_share(),
+    ]
     return pd.DataFrame(columns, index=[*BITS_ROWS, AUX_SHARE])
 
 
@@ -147,7 +178,9 @@ def paper_aux_share() -> float:
     return paper.GRAYSCALE_SPLIT["aux_test"] / paper.GRAYSCALE_SPLIT["total_test"]
 
 
-def cifar10_record(scores: dict, train_aux_bpd: float | None, runs: dict, n_train: int, retrain=()) -> tuple[dict, dict]:
+def cifar10_record(
+    scores: dict, train_aux_bpd: float | None, runs: dict, n_train: int, retrain=()
+) -> tuple[dict, dict]:
     """What chapter 01 records, per test set: each scored model's total bits/dim and, when the
     Grayscale PixelCNN was scored, its loss split (p(X̂) on training images with the
     JPEG-decoded set); ``retrain``: the names (of ``runs``) of the models to be retrained,
@@ -162,7 +195,9 @@ def cifar10_record(scores: dict, train_aux_bpd: float | None, runs: dict, n_trai
     if gray is not None:
         for label, result in scores[gray].items():
             bpd = result["bpd"]
-            values[label].update(aux_test=bpd["aux"], cond_test=bpd["cond"], aux_share=bpd["aux"] / bpd["total"])
+            values[label].update(
+                aux_test=bpd["aux"], cond_test=bpd["cond"], aux_share=bpd["aux"] / bpd["total"]
+            )
         values[JPEG_TEST]["aux_train"] = train_aux_bpd
         data[JPEG_TEST] += f"; p(X̂) train: the first {n_train} JPEG-decoded training images"
     if retrain:
@@ -172,7 +207,10 @@ def cifar10_record(scores: dict, train_aux_bpd: float | None, runs: dict, n_trai
 
 def fine_tune_record(scores: dict) -> dict:
     """What chapter 01 records of the exact-pixel experiment: {run label: {test set: total bits/dim}}."""
-    return {name: {label: result["bpd"]["total"] for label, result in by_data.items()} for name, by_data in scores.items()}
+    return {
+        name: {label: result["bpd"]["total"] for label, result in by_data.items()}
+        for name, by_data in scores.items()
+    }
 
 
 def _retrain_note(path) -> str:
@@ -207,11 +245,18 @@ def pyramid_record(table2: pd.DataFrame) -> dict:
     values = {}
     for label in table2.index:
         r = label.split("x")[0]
-        values[f"whole_{r}"], values[f"level_{r}"] = float(table2.loc[label, WHOLE_IMAGE]), float(table2.loc[label, LEVEL])
+        values[f"whole_{r}"], values[f"level_{r}"] = (
+            float(table2.loc[label, WHOLE_IMAGE]),
+            float(table2.loc[label, LEVEL]),
+        )
     return values
 
 
-LEVEL_GIVEN = {"own": "its own", "another image's": "another image's", "flat": "a flat"}  # evaluate.AUX_ABLATIONS
+LEVEL_GIVEN = {
+    "own": "its own",
+    "another image's": "another image's",
+    "flat": "a flat",
+}  # evaluate.AUX_ABLATIONS
 
 
 def level_pilot(level_run: Path, unconditional_run: Path) -> pd.DataFrame:
@@ -222,11 +267,17 @@ def level_pilot(level_run: Path, unconditional_run: Path) -> pd.DataFrame:
     saved = json.loads((Path(level_run) / "aux_ablation.json").read_text())
     part, ablation = next(iter(saved["aux_ablation"].items()))
     steps = read_metrics(level_run, part)[-1]["step"]
-    reference = [m for m in read_metrics(unconditional_run, "pixelcnnpp") if "test_bpd" in m and m["step"] <= steps][-1]
+    reference = [
+        m
+        for m in read_metrics(unconditional_run, "pixelcnnpp")
+        if "test_bpd" in m and m["step"] <= steps
+    ][-1]
     half = int(part) // 2
     rows = {f"PixelCNN++, no X̂ ({reference['step']:,} steps)": reference["test_bpd"]}
-    rows |= {f"{part}x{part} level given {LEVEL_GIVEN[label]} {half}x{half} image ({steps:,} steps)": value
-             for label, value in ablation.items()}  # fmt: skip
+    rows |= {
+        f"{part}x{part} level given {LEVEL_GIVEN[label]} {half}x{half} image ({steps:,} steps)": value
+        for label, value in ablation.items()
+    }
     return pd.DataFrame({ours(JPEG_TEST, saved["n_images"]): rows})
 
 
@@ -244,10 +295,13 @@ def sizing_pilot(runs: dict, part: str, minutes=None) -> pd.DataFrame:
         metrics = read_metrics(path, part)
         seconds, bpd = zip(*[(m["seconds"], m["test_bpd"]) for m in metrics if "test_bpd" in m])
         last = metrics[-1]
-        row = {"network": label,
-               "parameters": registry.trained_parameters(path, part),
-               "images/s": last["step"] * config.train.batch_size / last["seconds"],
-               "steps": last["step"], "epochs": last["epoch"]}
+        row = {
+            "network": label,
+            "parameters": registry.trained_parameters(path, part),
+            "images/s": last["step"] * config.train.batch_size / last["seconds"],
+            "steps": last["step"],
+            "epochs": last["epoch"],
+        }
         for t in minutes:  # between two evaluations: interpolated; outside them: none
             row[tested_after(t)] = np.interp(t * 60, seconds, bpd, left=np.nan, right=np.nan)
         rows.append(row)
@@ -262,7 +316,13 @@ def tested_after(minutes: float) -> str:
 def sharpness(images: torch.Tensor) -> torch.Tensor:
     """Mean absolute Laplacian of the luma per image: high for crisp edges and noise, low for blur."""
     luma = (0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]).float()
-    lap = 4 * luma[:, 1:-1, 1:-1] - luma[:, :-2, 1:-1] - luma[:, 2:, 1:-1] - luma[:, 1:-1, :-2] - luma[:, 1:-1, 2:]
+    lap = (
+        4 * luma[:, 1:-1, 1:-1]
+        - luma[:, :-2, 1:-1]
+        - luma[:, 2:, 1:-1]
+        - luma[:, 1:-1, :-2]
+        - luma[:, 1:-1, 2:]
+    )
     return lap.abs().mean(dim=(1, 2))
 
 
@@ -276,7 +336,10 @@ def sample_statistics(model, samples: dict[str, torch.Tensor], real: torch.Tenso
     """Per setting of ``samples`` and for the ``real`` images: mean sharpness and mean bits/dim
     under ``model`` (how likely the model finds its own samples)."""
     rows = {
-        label: {SHARPNESS: sharpness(x).mean().item(), SAMPLE_BPD: model.bpd(x.long())["total"].mean().item()}
+        label: {
+            SHARPNESS: sharpness(x).mean().item(),
+            SAMPLE_BPD: model.bpd(x.long())["total"].mean().item(),
+        }
         for label, x in {**samples, REAL_FACES: real}.items()
     }
     return pd.DataFrame(rows).T
@@ -301,8 +364,14 @@ def speed_comparison(speeds: pd.DataFrame) -> pd.DataFrame:
     methods = [column for column in (WINDOW, CACHED, NAIVE) if not pd.isna(face.get(column))]
     comparison = pd.DataFrame(
         {
-            PYRAMID_SPEED: [paper.SECONDS_PER_PIXEL["pyramid"], *(face[column] for column in methods)],
-            PIXELCNNPP_SPEED: [paper.SECONDS_PER_PIXEL["pixelcnnpp"], *(pixelcnnpp for _ in methods)],
+            PYRAMID_SPEED: [
+                paper.SECONDS_PER_PIXEL["pyramid"],
+                *(face[column] for column in methods),
+            ],
+            PIXELCNNPP_SPEED: [
+                paper.SECONDS_PER_PIXEL["pixelcnnpp"],
+                *(pixelcnnpp for _ in methods),
+            ],
         },
         index=[PAPER_SPEEDS, *(OURS_SPEEDS[column] for column in methods)],
     )
@@ -326,12 +395,15 @@ def training_note(kind: str, preset: str) -> str:
 
 # --------------------------------------------------------------------------- the status table
 
+
 def _bits(value, theirs) -> tuple[str, str]:
     return f"{value:.3f}", "" if theirs is None else f"{value - theirs:+.3f}"
 
 
 def _bits_pair(values, theirs) -> tuple[str, str]:
-    return " / ".join(f"{v:.3f}" for v in values), " / ".join(f"{v - t:+.3f}" for v, t in zip(values, theirs))
+    return " / ".join(f"{v:.3f}" for v in values), " / ".join(
+        f"{v - t:+.3f}" for v, t in zip(values, theirs)
+    )
 
 
 def _share(value, theirs) -> tuple[str, str]:
@@ -358,10 +430,15 @@ def paper_speed_summary() -> str:
 def speed_summary(comparison: pd.DataFrame) -> str:
     """Ours in :func:`paper_speed_summary`'s form, per sampler of the pyramid (window, then
     cached), from a :func:`speed_comparison` table."""
-    shown = [(name, comparison.loc[OURS_SPEEDS[column]]) for name, column in (("window", WINDOW), ("cached", CACHED))
-             if OURS_SPEEDS[column] in comparison.index]
-    return "; ".join(f"{name} {row[PYRAMID_SPEED]:.4f} vs {row[PIXELCNNPP_SPEED]:.4f} ({row[SPEED_RATIO]:.2g}x)"
-                     for name, row in shown)
+    shown = [
+        (name, comparison.loc[OURS_SPEEDS[column]])
+        for name, column in (("window", WINDOW), ("cached", CACHED))
+        if OURS_SPEEDS[column] in comparison.index
+    ]
+    return "; ".join(
+        f"{name} {row[PYRAMID_SPEED]:.4f} vs {row[PIXELCNNPP_SPEED]:.4f} ({row[SPEED_RATIO]:.2g}x)"
+        for name, row in shown
+    )
 
 
 def status_table(preset: str) -> pd.DataFrame:
@@ -371,8 +448,12 @@ def status_table(preset: str) -> pd.DataFrame:
     model's committed run does not load (trained with an earlier architecture) says
     "to be retrained", whatever a record holds."""
     status = _Status(preset)
-    runs = {"grayscale": ("grayscale", preset), "pixelcnnpp": ("pixelcnnpp", preset), "pyramid": ("pyramid", preset),
-            "pyramid-cifar": ("pyramid", f"{preset}-cifar")}  # fmt: skip
+    runs = {
+        "grayscale": ("grayscale", preset),
+        "pixelcnnpp": ("pixelcnnpp", preset),
+        "pyramid": ("pyramid", preset),
+        "pyramid-cifar": ("pyramid", f"{preset}-cifar"),
+    }
     trained = {name: training_note(*run) for name, run in runs.items()}
     cifar = "trained on our JPEG-decoded copy"
     for kind, title, paper_compute in [
@@ -381,34 +462,92 @@ def status_table(preset: str) -> pd.DataFrame:
         ("pyramid", "§4.2: Pyramid PixelCNN on CIFAR-10", "GPUs"),
     ]:
         run = "pyramid-cifar" if kind == "pyramid" else kind
-        status.add(f"{title}, bits/dim", paper_cifar10_text(kind), "cifar10_likelihoods", f"{kind}_total", on=EXACT_TEST,
-                   run=runs[run], paper_value=paper_cifar10_bpd(kind),
-                   why=f"compute: {trained[run]} (paper: {paper_compute}); {cifar}")  # fmt: skip
+        status.add(
+            f"{title}, bits/dim",
+            paper_cifar10_text(kind),
+            "cifar10_likelihoods",
+            f"{kind}_total",
+            on=EXACT_TEST,
+            run=runs[run],
+            paper_value=paper_cifar10_bpd(kind),
+            why=f"compute: {trained[run]} (paper: {paper_compute}); {cifar}",
+        )
     gray_why = f"compute: {trained['grayscale']} (paper: 30 + 200 epochs on GPUs); {cifar}"
     split = paper.GRAYSCALE_SPLIT
     paper_aux = (split["aux_train"], split["aux_test"])
     gray = runs["grayscale"]
-    status.add("§4.1: p(X̂) train / test, bits/dim", " / ".join(f"{v:g}" for v in paper_aux), "cifar10_likelihoods",
-               ("aux_train", "aux_test"), on=JPEG_TEST, run=gray, paper_value=paper_aux, show=_bits_pair, why=gray_why)
-    status.add("§4.1: p(X | X̂), bits/dim", f"{split['cond_test']:g}", "cifar10_likelihoods", "cond_test",
-               on=EXACT_TEST, run=gray, paper_value=split["cond_test"], why=gray_why)
-    status.add("§4.1: p(X̂) share of the bits", f"{paper_aux_share():.1%}", "cifar10_likelihoods", "aux_share",
-               on=EXACT_TEST, run=gray, paper_value=paper_aux_share(), show=_share, why=gray_why)
-    celeba_why = (f"compute: {trained['pyramid']} (paper: 60 epochs on GPUs); data: our {CELEBA_FACES:,} CelebA faces "
-                  "of 200 people (paper: 202,599)")
+    status.add(
+        "§4.1: p(X̂) train / test, bits/dim",
+        " / ".join(f"{v:g}" for v in paper_aux),
+        "cifar10_likelihoods",
+        ("aux_train", "aux_test"),
+        on=JPEG_TEST,
+        run=gray,
+        paper_value=paper_aux,
+        show=_bits_pair,
+        why=gray_why,
+    )
+    status.add(
+        "§4.1: p(X | X̂), bits/dim",
+        f"{split['cond_test']:g}",
+        "cifar10_likelihoods",
+        "cond_test",
+        on=EXACT_TEST,
+        run=gray,
+        paper_value=split["cond_test"],
+        why=gray_why,
+    )
+    status.add(
+        "§4.1: p(X̂) share of the bits",
+        f"{paper_aux_share():.1%}",
+        "cifar10_likelihoods",
+        "aux_share",
+        on=EXACT_TEST,
+        run=gray,
+        paper_value=paper_aux_share(),
+        show=_share,
+        why=gray_why,
+    )
+    celeba_why = (
+        f"compute: {trained['pyramid']} (paper: 60 epochs on GPUs); data: our {CELEBA_FACES:,} CelebA faces "
+        "of 200 people (paper: 202,599)"
+    )
     levels = _pyramid_levels(preset)
     for r, value in paper.TABLE2.items():
-        status.add(f"Table 2: CelebA {r}x{r}, bits/dim (whole image)", f"{value:g}", "celeba_pyramid", f"whole_{r}",
-                   run=runs["pyramid"], absent=levels is not None and r not in levels, paper_value=value,
-                   why=celeba_why, why_absent=f"this preset's pyramid stops below {r}x{r} (compute: see How to reproduce)")
+        status.add(
+            f"Table 2: CelebA {r}x{r}, bits/dim (whole image)",
+            f"{value:g}",
+            "celeba_pyramid",
+            f"whole_{r}",
+            run=runs["pyramid"],
+            absent=levels is not None and r not in levels,
+            paper_value=value,
+            why=celeba_why,
+            why_absent=f"this preset's pyramid stops below {r}x{r} (compute: see How to reproduce)",
+        )
     pictures = "pictures: compare them in the chapter"
-    for title, name, run in [("Figures 2–3: grayscale samples, colorization", "grayscale_samples", "grayscale"),
-                             ("Figure 4: variance reduction", "variance_reduction", "pyramid"),
-                             ("Figures 5–6: MAP samples, pyramid levels", "celeba_pyramid", "pyramid")]:
-        status.add(title, "images", name, "figures", run=runs[run], show=_figures, why=f"{pictures}; {trained[run]}")
-    status.add("§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)", paper_speed_summary(),
-               "sampling_speed", "comparison_rows", show=_speeds,
-               why="device: ours is timed on the device named here, the paper's on a Titan X GPU")
+    for title, name, run in [
+        ("Figures 2–3: grayscale samples, colorization", "grayscale_samples", "grayscale"),
+        ("Figure 4: variance reduction", "variance_reduction", "pyramid"),
+        ("Figures 5–6: MAP samples, pyramid levels", "celeba_pyramid", "pyramid"),
+    ]:
+        status.add(
+            title,
+            "images",
+            name,
+            "figures",
+            run=runs[run],
+            show=_figures,
+            why=f"{pictures}; {trained[run]}",
+        )
+    status.add(
+        "§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)",
+        paper_speed_summary(),
+        "sampling_speed",
+        "comparison_rows",
+        show=_speeds,
+        why="device: ours is timed on the device named here, the paper's on a Titan X GPU",
+    )
     return pd.DataFrame(status.rows).set_index("paper item")
 
 
@@ -426,8 +565,21 @@ class _Status:
     def __init__(self, preset: str):
         self.preset, self.rows, self.records, self.stale = preset, [], {}, {}
 
-    def add(self, what, theirs, notebook, key, *, on=None, run=None, absent=False, paper_value=None, show=_bits,
-            why="", why_absent=""):  # fmt: skip
+    def add(
+        self,
+        what,
+        theirs,
+        notebook,
+        key,
+        *,
+        on=None,
+        run=None,
+        absent=False,
+        paper_value=None,
+        show=_bits,
+        why="",
+        why_absent="",
+    ):
         """A row for value ``key`` (a tuple: several values) of ``notebook``'s record, on its
         data set ``on``, measured with the committed run ``run`` ((kind, preset), if any);
         ``absent``: the preset has no such value (``why_absent`` says why)."""
@@ -437,7 +589,11 @@ class _Status:
         if run is not None and run not in self.stale:
             self.stale[run] = registry.stale(*run)
         if run is not None and self.stale[run]:
-            self.rows.append(self._row(what, theirs, registry.TO_BE_RETRAINED, "", registry.EARLIER_ARCHITECTURE, ""))
+            self.rows.append(
+                self._row(
+                    what, theirs, registry.TO_BE_RETRAINED, "", registry.EARLIER_ARCHITECTURE, ""
+                )
+            )
             return
         if notebook not in self.records:
             self.records[notebook] = registry.recorded(notebook, self.preset)
@@ -448,18 +604,30 @@ class _Status:
         values = saved["values"].get(on, {}) if on else saved["values"]
         value = tuple(values.get(k) for k in key) if isinstance(key, tuple) else values.get(key)
         present = value is not None and (not isinstance(value, tuple) or None not in value)
-        data = saved["data"].get(on, "") if on and isinstance(saved["data"], dict) else saved["data"]
+        data = (
+            saved["data"].get(on, "") if on and isinstance(saved["data"], dict) else saved["data"]
+        )
         where = f"{self.preset}; {data}; {saved['compute']}"
         if present:
             ours, gap = show(value, paper_value)
             self.rows.append(self._row(what, theirs, ours, gap, why, where))
-        elif run is not None and any(note.startswith(f"{registry.run_dir(*run).name}:")
-                                     for note in saved["values"].get("to_be_retrained", [])):  # fmt: skip
-            self.rows.append(self._row(what, theirs, "not run since the model was retrained", "", "", ""))
+        elif run is not None and any(
+            note.startswith(f"{registry.run_dir(*run).name}:")
+            for note in saved["values"].get("to_be_retrained", [])
+        ):
+            self.rows.append(
+                self._row(what, theirs, "not run since the model was retrained", "", "", "")
+            )
         else:
             self.rows.append(self._row(what, theirs, "not in this preset", "", why_absent, where))
 
     @staticmethod
     def _row(what, theirs, ours, gap, why, where) -> dict:
-        return {"paper item": what, "paper": theirs, "ours": ours, "gap (ours − paper)": gap, "why the gap": why,
-                "preset; data; compute": where}  # fmt: skip
+        return {
+            "paper item": what,
+            "paper": theirs,
+            "ours": ours,
+            "gap (ours − paper)": gap,
+            "why the gap": why,
+            "preset; data; compute": where,
+        }

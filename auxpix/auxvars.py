@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .data import check_images
+from .images import check_images
 
 GRAY_LEVELS = 16  # the paper's 4-bit grayscale view
 
@@ -49,10 +49,12 @@ def downsample(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     return torch.round(blocks.sum((3, 5)).double() / factor**2).to(x.dtype)
 
 
-def pyramid(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """``levels`` views of x, lowest resolution first, the last one x itself.
+def pyramid(x: torch.Tensor, levels: int, *, top_factor: int = 1) -> list[torch.Tensor]:
+    """``levels`` views of x, lowest resolution first, the last one x itself (or, with
+    ``top_factor``, x shrunk that many times: a Pyramid PixelCNN level and the one below it).
 
-    Every lower view is made from the full image (``downsample(x, 2**k)``), not by halving
+    Every lower view is made from the full image (``downsample(x, factor)``), not by halving
     the view above it: rounding twice would shift the view (paper's code, ``get_pyramid``).
     """
-    return [downsample(x, 2**k) for k in range(levels - 1, 0, -1)] + [x]
+    factors = [top_factor * 2**k for k in range(levels - 1, -1, -1)]
+    return [x if factor == 1 else downsample(x, factor) for factor in factors]

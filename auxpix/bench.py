@@ -28,7 +28,7 @@ from .device import cpu_threads, resolve_device, synchronize
 from .errors import ConfigError
 from .fast_sampling import DEFAULT_WINDOW, METHODS
 from .layers import dropout
-from .models import from_config
+from .models import from_config, model_class
 from .train import adam, part_loss, train_step
 
 # What chapter 05 and benchmarks/sampling_speed.py time (paper architectures): the Pyramid
@@ -254,19 +254,9 @@ def _untrained(kind: str, preset: str, resolution: int | None, device):
 
 
 def _config_at(kind: str, preset: str, resolution: int | None):
-    """The preset's config, at image size ``resolution`` if given."""
+    """The preset's config, at image size ``resolution`` if given (as its model defines it)."""
     config = preset_config(kind, preset)
-    if resolution is None:
-        return config
-    if kind != "pyramid":
-        return preset_config(kind, preset, image_size=resolution)
-    if resolution not in config.resolutions:
-        raise ConfigError(
-            f"a {preset} pyramid samples at {', '.join(map(str, config.resolutions))}, not {resolution}"
-        )
-    return preset_config(
-        kind, preset, resolutions=tuple(r for r in config.resolutions if r <= resolution)
-    )
+    return config if resolution is None else model_class(kind).config_at(config, resolution)
 
 
 def seconds_per_pixel(

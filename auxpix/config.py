@@ -3,7 +3,7 @@
 Presets:
 
 * ``paper`` — the hyperparameters of the paper's section 4 (see the notes on each preset).
-* ``cpu``   — scaled down to train in about an hour per model on 2 CPU cores.
+* ``cpu``   — scaled down to train on 2 CPU cores in the book's budget (:func:`budget`).
 * ``smoke`` — tiny, for tests and CI (seconds).
 
 The pyramid's presets model CelebA faces; their ``-cifar`` twins model CIFAR-10 (8 -> 32).
@@ -166,19 +166,9 @@ _SMOKE_LIGHT_NET = NetConfig(
 )
 _SMOKE_TRAIN = TrainConfig(batch_size=8)
 
-# cpu: sized for an hour on 2 cores shared by two runs (1 thread each). nr_resnet 1 / 32
-# filters trains a PixelCNN++ at 24 images/s, 1/48 at 14, 2/32 at 16; trained side by side for
-# that hour (scripts/size_cpu_preset.sh), 1/32 reached the lowest test bits/dim (chapter 01);
-# likewise the light nets 2/32 beat 3/32 and 2/48 on CelebA's 64x64 level (chapter 03).
-# No dropout: a model that sees each image a few times does not overfit, and dropout costs 30%
-# of a CPU step. (Those pilots ran with the earlier architecture and recipe.)
-# The recipe (scripts/pilot_recipe.sh schedule, benchmarks/README.md): trained side by side for
-# 15 minutes, one thread each, the cpu PixelCNN++ reached 3.510 test bits/dim (500 JPEG-decoded
-# test images) with batch 16 and the learning rate falling linearly to 5 % at the budget, against
-# 3.858 with the paper's batch 64 and per-step decay (1,604 against 439 steps). float32: bfloat16
-# autocast was slower for every cpu part on this CPU (0.77-0.92x), so it cannot win a race
-# against the clock; torch.compile made the PixelCNN++ step 1.36x faster after a 2-minute compile
-# (a run option, --compile, not part of the config).
+# cpu: the sizes, recipe and precision that won the pilots run side by side on one thread
+# each (benchmarks/README.md, "cpu preset sizing and recipe pilots"); no dropout: a model
+# that sees each image a few times does not overfit.
 _CPU_TRAIN = TrainConfig(batch_size=16, lr_schedule="linear", lr_floor=0.05)
 _CPU_NET = NetConfig(nr_resnet=1, nr_filters=32, dropout=0.0)
 _CPU_EMBEDDING = EmbeddingConfig(
@@ -245,7 +235,72 @@ PRESETS: dict[str, dict[str, object]] = {
         ),
     },
 }
-KINDS = tuple(PRESETS)
+
+
+# The budget the book trains each model with, per preset family (a preset's name before "-"):
+# cpu: two hours of wall-clock time on one thread (two models train side by side on 2 cores),
+# shared among a model's parts (see budget); paper: section 4's epochs (PAPER_EPOCHS).
+BUDGETS = {"smoke": {"steps": 150}, "cpu": {"minutes": 120}}
+# The paper's epochs per model, or per part where they differ (section 4).
+PAPER_EPOCHS = {"pixelcnnpp": 200, "grayscale": {"aux": 30, "cond": 200}, "pyramid": 60}
+# p(X̂) takes a quarter of the Grayscale PixelCNN's minutes: 16 values per pixel are learnt fast.
+MINUTE_SHARES = {"grayscale": {"aux": 0.25, "cond": 0.75}}
+
+
+def paper_epochs(kind: str, part: str | None = None) -> int:
+    """The paper's training epochs of ``kind``, of its part ``part`` where its parts differ."""
+    if kind not in PAPER_EPOCHS:
+        raise ConfigError(
+            f"no paper epochs for {kind!r}: the paper trains {', '.join(PAPER_EPOCHS)}"
+        )
+    epochs = PAPER_EPOCHS[kind]
+    if isinstance(epochs, dict) and part not in epochs:
+        raise ConfigError(
+            f"the paper's {kind} epochs are per part: name one of {', '.join(epochs)}"
+        )
+    return epochs[part] if isinstance(epochs, dict) else epochs
+
+
+def budget(kind: str, preset: str, part: str, parts) -> dict:
+    """The training budget of part ``part`` of a ``kind`` model at ``preset`` whose parts are
+    ``parts``: {"epochs": n}, {"steps": n} or {"minutes": m}. A model's minutes are shared
+    among its parts by MINUTE_SHARES, else by resolution when its parts are a pyramid's levels
+    (the bits are at the top), else equally."""
+    family = preset.split("-")[0]
+    if family == "paper":
+        return {"epochs": paper_epochs(kind, part)}
+    if family not in BUDGETS:
+        raise ConfigError(
+            f"no budget for preset {preset!r}: presets start with {', '.join(BUDGETS)} or paper"
+        )
+    if "minutes" not in BUDGETS[family]:
+        return dict(BUDGETS[family])
+    if kind in MINUTE_SHARES:
+        share = MINUTE_SHARES[kind][part]
+    elif all(name.isdigit() for name in parts):
+        share = int(part) / sum(int(name) for name in parts)
+    else:
+        share = 1 / len(parts)
+    return {"minutes": BUDGETS[family]["minutes"] * share}
+
+
+def kinds() -> tuple[str, ...]:
+    """The model kinds: the paper's three, then any added by :func:`auxpix.models.register`."""
+    return tuple(PRESETS)
+
+
+def add_presets(kind: str, presets: dict, config_class: type) -> None:
+    """The named ``presets`` of a new model ``kind`` (through :func:`auxpix.models.register`)."""
+    if kind in PRESETS:
+        raise ConfigError(f"model kind {kind!r} has presets already")
+    if not presets or any(type(config) is not config_class for config in presets.values()):
+        raise ConfigError(f"the presets of {kind} must be one or more {config_class.__name__}s")
+    PRESETS[kind] = dict(presets)
+
+
+def remove_presets(kind: str) -> None:
+    """Forget the presets of ``kind`` (through :func:`auxpix.models.unregister`)."""
+    del PRESETS[kind]
 
 
 def preset(kind: str, name: str = "cpu", *, assignments: list[str] | None = None, **overrides):
@@ -256,7 +311,7 @@ def preset(kind: str, name: str = "cpu", *, assignments: list[str] | None = None
     ``preset("pixelcnnpp", "cpu", net={"nr_filters": 64})``.
     """
     if kind not in PRESETS:
-        raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
+        raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(kinds())}")
     if name not in PRESETS[kind]:
         raise ConfigError(
             f"unknown preset {name!r} for {kind}: choose one of {', '.join(PRESETS[kind])}"
@@ -369,7 +424,7 @@ def flat_config(config: dict, prefix: str = "") -> dict:
 def config_from_dict(kind: str, data: dict):
     """Rebuild a config saved with :func:`config_to_dict` (e.g. from a checkpoint)."""
     if kind not in PRESETS:
-        raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(KINDS)}")
+        raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(kinds())}")
     default = next(iter(PRESETS[kind].values()))
     if kind == "pyramid" and "celeba_split" not in data:
         data = {

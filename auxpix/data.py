@@ -18,7 +18,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import http.client
-import json
 import os
 import pickle
 import re
@@ -26,16 +25,15 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
-import warnings
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image
 
+from .auxvars import downsample
+from .celeba_crops import CELEBA_RESOLUTION, cached_crops, may_write
 from .errors import DataError, one_line
-from .progress import progress_bar
 
 try:
     from numpy._core.multiarray import _reconstruct as _numpy_reconstruct
@@ -43,7 +41,6 @@ except ImportError:  # numpy < 2
     from numpy.core.multiarray import _reconstruct as _numpy_reconstruct
 
 DATA_ENV = "AUXPIX_DATA"
-CACHE_ENV = "AUXPIX_CACHE"
 DATASETS = ("cifar10", "cifar10-lossless", "celeba")
 
 CIFAR_DIR = "cifar-10-batches-py"
@@ -54,9 +51,6 @@ CIFAR_SPLITS = ("train", "test")
 CIFAR_CLASSES = 10
 DOWNLOAD_TIMEOUT_S = 30
 
-CELEBA_SIZE = (178, 218)  # (width, height) of every img_align_celeba JPEG
-CELEBA_CROP = (50, 178, 25, 153)  # the paper's window: img[50:178, 25:153], 128x128
-CELEBA_RESOLUTION = 128
 CELEBA_SPLITS = {"train": 0, "valid": 1, "test": 2}  # codes of list_eval_partition.txt
 CELEBA_SPLIT_CHOICES = ("random", "official")  # the paper's random 95/5, or CelebA's partition file
 CELEBA_TEST_PERCENT = 5  # the paper's held-out share under the random split
@@ -65,12 +59,12 @@ _HOW_TO_POINT = f"pass --data DIR or set {DATA_ENV}=DIR"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The data folder: the argument, else $AUXPIX_DATA, else ``data/`` at the repository root."""
+    """The data folder: the argument, else $AUXPIX_DATA; the library assumes no layout."""
     if data_dir:
         return Path(data_dir).expanduser()
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser()
-    return Path(__file__).resolve().parent.parent / "data"
+    raise DataError(f"no data folder given: {_HOW_TO_POINT}")
 
 
 def load_dataset(
@@ -103,21 +97,6 @@ def celeba_split_of(config) -> str:
     """The CelebA split a model config asks for: its ``celeba_split`` field (pyramid configs
     have one), else the paper's random 95/5."""
     return getattr(config, "celeba_split", "random")
-
-
-def check_images(
-    x: torch.Tensor, *, channels: int | None = None, size: int | None = None, who: str = ""
-) -> None:
-    """Raise a one-line ValueError unless x is a batch of integer images [B, C, H, W] (with
-    ``channels`` channels and side ``size`` when given); ``who`` names the caller in the message."""
-    want = [channels or "C", size or "H", size or "W"]
-    if x.dim() != 4 or any(isinstance(w, int) and w != have for w, have in zip(want, x.shape[1:])):
-        expects = f"{who} expects" if who else "expected"
-        raise ValueError(
-            f"{expects} images shaped [B, {', '.join(map(str, want))}], got {list(x.shape)}"
-        )
-    if x.is_floating_point():
-        raise ValueError("expected integer pixel values 0..255, got a floating-point tensor")
 
 
 def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -275,7 +254,7 @@ def _download_cifar10(root: Path) -> None:
         f"put the official {CIFAR_DIR}/ folder (from {CIFAR_URL}) in {root}, "
         f"or {_HOW_TO_POINT} to a folder that holds it"
     )
-    if not _may_write(root):
+    if not may_write(root):
         raise DataError(
             f"CIFAR-10 not found in {root / CIFAR_DIR} and cannot be downloaded there "
             f"(folder not writable); {how}"
@@ -341,12 +320,8 @@ def load_celeba(
     factor = _shrink_factor(resolution)
     celeba = resolve_data_dir(data_dir) / "celeba"
     files = _celeba_split(celeba, _celeba_files(celeba / "img_align_celeba"), split, celeba_split)
-    x = torch.from_numpy(_cached_crops(celeba, files, split))
-    if factor > 1:
-        from .auxvars import downsample
-
-        x = downsample(x, factor)
-    return x
+    x = torch.from_numpy(cached_crops(celeba, files, split))
+    return downsample(x, factor) if factor > 1 else x
 
 
 def _shrink_factor(resolution: int) -> int:
@@ -422,97 +397,3 @@ def _read_partition(path: Path) -> dict[str, int]:
             )
         code[fields[0]] = int(fields[1])
     return code
-
-
-def _cached_crops(celeba: Path, files: list[Path], split: str) -> np.ndarray:
-    """The 128x128 crops of ``files``, decoded once and then read from a .npy cache.
-
-    The cache name hashes the crop window and the names and sizes of the files, so a
-    changed crop or image set is decoded afresh instead of silently reusing old pixels.
-    """
-    key = json.dumps([CELEBA_CROP, split, [(f.name, f.stat().st_size) for f in files]])
-    name = f"celeba-{split}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
-    dirs = _cache_dirs(celeba)
-    for folder in dirs:
-        cached = _read_cache(folder / name, len(files))
-        if cached is not None:
-            return cached
-    crops = _decode_crops(files, split)
-    if not any(_write_cache(folder / name, crops) for folder in dirs):
-        warnings.warn(
-            f"could not write the CelebA cache to {' or '.join(map(str, dirs))}; "
-            f"set {CACHE_ENV} to a writable folder to avoid decoding again",
-            stacklevel=2,
-        )
-    return crops
-
-
-def _cache_dirs(celeba: Path) -> list[Path]:
-    """Where the cache may live, best first: $AUXPIX_CACHE if set, else next to the images, else ~/.cache."""
-    if os.environ.get(CACHE_ENV):
-        return [Path(os.environ[CACHE_ENV]).expanduser()]
-    return [celeba / ".cache", Path.home() / ".cache" / "auxpix"]
-
-
-def _read_cache(path: Path, count: int) -> np.ndarray | None:
-    """A cached array if it is there and intact, else None (it is then rebuilt)."""
-    try:
-        crops = np.load(path)
-    except (OSError, ValueError, EOFError):
-        return None
-    size = CELEBA_RESOLUTION
-    return crops if crops.dtype == np.uint8 and crops.shape == (count, 3, size, size) else None
-
-
-def _write_cache(path: Path, crops: np.ndarray) -> bool:
-    """Write atomically (temp file + rename) so readers never see half a file; False if not writable."""
-    if not _may_write(path.parent):
-        return False
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.part")
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, crops)
-        os.replace(tmp, path)
-        return True
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        return False
-
-
-def _decode_crops(files: list[Path], split: str) -> np.ndarray:
-    """Decode every JPEG and cut out the paper's window: uint8 [N, 3, 128, 128]."""
-    top, bottom, left, right = CELEBA_CROP
-    crops = np.empty((len(files), 3, bottom - top, right - left), dtype=np.uint8)
-    for i, path in enumerate(progress_bar(files, desc=f"decoding CelebA {split}", unit="img")):
-        crops[i] = _decode(path)[top:bottom, left:right].transpose(2, 0, 1)
-    return crops
-
-
-def _decode(path: Path) -> np.ndarray:
-    """One aligned CelebA image as uint8 [218, 178, 3], checked for the official size."""
-    try:
-        with Image.open(path) as image:
-            if image.size != CELEBA_SIZE:  # checked from the header, before decoding
-                raise DataError(
-                    f"{path} is {image.size[0]}x{image.size[1]}, expected "
-                    f"{CELEBA_SIZE[0]}x{CELEBA_SIZE[1]} (aligned img_align_celeba); "
-                    "use the original aligned images"
-                )
-            return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"cannot decode {path} ({one_line(e)}); replace or delete that file") from e
-
-
-def _may_write(folder: Path) -> bool:
-    """Whether ``folder`` (or the nearest existing folder above it) is writable.
-
-    Also requires a write bit in its mode: root may write anywhere, but a folder
-    marked read-only, such as a shared copy of the data, must stay untouched.
-    """
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)

@@ -4,6 +4,10 @@
 class AuxpixError(Exception):
     """Bad input from the user: the message says what is wrong and how to fix it."""
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython (a notebook, papermill) shows these lines instead of a traceback.
+        return [one_line(self)]
+
 
 class DataError(AuxpixError):
     """Missing, corrupt or malformed data."""
@@ -19,6 +23,10 @@ class CheckpointError(AuxpixError):
 
 class ArchitectureError(CheckpointError):
     """A run saved with networks that this version of auxpix builds differently: train it again."""
+
+
+class RunUnavailable(CheckpointError):
+    """A run the book needs is missing or no longer loads, and nobody asked to train it."""
 
 
 def one_line(error: BaseException) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 
 from . import distributed
-from .models import AuxiliaryVariableModel, PyramidPixelCNN
+from .models import AuxiliaryVariableModel
 from .pixelcnn import in_eval_mode
 from .progress import progress_bar
 
@@ -45,7 +45,8 @@ def evaluate(
 ) -> dict:
     """Mean bits per dimension of every part and the total over ``images`` (uint8 [N, 3, H, W]).
 
-    Returns ``{"bpd": {part: ..., "total": ...}, "n_images": N}``; for a pyramid also
+    Returns ``{"bpd": {part: ..., "total": ...}, "n_images": N}`` and any other table the
+    model reports (:meth:`~auxpix.models.AuxiliaryVariableModel.tables`): for a pyramid
     ``"bpd_by_resolution": {r: bits/dim of the whole image at r x r}`` (paper, Table 2).
     Runs where the model is, or on ``device`` (the model is moved there).
     """
@@ -54,11 +55,7 @@ def evaluate(
         model.to(device)
     sums: dict[str, dict[str, float]] = {}
     for x in _batches(model, images, batch_size, progress, desc="evaluating"):
-        nll = model.nll(x)  # once: a pyramid's two tables come from the same nats
-        results = {"bpd": model.bpd_from_nll(nll)}
-        if isinstance(model, PyramidPixelCNN):
-            results["bpd_by_resolution"] = model.bpd_by_resolution_from_nll(nll)
-        for key, values in results.items():
+        for key, values in model.tables(model.nll(x)).items():  # every table from one pass
             for name, value in values.items():
                 sums.setdefault(key, {}).setdefault(name, 0.0)
                 sums[key][name] += value.double().sum().item()

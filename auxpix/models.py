@@ -6,7 +6,12 @@
 
 All take and return integer images [B, 3, H, W] with values 0..255. ``bpd(x)`` gives
 bits per dimension per image for every part and the ``total``; call ``model.eval()``
-first to switch dropout off. Build them with :func:`auxpix.build`.
+first to switch dropout off. ``sample(n, ...)`` has one signature for every model and returns
+its named stages, the final image under ``"image"``. Build them with :func:`auxpix.build`.
+
+A new kind of model is a config dataclass with presets (:mod:`auxpix.config`) and a subclass
+of :class:`AuxiliaryVariableModel` here: its ``kind``, ``config_class``, parts,
+``part_inputs`` and ``sample_stages``, registered with :func:`register`.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .auxvars import GRAY_LEVELS, downsample, grayscale_4bit
-from .config import KINDS, GrayscaleConfig, PixelCNNppConfig, PyramidConfig
+from . import config as configs
+from .auxvars import GRAY_LEVELS, grayscale_4bit, pyramid
+from .config import GrayscaleConfig, PixelCNNppConfig, PyramidConfig
 from .config import preset as preset_config
-from .data import check_images
 from .errors import ConfigError
 from .fast_sampling import DEFAULT_WINDOW
+from .images import check_images
 from .pixelcnn import PixelCNN, in_eval_mode
 
 
@@ -30,6 +36,7 @@ class AuxiliaryVariableModel(nn.Module):
     """Base: a dict of PixelCNN ``parts``; ``part_inputs`` says what each part models."""
 
     kind: str
+    takes_aux = False  # whether sample() can start from a given auxiliary image
 
     def __init__(self, config):
         super().__init__()
@@ -76,13 +83,59 @@ class AuxiliaryVariableModel(nn.Module):
 
     def bpd(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Bits per dimension per image: each part (divided by ``part_dims``) and the total."""
-        return self.bpd_from_nll(self.nll(x))
+        return self.tables(self.nll(x))["bpd"]
 
-    def bpd_from_nll(self, nll: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """:meth:`bpd` from the parts' nats that :meth:`~AuxiliaryVariableModel.nll` gave."""
-        out = {name: value / (self.part_dims(name) * math.log(2)) for name, value in nll.items()}
-        out["total"] = sum(nll.values()) / (3 * self.image_size**2 * math.log(2))
-        return out
+    def tables(self, nll: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+        """Every table of bits per dimension, per image, from the parts' nats (:meth:`nll`):
+        ``"bpd"`` (:meth:`bpd`) and whatever else a model reports (a pyramid's by resolution)."""
+        bpd = {name: value / (self.part_dims(name) * math.log(2)) for name, value in nll.items()}
+        bpd["total"] = sum(nll.values()) / (3 * self.image_size**2 * math.log(2))
+        return {"bpd": bpd}
+
+    @classmethod
+    def config_at(cls, config, resolution: int):
+        """``config`` for images of side ``resolution`` (how a benchmark times other sizes)."""
+        return configs.replace(config, image_size=resolution)
+
+    @in_eval_mode
+    def sample(
+        self,
+        n: int,
+        *,
+        method: str = "cached",
+        window: int = DEFAULT_WINDOW,
+        map: bool | Sequence[bool] = False,
+        log_scale_shift: float | Sequence[float] = 0.0,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+        aux: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """n samples as named stages, uint8 [n, C, h, w] each, in the order they are drawn, the
+        final images [n, 3, H, W] under ``"image"`` (:meth:`sample_stages` says which).
+
+        ``method``: the sampler, "cached" (exact), "naive" (the reference) or "window" (the
+        authors', approximate, with its ``window`` size). ``map`` (the most likely value instead
+        of a draw) and ``log_scale_shift`` (paper, Figure 4) choose how each pixel is drawn;
+        ``generator`` seeds the draws; ``aux``: a given auxiliary image to start from (a
+        model without one raises a ValueError).
+        """
+        if aux is not None and not self.takes_aux:
+            raise _no_auxiliary(self)
+        sampler = dict(method=method, window=window, generator=generator, progress=progress)
+        return self.sample_stages(n, aux, sampler, map=map, log_scale_shift=log_scale_shift)
+
+    def sample_stages(
+        self, n: int, aux, sampler: dict, *, map, log_scale_shift
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`sample`'s stages; ``sampler`` holds the options every part samples with."""
+        raise NotImplementedError
+
+    def auxiliary(self, x: torch.Tensor) -> torch.Tensor:
+        """The auxiliary image of the images x that :meth:`sample` may start from (``aux``)."""
+        raise _no_auxiliary(self)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def log_prob(self, x: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
         """log p(X, X̂) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``,
@@ -92,6 +145,10 @@ class AuxiliaryVariableModel(nn.Module):
             part.log_prob(*self.part_inputs(name, x), reduction=reduction)
             for name, part in self.parts.items()
         )
+
+
+def _no_auxiliary(model: AuxiliaryVariableModel) -> ValueError:
+    return ValueError(f"a {model.kind} model has no auxiliary image to start from")
 
 
 class PixelCNNpp(AuxiliaryVariableModel):
@@ -109,12 +166,9 @@ class PixelCNNpp(AuxiliaryVariableModel):
     def part_inputs(self, name, x):
         return x, None
 
-    @in_eval_mode
-    def sample(self, n: int, **options) -> torch.Tensor:
-        """n images [n, 3, H, W] uint8; options: ``method`` ("cached", "naive" or "window", with
-        its ``window`` size), ``map``,
-        ``log_scale_shift``, ``generator``, ``progress``."""
-        return self.parts["pixelcnnpp"].sample(n, **options)
+    def sample_stages(self, n, aux, sampler, **drawing):
+        """``{"image"}``."""
+        return {"image": self.parts["pixelcnnpp"].sample(n, **sampler, **drawing)}
 
 
 class GrayscalePixelCNN(AuxiliaryVariableModel):
@@ -126,6 +180,7 @@ class GrayscalePixelCNN(AuxiliaryVariableModel):
 
     kind = "grayscale"
     config_class = GrayscaleConfig
+    takes_aux = True
 
     def __init__(self, config: GrayscaleConfig):
         super().__init__(config)
@@ -148,27 +203,19 @@ class GrayscalePixelCNN(AuxiliaryVariableModel):
         gray = grayscale_4bit(x)
         return (gray, None) if name == "aux" else (x, gray)
 
-    @in_eval_mode
-    def sample(
-        self,
-        n: int,
-        aux: torch.Tensor | None = None,
-        *,
-        method="cached",
-        window: int = DEFAULT_WINDOW,
-        generator=None,
-        progress=False,
-        **options,
-    ):
-        """(X̂, X): draw X̂ ~ p(X̂) (or take the given 4-bit ``aux``, [n, 1, H, W]: colorization,
-        paper Figure 3), then X ~ p(X | X̂). ``map``/``log_scale_shift`` apply to X; ``method``
-        ("cached", "naive" or "window", with its ``window`` size) to both."""
-        sampler = dict(method=method, window=window, generator=generator, progress=progress)
+    def auxiliary(self, x):
+        """X̂ = grayscale_4bit(x): what :meth:`sample` colorizes."""
+        return grayscale_4bit(x)
+
+    def sample_stages(self, n, aux, sampler, **drawing):
+        """``{"gray": X̂, "image": X}``: X̂ ~ p(X̂) (or the given 4-bit ``aux``, [n, 1, H, W]:
+        colorization, paper Figure 3), then X ~ p(X | X̂); ``map``/``log_scale_shift`` apply to X."""
         if aux is None:
             aux = self.parts["aux"].sample(n, **sampler)
-        aux = aux.to(next(self.parameters()).device).long()
-        image = self.parts["cond"].sample(n, aux, **sampler, **options)
-        return aux.to(torch.uint8), image
+        check_images(aux, channels=1, size=self.image_size, who="a grayscale model's aux")
+        aux = aux.to(self._device()).long()
+        image = self.parts["cond"].sample(n, aux, **sampler, **drawing)
+        return {"gray": aux.to(torch.uint8), "image": image}
 
 
 class PyramidPixelCNN(AuxiliaryVariableModel):
@@ -183,6 +230,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
 
     kind = "pyramid"
     config_class = PyramidConfig
+    takes_aux = True
 
     def __init__(self, config: PyramidConfig):
         super().__init__(config)
@@ -209,10 +257,11 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
             )
 
     def part_inputs(self, name, x):
-        # Both views from x itself, as pyramid() makes them (x may be a training crop).
+        # Both views from x itself, by pyramid() (x may be a training crop).
         level = self.config.resolutions.index(int(name))
-        factor = 2 ** (len(self.config.resolutions) - 1 - level)
-        return downsample(x, factor), downsample(x, 2 * factor) if level else None
+        factor = 2 ** (len(self.config.resolutions) - 1 - level)  # from x down to this level
+        views = pyramid(x, 2 if level else 1, top_factor=factor)
+        return views[-1], views[0] if level else None
 
     def training_view(self, name, x, generator):
         """With ``config.crop``, a level above that resolution trains on one random crop per
@@ -232,66 +281,61 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
 
     def bpd_by_resolution(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Bits per dimension of the whole image at each resolution r: -log p(X_r) / (3 r²)."""
-        return self.bpd_by_resolution_from_nll(self.nll(x))
+        return self.tables(self.nll(x))["bpd_by_resolution"]
 
-    def bpd_by_resolution_from_nll(self, nll: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """:meth:`bpd_by_resolution` from the levels' nats that :meth:`~AuxiliaryVariableModel.nll` gave."""
-        total, out = 0.0, {}
+    def tables(self, nll):
+        """``"bpd"`` and ``"bpd_by_resolution"`` (:meth:`bpd_by_resolution`, paper Table 2)."""
+        total, by_resolution = 0.0, {}
         for size in self.config.resolutions:
             total = total + nll[str(size)]
-            out[str(size)] = total / (3 * size**2 * math.log(2))
-        return out
+            by_resolution[str(size)] = total / (3 * size**2 * math.log(2))
+        return super().tables(nll) | {"bpd_by_resolution": by_resolution}
+
+    @classmethod
+    def config_at(cls, config, resolution):
+        """``config`` up to the level at ``resolution`` (one of its resolutions)."""
+        if resolution not in config.resolutions:
+            raise ConfigError(
+                f"this pyramid samples at {', '.join(map(str, config.resolutions))}, "
+                f"not {resolution}"
+            )
+        return configs.replace(
+            config, resolutions=tuple(r for r in config.resolutions if r <= resolution)
+        )
+
+    def auxiliary(self, x):
+        """x one level down, at half its resolution: what :meth:`sample` upscales."""
+        return pyramid(x, 2)[0]
 
     def log_prob(self, x, reduction="sum"):
         if reduction != "sum":
             raise ValueError("a pyramid's parts live at different resolutions: use reduction='sum'")
         return super().log_prob(x)
 
-    @in_eval_mode
-    def sample(
-        self,
-        n: int,
-        *,
-        start: torch.Tensor | None = None,
-        method: str = "cached",
-        window: int = DEFAULT_WINDOW,
-        map: bool | Sequence[bool] = False,
-        log_scale_shift: float | Sequence[float] = 0.0,
-        generator=None,
-        progress=False,
-    ) -> list[torch.Tensor]:
-        """Every level, lowest resolution first (paper Figure 6), each [n, 3, r, r] uint8.
-
-        ``start``: a given image at one of the resolutions to upscale from (it is the first
-        returned level). ``map`` and ``log_scale_shift`` may be given per level; ``method``
-        ("cached", "naive" or "window", with its ``window`` size) is the sampler of every level.
-        """
+    def sample_stages(self, n, aux, sampler, *, map, log_scale_shift):
+        """Every level, lowest resolution first (paper Figure 6), each [n, 3, r, r] keyed by its
+        resolution (``"8"``, ``"16"``, ...), the top one by ``"image"``. ``aux``: a given image at
+        one of the resolutions to upscale from (it is the first stage). ``map`` and
+        ``log_scale_shift`` may be given per level."""
         sizes = self.config.resolutions
         maps = _per_level(map, len(sizes), "map")
         shifts = _per_level(log_scale_shift, len(sizes), "log_scale_shift")
         first, levels = 0, []
-        if start is not None:
-            if start.shape[-1] not in sizes:
+        if aux is not None:
+            check_images(aux, channels=3, who="a pyramid's aux")
+            if aux.shape[-1] not in sizes:
                 raise ValueError(
-                    f"start must be at one of the resolutions {sizes}, got {list(start.shape)}"
+                    f"aux must be at one of the resolutions {sizes}, got {list(aux.shape)}"
                 )
-            first = sizes.index(start.shape[-1])
-            levels.append(start.to(next(self.parameters()).device).to(torch.uint8))
-        for level in range(first + (start is not None), len(sizes)):
-            aux = levels[-1].long() if levels else None
+            first, levels = sizes.index(aux.shape[-1]) + 1, [aux.to(self._device()).to(torch.uint8)]
+        for level in range(first, len(sizes)):
+            below = levels[-1].long() if levels else None
+            part = self.parts[str(sizes[level])]
             levels.append(
-                self.parts[str(sizes[level])].sample(
-                    n,
-                    aux,
-                    method=method,
-                    window=window,
-                    map=maps[level],
-                    log_scale_shift=shifts[level],
-                    generator=generator,
-                    progress=progress,
-                )
+                part.sample(n, below, map=maps[level], log_scale_shift=shifts[level], **sampler)
             )
-        return levels
+        names = [str(level.shape[-1]) for level in levels[:-1]] + ["image"]
+        return dict(zip(names, levels))
 
 
 def _per_level(value, count, name):
@@ -303,8 +347,41 @@ def _per_level(value, count, name):
     return value
 
 
-MODEL_CLASSES = {cls.kind: cls for cls in (PixelCNNpp, GrayscalePixelCNN, PyramidPixelCNN)}
-assert tuple(MODEL_CLASSES) == KINDS
+MODEL_CLASSES: dict[str, type[AuxiliaryVariableModel]] = {}
+
+
+def register(cls: type[AuxiliaryVariableModel], presets: dict | None = None) -> None:
+    """Make ``cls`` a model kind (``cls.kind``) that :func:`build`, :func:`from_config`, the
+    command line and the run store know, with its named ``presets`` (configs of
+    ``cls.config_class``; None: those :mod:`auxpix.config` already holds for the kind)."""
+    if cls.kind in MODEL_CLASSES:
+        raise ConfigError(f"model kind {cls.kind!r} is registered already")
+    if presets is not None:
+        configs.add_presets(cls.kind, presets, cls.config_class)
+    elif cls.kind not in configs.kinds():
+        raise ConfigError(f"model kind {cls.kind!r} has no presets: pass them to register")
+    MODEL_CLASSES[cls.kind] = cls
+
+
+def unregister(kind: str) -> None:
+    """Forget a kind added with :func:`register` (its class and presets)."""
+    if kind not in MODEL_CLASSES:
+        raise ConfigError(f"model kind {kind!r} is not registered")
+    del MODEL_CLASSES[kind]
+    configs.remove_presets(kind)
+
+
+for _cls in (PixelCNNpp, GrayscalePixelCNN, PyramidPixelCNN):
+    register(_cls)
+
+
+def model_class(kind: str) -> type[AuxiliaryVariableModel]:
+    """The class of model ``kind``."""
+    if kind not in MODEL_CLASSES:
+        raise ConfigError(
+            f"unknown model kind {kind!r}: choose one of {', '.join(configs.kinds())}"
+        )
+    return MODEL_CLASSES[kind]
 
 
 def from_config(config) -> AuxiliaryVariableModel:

@@ -16,7 +16,6 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .config import EmbeddingConfig, NetConfig
-from .data import check_images
 from .distributions import (
     categorical_log_prob,
     categorical_sample,
@@ -25,6 +24,7 @@ from .distributions import (
 )
 from .errors import ConfigError
 from .fast_sampling import DEFAULT_WINDOW, pixel_params
+from .images import check_images
 from .networks import EmbeddingNetwork, PixelCNNNetwork
 from .progress import progress_bar
 

@@ -232,11 +232,13 @@ def load_checkpoint(
     part_dir: Path, state: dict, *, net, averaged, optimizer, device
 ) -> dict[str, torch.Tensor]:
     """Load the checkpoint that ``state`` names into ``net`` (raw weights), ``averaged`` (an
-    :class:`~auxpix.train.EMA`) and ``optimizer``; returns the saved RNG states (dropout)."""
+    :class:`~auxpix.loop.EMA`, or None where no average is kept) and ``optimizer``; returns the
+    saved RNG states (dropout)."""
     folder, step = part_dir / state["checkpoint"], state["step"]
     _load_module(net, folder / WEIGHTS_FILE, step)
     try:
-        averaged.load(_read_tensors(folder / EMA_FILE, step))
+        if averaged is not None:
+            averaged.load(_read_tensors(folder / EMA_FILE, step))
     except (ValueError, RuntimeError) as e:
         raise _corrupt(folder / EMA_FILE, f"does not fit the model ({one_line(e)[:300]})") from e
     optimizer.load_state_dict(_read_optimizer(folder / OPTIMIZER_FILE, step, device))
@@ -248,17 +250,18 @@ def save_checkpoint(
     state: dict,
     *,
     net,
-    averaged: dict[str, torch.Tensor],
+    averaged: dict[str, torch.Tensor] | None,
     optimizer,
     rng: dict[str, torch.Tensor],
 ) -> None:
-    """Write a whole checkpoint (raw and ``averaged`` weights, optimizer, ``rng`` states) into a
-    new folder, then commit it by replacing state.json."""
+    """Write a whole checkpoint (raw and ``averaged`` weights, the latter unless None,
+    optimizer, ``rng`` states) into a new folder, then commit it by replacing state.json."""
     step = state["step"]
     folder = Path(tempfile.mkdtemp(prefix=f"{CHECKPOINT_PREFIX}{step:08d}-", dir=part_dir))
     meta = {"step": str(step)}
     _write_file(folder / WEIGHTS_FILE, _safetensors_bytes(net.state_dict(), meta))
-    _write_file(folder / EMA_FILE, _safetensors_bytes(averaged, meta))
+    if averaged is not None:
+        _write_file(folder / EMA_FILE, _safetensors_bytes(averaged, meta))
     _write_file(
         folder / OPTIMIZER_FILE, _torch_bytes({"step": step, "optimizer": optimizer.state_dict()})
     )

@@ -1,11 +1,13 @@
 """Drawing samples from a model and saving them: a PNG grid to look at, raw arrays to analyse.
 
-Samples come as named *blocks*, uint8 [n, C, h, w] each, in display order:
+Samples come as named *blocks*, uint8 [n, C, h, w] each, in display order: the stages a
+model's ``sample`` returns, the final images under ``image``:
 
 * PixelCNN++: ``image``.
 * Grayscale PixelCNN: ``gray`` (the 4-bit X̂, values 0..15) then ``image`` (X | X̂); when
-  colorizing given images (paper, Figure 3) ``original`` comes first.
-* Pyramid PixelCNN: one block per resolution, lowest first (``"8"``, ``"16"``, ...).
+  colorizing given images (paper, Figure 3) the command line puts ``original`` first.
+* Pyramid PixelCNN: one block per resolution, lowest first (``"8"``, ``"16"``, ...), the top
+  one ``image``.
 
 In the PNG every block is a grid of up to 8 images per row, blocks stacked top to bottom:
 one-channel blocks (the 4-bit grayscale) are scaled to 0..255, smaller resolutions are
@@ -34,22 +36,11 @@ def draw(
 ) -> dict:
     """n samples of ``model`` as named blocks (see the module docstring), on the CPU.
 
-    ``aux``: given 4-bit grayscale images [n, 1, H, W] to colorize (grayscale models only).
-    ``options`` go to the model's ``sample``: ``method``, ``map``, ``log_scale_shift``,
-    ``generator``, ``progress``.
+    ``aux``: a given auxiliary image to start from, e.g. 4-bit grayscale images [n, 1, H, W]
+    to colorize. ``options`` go to the model's ``sample``: ``method``, ``window``, ``map``,
+    ``log_scale_shift``, ``generator``, ``progress``.
     """
-    if aux is not None and model.kind != "grayscale":
-        raise ValueError(
-            f"only a grayscale model colorizes given images; this is a {model.kind} model"
-        )
-    if model.kind == "grayscale":
-        gray, image = model.sample(n, aux=aux, **options)
-        blocks = {"gray": gray, "image": image}
-    elif model.kind == "pyramid":
-        blocks = {str(level.shape[-1]): level for level in model.sample(n, **options)}
-    else:
-        blocks = {"image": model.sample(n, **options)}
-    return {name: block.cpu() for name, block in blocks.items()}
+    return {name: block.cpu() for name, block in model.sample(n, aux=aux, **options).items()}
 
 
 def save_samples(path, blocks: dict[str, torch.Tensor]) -> list[Path]:

@@ -3,23 +3,17 @@
 The paper's recipe (section 4): Adam, the learning rate multiplied by ``lr_decay`` after
 every step, dropout (inside the model), random horizontal flips on CIFAR-10, and Polyak
 averaged weights for evaluation; as in openai/pixel-cnn, a fresh part starts with the
-data-dependent initialization (:func:`auxpix.data_dependent_init`) on its first batch. The loss is bits per dimension, as in PixelCNN++
-(:meth:`~auxpix.models.AuxiliaryVariableModel.part_bpd`). What a run writes, and how it
-survives a crash, is :mod:`auxpix.runs`.
-
-Exact resumption (on CPU, with the same seed): the data order and the flips are pure
-functions of (seed, step), the learning rate a function of the step, and the optimizer,
-the averaged weights and the global RNG (dropout) are saved, so a resumed run reaches
-the same weights as an uninterrupted one.
+data-dependent initialization (:func:`auxpix.data_dependent_init`) on its first batch. The
+loss is bits per dimension, as in PixelCNN++
+(:meth:`~auxpix.models.AuxiliaryVariableModel.part_bpd`). A part trains through
+:class:`auxpix.loop.TrainLoop` as a :class:`PartTrainee`; what a run writes, and how it
+survives a crash, is :mod:`auxpix.runs`; how it resumes exactly, :mod:`auxpix.loop`.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -31,8 +25,8 @@ from .device import resolve_device
 from .errors import ConfigError, DataError
 from .evaluate import evaluate_part
 from .initialization import data_dependent_init
+from .loop import Schedule, TrainLoop, batch_indices, descend, generator
 from .models import AuxiliaryVariableModel
-from .progress import progress_bar
 
 FLIPPED_DATASETS = (
     "cifar10",
@@ -70,159 +64,128 @@ def train_part(
     train_images: torch.Tensor,
     *,
     run_dir,
-    preset: str | None = None,
-    steps: int | None = None,
-    epochs: float | None = None,
-    minutes: float | None = None,
+    schedule: Schedule | None = None,
     test_images: torch.Tensor | None = None,
-    eval_every: int = 1000,
-    eval_share: float = 1.0,
-    checkpoint_every: int = 250,
-    log_every: int = 10,
     device: str | torch.device = "cpu",
     seed: int = 0,
     resume: bool = False,
     compile: bool = False,
     init_from=None,
+    preset: str | None = None,
     progress: bool = True,
+    **budget,
 ) -> dict:
     """Train part ``part`` of ``model`` on ``train_images`` (uint8 [N, 3, H, W]) into ``run_dir``.
 
-    The budget is ``steps``, ``epochs`` or wall-clock ``minutes`` (exactly one), counted
-    over the part's whole training: resuming continues until the budget is reached.
-    ``test_images`` (a small fixed subset keeps it cheap) are scored with the averaged
-    weights every ``eval_every`` steps and at the end; an evaluation falls due only while the
-    evaluations so far took at most ``eval_share`` of the part's time (at 0.1, a level whose
-    test images cost more than its steps still spends 90 % of its budget training). A
-    checkpoint is saved every ``checkpoint_every`` steps and at the end; ``resume`` continues from it (without
-    ``resume`` an existing checkpoint of this part is an error, never overwritten).
-    ``compile``: run the part through ``torch.compile``. ``init_from``: a run whose averaged
-    weights of this part a fresh part starts from (fine-tuning), instead of a data-dependent
-    initialization; the run records it. A pyramid whose config sets ``crop`` trains its levels
-    above that resolution on aligned random crops (:meth:`~auxpix.models.PyramidPixelCNN.training_view`).
-    Under torchrun every process calls
-    this alike (:mod:`auxpix.distributed`); only rank 0 writes. Returns the final state.
+    The budget and cadence are a :class:`~auxpix.loop.Schedule`, given as ``schedule`` or as its
+    fields (``steps=``, ``epochs=`` or ``minutes=``; ``eval_every=``, ``eval_share=``,
+    ``checkpoint_every=``, ``log_every=``). ``test_images`` (a small fixed subset keeps it
+    cheap) are scored with the averaged weights when an evaluation falls due and at the end.
+    ``resume`` continues from the part's checkpoint (without ``resume`` an existing checkpoint
+    of this part is an error, never overwritten). ``compile``: run the part through
+    ``torch.compile``. ``init_from``: a run whose averaged weights of this part a fresh part
+    starts from (fine-tuning), instead of a data-dependent initialization; the run records it.
+    A pyramid whose config sets ``crop`` trains its levels above that resolution on aligned
+    random crops (:meth:`~auxpix.models.PyramidPixelCNN.training_view`). Under torchrun every
+    process calls this alike (:mod:`auxpix.distributed`); only rank 0 writes. Returns the
+    final state.
     """
+    schedule = _schedule(schedule, budget)
     runs.check_run(run_dir, model, [part], seed=seed, resume=resume)
     distributed.barrier()  # every process has checked the run directory before rank 0 writes to it
     model.check_images(train_images)
-    cfg = model.config.train
-    steps_per_epoch = len(train_images) // cfg.batch_size
-    if steps_per_epoch == 0:
-        raise DataError(
-            f"{len(train_images)} training images are fewer than one batch of {cfg.batch_size}"
-        )
-    max_steps, max_seconds = _budget(steps, epochs, minutes, steps_per_epoch)
-    run_dir, device = Path(run_dir), resolve_device(device)
+    device = resolve_device(device)
+    trainee = PartTrainee(
+        model,
+        part,
+        train_images,
+        test_images=test_images,
+        device=device,
+        seed=seed,
+        compile=compile,
+        init_from=init_from,
+    )
+    run_dir = Path(run_dir)
     if distributed.is_main():
         runs.open_run(run_dir, model, preset, init_from=init_from)
-    part_dir = run_dir / part
-    net = model.to(device).parts[part]
-    optimizer = adam(net, cfg)
-    flip = model.config.dataset in FLIPPED_DATASETS
-    state = runs.read_state(part_dir)
-    if (
-        state is None
-    ):  # a fresh part: dropout seeded per process, weights initialized on the first batch
-        torch.manual_seed(seed + distributed.rank())
-        if init_from is None:
-            data_dependent_init(
-                model, part, _batch(train_images, 0, steps_per_epoch, cfg.batch_size, seed, flip)
-            )
-        else:
-            runs.load_part(net, init_from, part, kind=model.kind)
-    ema = EMA(net, cfg.ema_decay)
-    if state is None:
-        state = runs.new_state(part_dir, seed)
-    else:
-        rng = runs.load_checkpoint(
-            part_dir, state, net=net, averaged=ema, optimizer=optimizer, device=device
-        )
-        distributed.restore_rng(rng, device, seed, state["step"])
-    loss = part_loss(model, part, device, compile=compile)
-
-    def reached(step: int, seconds: float) -> bool:
-        spent = step >= max_steps if max_steps is not None else seconds >= max_seconds
-        return distributed.any_process(
-            spent, device
-        )  # one decision, or the processes would part ways
-
-    def progress_at(step: int, seconds: float) -> float:
-        return step / max_steps if max_steps is not None else seconds / max_seconds
-
-    step, started = state["step"], time.monotonic() - state["seconds"]
-    eval_seconds = state.get("eval_seconds", 0.0)
-    # Decided once per step, so that the step that reaches the budget is always logged and
-    # checkpointed as done (re-reading the clock after it would skip that when the final
-    # evaluation crosses a time budget). A part that was done under a smaller budget goes on.
-    done = reached(step, state["seconds"])
-    window: list[torch.Tensor] = []
-    main = distributed.is_main()
-    bar = progress_bar(
-        total=max_steps,
-        initial=step,
-        desc=f"{model.kind} {part}",
-        unit="step",
-        show=progress and main,
-    )
-    with bar, runs.metrics_log(part_dir / runs.METRICS_FILE, after_step=step, write=main) as log:
-        while not done:
-            batch = _batch(train_images, step, steps_per_epoch, cfg.batch_size, seed, flip)
-            batch = model.training_view(part, batch, _generator(seed, "crop", step))
-            _set_lr(
-                optimizer, learning_rate(cfg, step, progress_at(step, time.monotonic() - started))
-            )
-            window.append(
-                train_step(
-                    loss, distributed.local_slice(batch).to(device), optimizer, cfg.precision
-                )
-            )
-            step += 1
-            ema.update(net, step)
-            bar.update()
-            seconds = time.monotonic() - started
-            done = reached(step, seconds)
-            evaluate = test_images is not None and (
-                done
-                or step % eval_every == 0
-                and distributed.any_process(eval_seconds <= eval_share * seconds, device)
-            )
-            if step % log_every == 0 or evaluate or done:
-                record = {
-                    "step": step,
-                    "epoch": step / steps_per_epoch,
-                    "seconds": round(seconds, 3),
-                    "lr": optimizer.param_groups[0]["lr"],
-                    "train_bpd": distributed.total(torch.stack(window).mean().item(), device)
-                    / distributed.world_size(),
-                    "world_size": distributed.world_size(),
-                    "threads": torch.get_num_threads(),
-                }
-                if evaluate:
-                    evaluating = time.monotonic()
-                    with ema.applied(net):
-                        record["test_bpd"] = evaluate_part(model, part, test_images)
-                    eval_seconds += time.monotonic() - evaluating
-                log(record)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.endswith("bpd")})
-                window, state["metrics"] = [], record
-            if step % checkpoint_every == 0 or done:
-                epoch, position = divmod(step, steps_per_epoch)
-                state.update(
-                    step=step,
-                    epoch=epoch,
-                    position=position,
-                    seconds=round(seconds, 3),
-                    done=done,
-                    eval_seconds=round(eval_seconds, 3),
-                )
-                rng = distributed.rng_snapshot(device)  # every process takes part in the gathering
-                if main:
-                    runs.save_checkpoint(
-                        part_dir, state, net=net, averaged=ema.shadow, optimizer=optimizer, rng=rng
-                    )
+    loop = TrainLoop(trainee, schedule, run_dir / part, seed=seed, device=device, progress=progress)
+    state = loop.run()
     distributed.barrier()  # the next part (or the caller) reads what rank 0 wrote
     return state
+
+
+def _schedule(schedule: Schedule | None, budget: dict) -> Schedule:
+    if schedule is None:
+        return Schedule(**budget)
+    if budget:
+        raise ConfigError(f"give the schedule or its fields ({', '.join(budget)}), not both")
+    return schedule
+
+
+class PartTrainee:
+    """One part of a model as :class:`~auxpix.loop.TrainLoop` trains it (a
+    :class:`~auxpix.loop.Trainee`): bits/dim on batches flipped at random (CIFAR-10) and, for a
+    cropped pyramid level, cropped; Adam under the config's learning rate; Polyak-averaged
+    weights; the bits/dim of ``test_images`` as its evaluation."""
+
+    def __init__(
+        self,
+        model: AuxiliaryVariableModel,
+        part: str,
+        images: torch.Tensor,
+        *,
+        test_images: torch.Tensor | None = None,
+        device: torch.device,
+        seed: int = 0,
+        compile: bool = False,
+        init_from=None,
+    ):
+        self.cfg = cfg = model.config.train
+        self.steps_per_epoch = len(images) // cfg.batch_size
+        if self.steps_per_epoch == 0:
+            raise DataError(
+                f"{len(images)} training images are fewer than one batch of {cfg.batch_size}"
+            )
+        self.model, self.part, self.images, self.test_images = model, part, images, test_images
+        self.device, self.seed, self.compile, self.init_from = device, seed, compile, init_from
+        self.name = f"{model.kind} {part}"
+        self.net = model.to(device).parts[part]
+        self.optimizer = adam(self.net, cfg)
+        self.precision, self.ema_decay = cfg.precision, cfg.ema_decay
+        self.evaluates = test_images is not None
+        self.flip = model.config.dataset in FLIPPED_DATASETS
+
+    def initialize(self) -> None:
+        """A data-dependent initialization on the first batch, or ``init_from``'s weights."""
+        if self.init_from is None:
+            data_dependent_init(self.model, self.part, self._images_of(0))
+        else:
+            runs.load_part(self.net, self.init_from, self.part, kind=self.model.kind)
+
+    def batch(self, step: int) -> torch.Tensor:
+        view = self.model.training_view(
+            self.part, self._images_of(step), generator(self.seed, "crop", step)
+        )
+        return distributed.local_slice(view).to(self.device)
+
+    def loss(self, batch: torch.Tensor):
+        return _bits_per_dim(self._loss, batch)
+
+    def learning_rate(self, step: int, progress: float) -> float:
+        return learning_rate(self.cfg, step, progress)
+
+    def evaluate(self) -> dict[str, float]:
+        return {"test_bpd": evaluate_part(self.model, self.part, self.test_images)}
+
+    @functools.cached_property
+    def _loss(self) -> nn.Module:
+        """Built at the first step: after the initialization or the checkpoint's weights."""
+        return part_loss(self.model, self.part, self.device, compile=self.compile)
+
+    def _images_of(self, step: int) -> torch.Tensor:
+        return _batch(
+            self.images, step, self.steps_per_epoch, self.cfg.batch_size, self.seed, self.flip
+        )
 
 
 def adam(net: torch.nn.Module, cfg) -> torch.optim.Adam:
@@ -267,89 +230,24 @@ def part_loss(
 def train_step(
     loss: nn.Module, batch: torch.Tensor, optimizer, precision: str = "fp32"
 ) -> torch.Tensor:
-    """One Adam step on ``loss(batch)`` (a :func:`part_loss`); returns that loss (detached). With
-    ``precision="bf16"`` the networks run under bfloat16 autocast; the likelihood stays float32."""
+    """One optimizer step on ``loss(batch)`` (a :func:`part_loss`); returns that loss (detached).
+    With ``precision="bf16"`` the networks run under bfloat16 autocast; the likelihood stays
+    float32."""
+    metrics = descend(lambda: _bits_per_dim(loss, batch), optimizer, batch.device, precision)
+    return metrics["train_bpd"]
+
+
+def _bits_per_dim(loss: nn.Module, batch: torch.Tensor):
+    """(the loss of ``batch`` in training mode, {"train_bpd": it, detached})."""
     loss.train()
-    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        value = loss(batch)
-    optimizer.zero_grad(set_to_none=True)
-    value.backward()
-    optimizer.step()
-    return value.detach()
-
-
-def _budget(steps, epochs, minutes, steps_per_epoch: int) -> tuple[int | None, float | None]:
-    """(step limit, seconds limit): exactly one of the three budgets, epochs counted in whole steps."""
-    given = {
-        name: value
-        for name, value in (("steps", steps), ("epochs", epochs), ("minutes", minutes))
-        if value
-    }
-    if len(given) != 1 or any(value < 0 for value in given.values()):
-        raise ConfigError("give exactly one positive training budget: steps, epochs or minutes")
-    if minutes:
-        return None, minutes * 60.0
-    return (steps if steps else math.ceil(epochs * steps_per_epoch)), None
-
-
-def _set_lr(optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
-def _generator(seed: int, *keys) -> torch.Generator:
-    """A CPU generator seeded by (seed, *keys): independent streams with nothing to save."""
-    digest = hashlib.sha256(repr((seed, *keys)).encode()).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
+    value = loss(batch)
+    return value, {"train_bpd": value.detach()}
 
 
 def _batch(
     images: torch.Tensor, step: int, steps_per_epoch: int, batch_size: int, seed: int, flip: bool
 ):
-    """The batch of ``step``: a fresh permutation each epoch (the incomplete last batch is
-    dropped), randomly mirrored if ``flip``; a pure function of its arguments."""
-    epoch, position = divmod(step, steps_per_epoch)
-    order = torch.randperm(len(images), generator=_generator(seed, "order", epoch))
-    batch = images[order[position * batch_size : (position + 1) * batch_size]]
-    return data.random_flip(batch, _generator(seed, "flip", step)) if flip else batch
-
-
-class EMA:
-    """Polyak (exponential moving) average of a module's weights, used for evaluation.
-
-    The decay ramps up as min(decay, (1 + step) / (10 + step)), as TensorFlow's
-    ExponentialMovingAverage with ``num_updates`` does, so the average forgets the
-    random initialization quickly and short runs are scored fairly.
-    """
-
-    def __init__(self, module: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.shadow = {name: value.detach().clone() for name, value in module.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, module: torch.nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step))
-        current = module.state_dict()
-        torch._foreach_lerp_(
-            [self.shadow[name] for name in current], list(current.values()), 1.0 - decay
-        )
-
-    @torch.no_grad()
-    def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Take saved averages (same names and shapes as the module's weights)."""
-        if tensors.keys() != self.shadow.keys():
-            raise ValueError(
-                f"expected the tensors {sorted(self.shadow)[:3]}..., got {sorted(tensors)[:3]}..."
-            )
-        for name, value in self.shadow.items():
-            value.copy_(tensors[name])
-
-    @contextmanager
-    def applied(self, module: torch.nn.Module):
-        """Give ``module`` the averaged weights inside the block, its own ones after."""
-        own = {name: value.clone() for name, value in module.state_dict().items()}
-        module.load_state_dict(self.shadow)
-        try:
-            yield
-        finally:
-            module.load_state_dict(own)
+    """The batch of ``step`` (:func:`~auxpix.loop.batch_indices`), randomly mirrored if
+    ``flip``; a pure function of its arguments."""
+    batch = images[batch_indices(len(images), step, steps_per_epoch, batch_size, seed)]
+    return data.random_flip(batch, generator(seed, "flip", step)) if flip else batch

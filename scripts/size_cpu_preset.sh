@@ -3,8 +3,8 @@
 # wall-clock budget as the committed cpu run (one thread each, two side by side, as
 # scripts/train_book_runs.sh trains), scored on the same 500 test images every 100 steps, into
 # results/pilot/ (or $AUXPIX_RESULTS/pilot/). Chapters 01 and 03 compare their curves with the committed runs'.
-#   scripts/size_cpu_preset.sh pixelcnnpp   # CIFAR-10, 60 min: nr_resnet 1 / 48 filters, 2 / 32
-#   scripts/size_cpu_preset.sh pyramid      # CelebA 64x64 level, 32 min: light nets 3 / 32, 2 / 48
+#   scripts/size_cpu_preset.sh pixelcnnpp   # CIFAR-10: nr_resnet 1 / 48 filters, 2 / 32
+#   scripts/size_cpu_preset.sh pyramid      # CelebA 64x64 level: light nets 3 / 32, 2 / 48
 . "$(dirname "$0")/setup_env.sh"
 kind="${1:?usage: scripts/size_cpu_preset.sh pixelcnnpp|pyramid}"
 case "$kind" in
@@ -12,8 +12,8 @@ case "$kind" in
     pyramid) part=64; key=level_net; candidates=("3 32" "2 48") ;;
     *) echo "scripts/size_cpu_preset.sh: unknown kind $kind (pixelcnnpp or pyramid)" >&2; exit 2 ;;
 esac
-# The part's budget in the committed run (auxpix.book.registry.budget).
-minutes=$(python -c "import auxpix; from auxpix.book.registry import budget
+# The part's budget in the committed run (auxpix.config.budget).
+minutes=$(python -c "import auxpix; from auxpix.config import budget
 print(budget('$kind', 'cpu', '$part', list(auxpix.build('$kind', preset='cpu').parts))['minutes'])")
 results="${AUXPIX_RESULTS:-results}"  # where the book's registry looks for the pilots
 mkdir -p "$results/logs" "$results/pilot"

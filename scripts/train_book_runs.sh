@@ -3,8 +3,8 @@
 # commands behind the committed cpu runs. Two runs train side by side with one thread each
 # (on 2 cores, more throughput than one run with two threads): PixelCNN++ beside the Grayscale
 # PixelCNN (pair "cifar"), then the CIFAR-10 pyramid beside the CelebA one (pair "pyramids"). A model's budget is
-# auxpix.book.registry.budget's (cpu: two hours of wall-clock time), through torch.compile (1.36x
-# faster steps on this CPU after a 2-minute compile). An interrupted run resumes when this is
+# auxpix.config.budget's, through torch.compile (faster steps after a compile; see
+# benchmarks/README.md). An interrupted run resumes when this is
 # started again; a finished run is kept (delete it to train it again), a run of an earlier
 # architecture is retrained. Each run records this command and its compute in training.json.
 # The runs go into $AUXPIX_RESULTS/runs/ when it is set, else results/runs/.
@@ -20,7 +20,7 @@ stream() {
 import sys
 from auxpix.book import registry
 kind, preset = sys.argv[1:]
-registry.trained(kind, preset, train=registry.stale(kind, preset), compile=True,
+registry.trained(kind, preset, train=registry.needs_training(kind, preset), compile=True,
                  command='scripts/train_book_runs.sh $preset $pair')" ${kind_preset/:/ }
     done
 }

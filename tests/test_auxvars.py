@@ -49,6 +49,8 @@ def test_pyramid_lowest_first():
     views = pyramid(x, 3)
     assert [v.shape[-1] for v in views] == [4, 8, 16] and views[-1] is x
     assert torch.equal(views[0], downsample(x, 4))
+    low, level = pyramid(x, 2, top_factor=2)  # a pyramid level and its X̂, from the full image
+    assert torch.equal(low, downsample(x, 4)) and torch.equal(level, downsample(x, 2))
 
 
 @pytest.mark.parametrize("seed", range(3))

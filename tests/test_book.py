@@ -17,8 +17,9 @@ import torch
 
 import auxpix
 from auxpix import paper
-from auxpix.book import readings, registry, tables
-from auxpix.errors import CheckpointError, ConfigError
+from auxpix.book import readings, registry, status, tables
+from auxpix.config import budget, paper_epochs
+from auxpix.errors import CheckpointError, ConfigError, RunUnavailable
 from auxpix.runs import RUN_FILE, read_metrics, read_state
 from auxpix.train import train
 
@@ -55,16 +56,14 @@ def test_the_book_without_its_extra_says_how_to_install_it(monkeypatch):
         importlib.import_module("auxpix.book")
 
 
-def test_the_results_folder_is_configured_not_derived(tmp_path, monkeypatch):
+def test_the_results_folder_is_the_repositorys_unless_configured(tmp_path, monkeypatch):
     monkeypatch.delenv(registry.RESULTS_ENV, raising=False)
     monkeypatch.setattr(registry, "_default_results", None)
-    with pytest.raises(ConfigError, match="AUXPIX_RESULTS"):
-        registry.results_dir()
+    assert registry.results_dir() == REPO / "results"  # wherever the process was started
     assert registry.use_results(tmp_path / "a") == tmp_path / "a"
     assert registry.run_dir("pyramid", "cpu") == tmp_path / "a" / "runs" / "pyramid-cpu"
-    monkeypatch.setenv(
-        registry.RESULTS_ENV, str(tmp_path / "b")
-    )  # the variable wins: a whole build elsewhere
+    # the variable wins: a whole build elsewhere
+    monkeypatch.setenv(registry.RESULTS_ENV, str(tmp_path / "b"))
     assert registry.results_dir() == tmp_path / "b"
 
 
@@ -98,33 +97,37 @@ def edit_config(path: Path, **fields) -> None:
     (path / RUN_FILE).write_text(json.dumps(run))
 
 
-def test_a_run_of_an_earlier_architecture_is_to_be_retrained_not_loaded_or_retrained(
+def test_a_run_that_does_not_load_stops_the_chapter_in_one_line_and_is_never_retrained(
     results, monkeypatch
 ):
-    path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
-    assert registry.loadable("pixelcnnpp", "smoke") and not registry.stale("pixelcnnpp", "smoke")
-    assert registry.trained("pixelcnnpp", "smoke") is not None
     monkeypatch.setattr(
-        registry, "_train_all", lambda *args, **kwargs: pytest.fail("retrained silently")
+        registry, "_train_all", lambda *args, **kwargs: pytest.fail("trained without being asked")
     )
-    edit_config(
-        path, **{"net.nr_filters": 16}
-    )  # the weights no longer fit the model the config builds
-    assert not registry.loadable("pixelcnnpp", "smoke") and registry.stale("pixelcnnpp", "smoke")
-    assert registry.trained("pixelcnnpp", "smoke") is None
+    with pytest.raises(
+        RunUnavailable, match="missing or unfinished: train it with `-p train True`"
+    ):
+        registry.trained("pixelcnnpp", "smoke")
+    assert registry.needs_training("pixelcnnpp", "smoke")
+    path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
+    assert registry.trained("pixelcnnpp", "smoke") is not None
+    assert not registry.needs_training("pixelcnnpp", "smoke")
+    edit_config(path, **{"net.nr_filters": 16})  # the weights no longer fit the model
+    with pytest.raises(RunUnavailable, match="earlier architecture: train it with"):
+        registry.trained("pixelcnnpp", "smoke")
     edit_config(path, image_size=7)  # the config no longer builds a model
-    assert registry.trained("pixelcnnpp", "smoke") is None and registry.stale("pixelcnnpp", "smoke")
-    assert (
-        tables.training_note("pixelcnnpp", "smoke")
-        == f"to be retrained ({registry.EARLIER_ARCHITECTURE})"
-    )
+    with pytest.raises(RunUnavailable, match="earlier architecture"):
+        registry.trained("pixelcnnpp", "smoke")
+    assert registry.needs_training("pixelcnnpp", "smoke") and not registry.loads(path)
     assert (
         registry.trained_parameters(path, "pixelcnnpp") > 0
     )  # a pilot's size, from its checkpoint
-    assert (
-        registry.retrain_note("pixelcnnpp", "smoke")
-        == f"pixelcnnpp-smoke: to be retrained ({registry.EARLIER_ARCHITECTURE})"
-    )
+
+
+def test_a_notebook_shows_a_run_problem_as_one_line():
+    error = RunUnavailable("results/runs/x is missing or unfinished: train it with ...")
+    assert error._render_traceback_() == [
+        "RunUnavailable: results/runs/x is missing or unfinished: train it with ..."
+    ]
 
 
 def test_a_chapter_keeps_its_samples_until_the_run_or_a_setting_changes(results, monkeypatch):
@@ -139,36 +142,35 @@ def test_a_chapter_keeps_its_samples_until_the_run_or_a_setting_changes(results,
         "figure", "smoke", model, 2, seed=0, **options
     )  # noqa: E731
     first = kept(map=True)
-    assert [tuple(level.shape) for level in first] == [(2, 3, 8, 8), (2, 3, 16, 16), (2, 3, 32, 32)]
+    assert {r: tuple(level.shape) for r, level in first.items()} == {
+        "8": (2, 3, 8, 8),
+        "16": (2, 3, 16, 16),
+        "image": (2, 3, 32, 32),
+    }
     assert (results / "samples" / "smoke" / "figure.npz").is_file()
-    assert [level.shape[-1] for level in kept(top_only=True)] == [
-        32
-    ]  # another setting: drawn again, kept instead
+    assert list(kept(top_only=True)) == ["image"]  # another setting: drawn again, kept instead
     real_draw = registry.draw
     monkeypatch.setattr(
         registry, "draw", lambda *args, **kwargs: pytest.fail("kept samples drawn again")
     )
-    assert [level.shape[-1] for level in kept(top_only=True)] == [32]
+    assert kept(top_only=True)["image"].shape[-1] == 32
     monkeypatch.setattr(registry, "draw", real_draw)
     again = kept(
         map=True
     )  # drawn again (the file keeps one set), from the same seed: the same samples
-    assert all(torch.equal(a, b) for a, b in zip(again, first))
+    assert all(torch.equal(again[r], first[r]) for r in first)
     train(
         model, images, run_dir=path, preset="smoke", steps=2, resume=True, progress=False
     )  # a new checkpoint
     monkeypatch.setattr(
         registry,
         "draw",
-        lambda *args, **kwargs: {"32": torch.zeros(1, 3, 32, 32, dtype=torch.uint8)},
+        lambda *args, **kwargs: {"image": torch.zeros(1, 3, 32, 32, dtype=torch.uint8)},
     )
-    assert kept(map=True)[0].shape[0] == 1  # the run changed: drawn again
+    assert kept(map=True)["image"].shape[0] == 1  # the run changed: drawn again
 
 
-def test_other_problems_of_a_run_are_errors_not_to_be_retrained(results):
-    assert not registry.stale("pixelcnnpp", "smoke")  # no run: nothing to retrain
-    with pytest.raises(CheckpointError, match="does not exist"):
-        registry.loadable("pixelcnnpp", "smoke")
+def test_other_problems_of_a_run_are_errors_not_retraining(results):
     path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
     checkpoint = (
         path / "pixelcnnpp" / read_state(path / "pixelcnnpp")["checkpoint"] / "ema.safetensors"
@@ -207,21 +209,39 @@ def test_a_retrain_replaces_a_run_of_an_earlier_architecture(results, monkeypatc
     ],
 )
 def test_cpu_budget_is_two_hours_per_model(kind, preset, parts):
-    minutes = [registry.budget(kind, preset, part, parts)["minutes"] for part in parts]
+    minutes = [budget(kind, preset, part, parts)["minutes"] for part in parts]
     assert sum(minutes) == pytest.approx(120)
     assert minutes == sorted(minutes)  # later parts (colour, higher resolutions) get more
 
 
 def test_pyramid_levels_share_minutes_by_resolution():
     parts = ["8", "16", "32", "64"]
-    minutes = [registry.budget("pyramid", "cpu", part, parts)["minutes"] for part in parts]
+    minutes = [budget("pyramid", "cpu", part, parts)["minutes"] for part in parts]
     assert minutes == pytest.approx([8, 16, 32, 64])
 
 
 def test_other_budgets():
-    assert registry.budget("pyramid", "smoke", "8", ["8", "16"]) == {"steps": 150}
-    assert registry.budget("grayscale", "paper", "aux", ["aux", "cond"]) == {"epochs": 30}
-    assert registry.budget("pyramid", "paper-cifar", "16", ["8", "16", "32"]) == {"epochs": 60}
+    assert budget("pyramid", "smoke", "8", ["8", "16"]) == {"steps": 150}
+    assert budget("grayscale", "paper", "aux", ["aux", "cond"]) == {"epochs": 30}
+    assert budget("pyramid", "paper-cifar", "16", ["8", "16", "32"]) == {"epochs": 60}
+    assert budget("pixelcnnpp", "paper", "pixelcnnpp", ["pixelcnnpp"]) == {"epochs": 200}
+    assert budget("toy", "cpu", "b", ["a", "b"]) == {"minutes": 60}  # a new kind: equal shares
+
+
+def test_paper_epochs_say_what_is_wrong():
+    assert paper_epochs("grayscale", "cond") == 200
+    with pytest.raises(ConfigError, match="per part: name one of aux, cond"):
+        paper_epochs("grayscale")
+    with pytest.raises(ConfigError, match="no paper epochs for 'toy'"):
+        paper_epochs("toy")
+    with pytest.raises(ConfigError, match="no budget for preset 'tiny'"):
+        budget("pixelcnnpp", "tiny", "pixelcnnpp", ["pixelcnnpp"])
+
+
+def test_reproduce_paper_reads_the_epochs_from_the_config():
+    script = (REPO / "scripts" / "reproduce_paper.sh").read_text()
+    assert "paper_epochs" in script
+    assert not re.search(r"--epochs \d", script)
 
 
 # --------------------------------------------------------------------------- tables
@@ -332,7 +352,7 @@ def test_status_table_shows_ours_beside_the_paper_with_the_gap(results):
         data=data,
         device="cpu",
     )
-    table = tables.status_table("mine")
+    table = status.status_table("mine")
     row = table.loc["Table 1: Grayscale PixelCNN, bits/dim"]
     assert (row["paper"], row["ours"], row["gap (ours − paper)"]) == ("≤ 2.98", "3.500", "+0.520")
     assert row["preset; data; compute"].startswith("mine; exact pixels (1000 images); cpu (")
@@ -361,7 +381,7 @@ def test_status_table_shows_ours_beside_the_paper_with_the_gap(results):
     registry.record(
         "sampling_speed", "mine", {"comparison_rows": speed_rows()}, data="none", device="cpu"
     )
-    table = tables.status_table("mine")
+    table = status.status_table("mine")
     assert (
         table.loc["Table 2: CelebA 16x16, bits/dim (whole image)", "ours"] == "5.500"
     )  # the whole image's, not the level's
@@ -487,82 +507,31 @@ def test_claims_verdicts_are_computed_from_the_recorded_numbers(results):
     assert table.loc["celeba", "ours"] == "5.00, 5.50, 4.00 (8..32)"
 
 
-def test_a_claim_of_a_model_to_be_retrained_is_not_measurable(results):
-    from auxpix.book import claims
-
-    record_claims(
-        "smoke",
-        gray=3.55,
-        pyramid=4.0,
-        aux=0.5,
-        whole=[5.0, 4.5],
-        sharp=[1.0, 2.0, 3.0],
-        speed=(0.004, 0.05),
-        verdict="supported",
-    )
-    edit_config(
-        tiny_run(registry.run_dir("pixelcnnpp", "smoke")), image_size=7
-    )  # an earlier architecture
-    table = claims.claims_table("smoke").rename(index={v: k for k, v in CLAIM_NAMES.items()})
-    assert (
-        table.loc[["grayscale", "pyramid", "coherent"], "verdict"] == claims.NOT_MEASURABLE
-    ).all()
-    assert (table.loc[["aux_share", "celeba", "speed"], "verdict"] == claims.HOLDS).all()
-
-
-def test_status_table_says_to_be_retrained_for_a_run_that_does_not_load(results, monkeypatch):
+def test_status_table_reads_the_records_and_says_what_a_preset_lacks(results):
     registry.record(
         "cifar10_likelihoods",
         "smoke",
         {tables.EXACT_TEST: {"pixelcnnpp_total": 4.0}},
         data={tables.EXACT_TEST: "exact"},
         device="cpu",
-    )  # an old record: the run changed since
-    path = tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
-    assert tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim", "ours"] == "4.000"
-    edit_config(path, image_size=7)
-    row = tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim"]
-    assert (row["ours"], row["gap (ours − paper)"], row["why the gap"]) == (
-        "to be retrained",
-        "",
-        registry.EARLIER_ARCHITECTURE,
     )
+    tiny_run(registry.run_dir("pixelcnnpp", "smoke"))
+    table = status.status_table("smoke")
+    assert table.loc["Table 1: PixelCNN++, bits/dim", "ours"] == "4.000"
+    assert table.loc["Table 1: Grayscale PixelCNN, bits/dim", "ours"] == "not in this preset"
     assert (
-        tables.status_table("smoke").loc["Table 2: CelebA 64x64, bits/dim (whole image)", "ours"]
-        == "not in this preset"
+        table.loc["Table 2: CelebA 64x64, bits/dim (whole image)", "ours"] == "not in this preset"
     )
-    # a record that says the run was to be retrained, once the run loads again
-    registry.record(
-        "cifar10_likelihoods",
-        "smoke",
-        {"to_be_retrained": [registry.retrain_note("pixelcnnpp", "smoke")]},
-        data={},
-        device="cpu",
-    )
-    shutil.rmtree(path)
-    tiny_run(path)
-    assert (
-        tables.status_table("smoke").loc["Table 1: PixelCNN++, bits/dim", "ours"]
-        == "not run since the model was retrained"
-    )
+    assert table.loc["Figure 4: variance reduction", "ours"] == "not run yet"
 
 
-def test_cifar10_record_of_scored_models_and_those_to_be_retrained(results):
+def test_cifar10_record_of_the_scored_models(results):
     runs = {"PixelCNN++": tiny_run(registry.run_dir("pixelcnnpp", "smoke"))}
-    (registry.run_dir("grayscale", "smoke")).mkdir(parents=True)
-    (registry.run_dir("grayscale", "smoke") / RUN_FILE).write_text(
-        json.dumps({"kind": "grayscale", "preset": "smoke", "config": {}})
-    )
-    runs["Grayscale PixelCNN"] = registry.run_dir("grayscale", "smoke")
     scores = {"PixelCNN++": {tables.EXACT_TEST: {"bpd": {"total": 4.0}, "n_images": 10}}}
-    values, data = tables.cifar10_record(scores, None, runs, 10, retrain=["Grayscale PixelCNN"])
-    assert values == {
-        tables.EXACT_TEST: {"pixelcnnpp_total": 4.0},
-        "to_be_retrained": [registry.retrain_note("grayscale", "smoke")],
-    }
+    values, data = tables.cifar10_record(scores, None, runs, 10)
+    assert values == {tables.EXACT_TEST: {"pixelcnnpp_total": 4.0}}
     assert data == {tables.EXACT_TEST: "CIFAR-10 test images 0–999, exact pixels (10 images)"}
-    values, data = tables.cifar10_record({}, None, runs, 10, retrain=list(runs))
-    assert list(values) == ["to_be_retrained"] and data == {}
+    assert tables.cifar10_record({}, None, runs, 10) == ({}, {})
 
 
 def test_sizing_pilot_compares_the_preset_with_each_candidate(results, monkeypatch):
@@ -703,17 +672,6 @@ def test_captions():
         readings.pilot_caption({}, "64", "smoke")
         == "No sizing pilot at preset 'smoke': its networks were not chosen by one."
     )
-
-
-def test_to_be_retrained_names_the_models_and_why():
-    assert readings.to_be_retrained(["Grayscale PixelCNN"]) == (
-        f"**Grayscale PixelCNN**: to be retrained ({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of it here."
-    )
-    many = readings.to_be_retrained(["A", "B", "C"])
-    assert many.startswith(
-        "**A**, **B** and **C**: to be retrained (trained with an earlier architecture; see issue 13"
-    )
-    assert many.endswith("samples of them here.")
 
 
 def test_sizing_reading_names_the_winner_and_how_its_lead_moved():

@@ -167,7 +167,7 @@ def test_pyramid_end_to_end(tmp_path, capsys, fake_data):
     assert ablation["8"]["own"] == pytest.approx(report["bpd"]["8"])
     run(capsys, "sample", out, "--n", 1, "--out", tmp_path / "faces.png")
     arrays = np.load(tmp_path / "faces.npz")
-    assert arrays["4"].shape == (1, 3, 4, 4) and arrays["8"].shape == (1, 3, 8, 8)
+    assert arrays["4"].shape == (1, 3, 4, 4) and arrays["image"].shape == (1, 3, 8, 8)
     assert Image.open(tmp_path / "faces.png").size == grid_size(1, 2, 8)  # levels upscaled to 8x8
 
 
@@ -300,6 +300,11 @@ def test_bench(capsys):
             "argument --steps: expected a positive int",
         ),
         (["eval"], "the following arguments are required: RUN_DIR"),
+        (
+            ["quality", "{tmp}/run"],
+            "argument COMMAND: invalid choice: .*choose from .score., .train.",
+        ),
+        (["quality", "score", "{tmp}/run"], "the following arguments are required: --classifier"),
     ],
 )
 def test_errors_are_one_line(tmp_path, capsys, fake_data, argv, message):
@@ -334,7 +339,7 @@ def test_runs_are_not_overwritten_or_mixed(tmp_path, capsys, fake_data):
         ),
         (
             [*sample, str(tmp_path / "s.png"), "--aux-from", "test"],
-            "only a grayscale model colorizes",
+            "a pixelcnnpp model has no auxiliary image to start from",
         ),
         ([*sample, str(tmp_path / "s.jpg")], "must end in .png"),
     ]:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from auxpix import data, pyramid
+from auxpix import celeba_crops, data, pyramid
 from auxpix.errors import DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ REAL_DATA = Path(os.environ.get("AUXPIX_TEST_DATA") or REPO_ROOT.parent / "share
 def isolated(tmp_path, monkeypatch):
     """No test reads the user's settings, writes to ~/.cache or touches the network."""
     monkeypatch.delenv(data.DATA_ENV, raising=False)
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(celeba_crops.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(urllib.request, "urlopen", _offline)
 
 
@@ -119,25 +119,29 @@ def levels_of(x: torch.Tensor) -> list[int]:
 
 def count_decodes(monkeypatch) -> list[Path]:
     decoded = []
-    decode = data._decode
+    decode = celeba_crops._decode
 
     def counting(path):
         decoded.append(path)
         return decode(path)
 
-    monkeypatch.setattr(data, "_decode", counting)
+    monkeypatch.setattr(celeba_crops, "_decode", counting)
     return decoded
 
 
 # --------------------------------------------------------------------------- data dir
 
 
-def test_resolve_data_dir_prefers_argument_then_env_then_repo(tmp_path, monkeypatch):
-    assert data.resolve_data_dir() == REPO_ROOT / "data"
+def test_resolve_data_dir_prefers_argument_then_env(tmp_path, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "env"))
     assert data.resolve_data_dir() == tmp_path / "env"
     assert data.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
     assert data.resolve_data_dir(str(tmp_path)) == tmp_path
+
+
+def test_resolve_data_dir_without_argument_or_env_says_how_to_point_it():
+    with pytest.raises(DataError, match="pass --data DIR or set AUXPIX_DATA=DIR"):
+        data.resolve_data_dir()
 
 
 def test_loaders_use_env_var(tmp_path, monkeypatch):
@@ -367,7 +371,7 @@ def test_celeba_unknown_split_choice(tmp_path):
 
 
 def test_celeba_cache_is_reused_and_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.delenv(data.CACHE_ENV)
+    monkeypatch.delenv(celeba_crops.CACHE_ENV)
     celeba = make_celeba(tmp_path, [0, 10, 20])
     decoded = count_decodes(monkeypatch)
     first = data.load_celeba("train", tmp_path)
@@ -382,7 +386,7 @@ def test_celeba_cache_is_reused_and_rebuilt(tmp_path, monkeypatch):
     assert levels_of(data.load_celeba("train", tmp_path)) == [0, 70, 20]
     assert len(decoded) == 6
 
-    monkeypatch.setattr(data, "CELEBA_CROP", (49, 177, 25, 153))  # changed crop window
+    monkeypatch.setattr(celeba_crops, "CELEBA_CROP", (49, 177, 25, 153))  # changed crop window
     data.load_celeba("train", tmp_path)
     assert len(decoded) == 9 and len(list((celeba / ".cache").glob("*.npy"))) == 3
 
@@ -396,7 +400,7 @@ def test_celeba_corrupt_cache_is_rebuilt(tmp_path):
 
 
 def test_celeba_read_only_folder_caches_in_home(tmp_path, monkeypatch):
-    monkeypatch.delenv(data.CACHE_ENV)
+    monkeypatch.delenv(celeba_crops.CACHE_ENV)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     celeba = make_celeba(tmp_path, [0, 10])
     celeba.chmod(0o555)
@@ -538,7 +542,7 @@ def real_celeba(tmp_path_factory):
     because the shared data folder must stay untouched."""
     before = _listing(REAL_DATA / "celeba")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(data.CACHE_ENV, str(tmp_path_factory.mktemp("celeba-cache")))
+        mp.setenv(celeba_crops.CACHE_ENV, str(tmp_path_factory.mktemp("celeba-cache")))
         splits = {
             split: data.load_celeba(split, REAL_DATA, celeba_split="official")
             for split in ("train", "valid", "test")

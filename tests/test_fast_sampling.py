@@ -109,14 +109,13 @@ def draws(model, method, recorded, **options):
 
         part.sample_pixel = spy
     try:
-        images = model.sample(
+        stages = model.sample(
             3, method=method, generator=torch.Generator().manual_seed(2), **options
         )
     finally:
         for part in model.parts.values():
             del part.sample_pixel
-    images = images if isinstance(images, (list, tuple)) else [images]
-    return torch.cat([image.flatten().long() for image in images])
+    return torch.cat([stage.flatten().long() for stage in stages.values()])
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def images(n=2, size=SIZE, seed=0):
 
 
 def all_parts():
-    for kind in auxpix.KINDS:
+    for kind in auxpix.kinds():
         model = small(kind)
         for name in model.parts:
             yield pytest.param(model, name, id=f"{kind}-{name}")
@@ -104,6 +104,10 @@ def test_pyramid_bpd_levels_and_resolutions():
     model = small("pyramid", resolutions=(4, 8, 16))
     x = images(2, size=16)
     bpd, by_res = model.bpd(x), model.bpd_by_resolution(x)
+    tables = model.tables(model.nll(x))  # what evaluate() reports, from one pass
+    assert list(tables) == ["bpd", "bpd_by_resolution"]
+    assert all(torch.equal(tables["bpd"][k], bpd[k]) for k in bpd)
+    assert all(torch.equal(tables["bpd_by_resolution"][k], by_res[k]) for k in by_res)
     assert set(bpd) == {"4", "8", "16", "total"}
     nats = {r: bpd[r] * 3 * int(r) ** 2 * math.log(2) for r in ("4", "8", "16")}
     assert torch.allclose(by_res["8"], (nats["4"] + nats["8"]) / (3 * 64 * math.log(2)))
@@ -112,37 +116,67 @@ def test_pyramid_bpd_levels_and_resolutions():
     assert torch.allclose(nats["16"], -model.parts["16"].log_prob(x, low), rtol=1e-5)
 
 
-def test_samples_have_the_right_shapes_and_ranges():
+def shapes(stages: dict) -> dict:
+    assert all(stage.dtype == torch.uint8 for stage in stages.values())
+    return {name: tuple(stage.shape) for name, stage in stages.items()}
+
+
+def test_every_model_samples_named_stages_the_final_images_last():
     g = torch.Generator().manual_seed(0)
-    x = small("pixelcnnpp", image_size=4).sample(2, generator=g)
-    assert x.shape == (2, 3, 4, 4) and x.dtype == torch.uint8
-    gray, colour = small("grayscale", image_size=4).sample(2, generator=g, map=True)
-    assert gray.shape == (2, 1, 4, 4) and int(gray.max()) < 16 and colour.shape == (2, 3, 4, 4)
-    pyramid = small("pyramid", resolutions=(2, 4))
-    levels = pyramid.sample(2, generator=g, log_scale_shift=[0.0, 0.5])
-    assert [tuple(level.shape) for level in levels] == [(2, 3, 2, 2), (2, 3, 4, 4)]
-    start = torch.randint(0, 256, (2, 3, 2, 2), dtype=torch.uint8)
-    upscaled = pyramid.sample(2, start=start, generator=g)
-    assert torch.equal(upscaled[0], start) and upscaled[1].shape == (2, 3, 4, 4)
+    stages = small("pixelcnnpp", image_size=4).sample(2, generator=g)
+    assert shapes(stages) == {"image": (2, 3, 4, 4)}
+    stages = small("grayscale", image_size=4).sample(2, generator=g, map=True)
+    assert list(shapes(stages).items()) == [("gray", (2, 1, 4, 4)), ("image", (2, 3, 4, 4))]
+    assert int(stages["gray"].max()) < 16
+    pyramid = small("pyramid", resolutions=(2, 4, 8))
+    stages = pyramid.sample(2, generator=g, log_scale_shift=[0.0, 0.5, 0.5])
+    assert list(shapes(stages).items()) == [
+        ("2", (2, 3, 2, 2)),
+        ("4", (2, 3, 4, 4)),
+        ("image", (2, 3, 8, 8)),
+    ]
+
+
+def test_a_pyramid_upscales_a_given_image_from_its_resolution():
+    pyramid, g = small("pyramid", resolutions=(2, 4, 8)), torch.Generator().manual_seed(0)
+    start = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    upscaled = pyramid.sample(2, aux=start, generator=g)
+    assert list(upscaled) == ["4", "image"] and torch.equal(upscaled["4"], start)
+    assert torch.equal(pyramid.auxiliary(images(2, size=8)), auxpix.downsample(images(2, size=8)))
+    with pytest.raises(ValueError, match="aux must be at one of the resolutions"):
+        pyramid.sample(2, aux=torch.zeros(2, 3, 3, 3, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="shaped \\[B, 3, H, W\\]"):
+        pyramid.sample(2, aux=torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+
+
+def test_a_model_without_an_auxiliary_image_refuses_one():
+    model = small("pixelcnnpp", image_size=4)
+    with pytest.raises(ValueError, match="a pixelcnnpp model has no auxiliary image"):
+        model.sample(1, aux=torch.zeros(1, 1, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="a pixelcnnpp model has no auxiliary image"):
+        model.auxiliary(images(1, size=4))
 
 
 def test_sampling_is_reproducible_with_a_seed_and_restores_train_mode():
     model = small("pixelcnnpp", image_size=4).train()
-    a = model.sample(2, generator=torch.Generator().manual_seed(7))
-    b = model.sample(2, generator=torch.Generator().manual_seed(7))
+    a = model.sample(2, generator=torch.Generator().manual_seed(7))["image"]
+    b = model.sample(2, generator=torch.Generator().manual_seed(7))["image"]
     assert torch.equal(a, b) and model.training
 
 
 def test_colorization_keeps_the_given_grayscale():
     model = small("grayscale", image_size=4)
-    gray = auxpix.grayscale_4bit(images(2, size=4))
-    out_gray, colour = model.sample(2, aux=gray, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(out_gray.long(), gray) and colour.shape == (2, 3, 4, 4)
+    gray = model.auxiliary(images(2, size=4))
+    assert torch.equal(gray, auxpix.grayscale_4bit(images(2, size=4)))
+    stages = model.sample(2, aux=gray, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(stages["gray"].long(), gray) and stages["image"].shape == (2, 3, 4, 4)
+    with pytest.raises(ValueError, match="grayscale model's aux expects images shaped"):
+        model.sample(2, aux=torch.zeros(2, 3, 4, 4, dtype=torch.long))
 
 
 @pytest.mark.parametrize(
     "kind,preset",
-    [(kind, preset) for kind in auxpix.KINDS for preset in ("paper", "cpu")]
+    [(kind, preset) for kind in auxpix.kinds() for preset in ("paper", "cpu")]
     + [("pyramid", "paper-cifar"), ("pyramid", "cpu-cifar")],
 )
 def test_presets_build_and_run_forward_backward(kind, preset):

@@ -1,10 +1,12 @@
-"""Tests of auxpix.quality: the two scores' formulas on cases with known answers, the baselines,
-the classifier's training (a few steps on tiny data), its checkpoint and resumption, and
-scoring a smoke model's samples, in the library and through ``auxpix quality``; then the
-chapter's support (auxpix.book.quality): its verdict and reading, table, kept samples and figures."""
+"""Tests of sample quality: the two scores' formulas (auxpix.scores) on cases with known answers,
+the baselines, the classifier's training through the shared loop (auxpix.classifier: a few
+steps on tiny data), its checkpoints and resumption, ``auxpix quality train``, and scoring a
+smoke model's samples, in the library and through ``auxpix quality score``; then the chapter's
+support (auxpix.book.sample_quality): its verdict and reading, table, kept samples and figures."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,7 +14,8 @@ import pytest
 import torch
 
 import auxpix
-from auxpix import data, quality, runs
+from auxpix import classifier as quality
+from auxpix import data, runs, scores
 from auxpix.cli import main
 from auxpix.errors import CheckpointError, ConfigError
 from auxpix.train import train_part
@@ -38,8 +41,9 @@ def trained_dir(tmp_path_factory, one_thread):
     """A tiny classifier trained a few steps on 32 random images, saved as the CLI loads it."""
     folder = tmp_path_factory.mktemp("classifier")
     classifier = tiny_classifier()
-    report = quality.fit(classifier, random_images(32), torch.arange(32) % 10, progress=False)
-    quality.save_classifier(classifier, folder, {"steps": report["steps"]})
+    images, labels = random_images(32), torch.arange(32) % 10
+    state = quality.fit(classifier, images, labels, folder / "training", progress=False)
+    quality.save_classifier(classifier, folder, {"steps": state["step"]})
     return folder
 
 
@@ -68,7 +72,7 @@ def test_frechet_distance_of_a_set_with_itself_is_zero():
     features = np.random.default_rng(0).normal(size=(200, 8)) @ np.random.default_rng(1).normal(
         size=(8, 8)
     )
-    assert quality.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-9)
+    assert scores.frechet_distance(features, features) == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.parametrize("shift", [0.1, 1.0, 3.0])
@@ -76,7 +80,7 @@ def test_frechet_distance_of_a_shift_is_its_squared_length(shift):
     """Equal covariances: d² = |Δμ|², growing with the shift."""
     features = np.random.default_rng(0).normal(size=(300, 6))
     delta = shift * np.arange(1, 7) / 6
-    assert quality.frechet_distance(features, features + delta) == pytest.approx(
+    assert scores.frechet_distance(features, features + delta) == pytest.approx(
         np.sum(delta**2), rel=1e-9
     )
 
@@ -86,38 +90,38 @@ def test_frechet_distance_of_different_spreads():
     a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 4.0, 1.0])
     fit_a, fit_b = (np.zeros(3), np.diag(a)), (np.zeros(3), np.diag(b))
     expected = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert quality.frechet_from_fits(fit_a, fit_b) == pytest.approx(expected)
-    assert quality.frechet_from_fits(fit_b, fit_a) == pytest.approx(expected)
+    assert scores.frechet_from_fits(fit_a, fit_b) == pytest.approx(expected)
+    assert scores.frechet_from_fits(fit_b, fit_a) == pytest.approx(expected)
 
 
 def test_classifier_score_of_a_constant_prediction_is_one():
     probabilities = np.tile(np.random.default_rng(0).dirichlet(np.ones(10)), (50, 1))
-    assert quality.classifier_score(probabilities) == pytest.approx(1.0)
+    assert scores.classifier_score(probabilities) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("classes", [2, 10])
 def test_classifier_score_of_confident_balanced_predictions_is_the_number_of_classes(classes):
     probabilities = np.eye(classes)[np.arange(10 * classes) % classes]
-    assert quality.classifier_score(probabilities) == pytest.approx(classes)
+    assert scores.classifier_score(probabilities) == pytest.approx(classes)
 
 
 def test_classifier_score_is_the_mean_of_per_image_terms():
     probabilities = np.random.default_rng(0).dirichlet(np.ones(10) * 0.3, size=40)
-    terms = quality.per_image_kl(probabilities)
+    terms = scores.per_image_kl(probabilities)
     assert (terms >= 0).all()
-    assert quality.classifier_score(probabilities) == pytest.approx(np.exp(terms.mean()))
-    assert 1 < quality.classifier_score(probabilities) < 10
+    assert scores.classifier_score(probabilities) == pytest.approx(np.exp(terms.mean()))
+    assert 1 < scores.classifier_score(probabilities) < 10
 
 
 def test_score_images_reports_both_scores_and_their_spread(trained_dir):
     classifier = quality.load_classifier(trained_dir)
     real = random_images(20, seed=1)
-    report = quality.score_images(classifier, random_images(20, seed=2), real, bootstrap=5)
+    report = scores.score_images(classifier, random_images(20, seed=2), real, bootstrap=5)
     assert report["n"] == 20 and report["bootstrap"] == 5
     assert report["classifier_score"] >= 1 and report["frechet_distance"] > 0
     assert report["classifier_score_std"] >= 0 and report["frechet_distance_std"] > 0
-    same = quality.score_images(
-        classifier, real, quality.reference_fit(classifier, real), bootstrap=0
+    same = scores.score_images(
+        classifier, real, scores.reference_fit(classifier, real), bootstrap=0
     )
     assert (
         same["frechet_distance"] == pytest.approx(0, abs=1e-6)
@@ -133,7 +137,7 @@ def test_marginal_draws_take_each_pixel_from_a_training_image_at_its_position():
     train = train + torch.tensor([0, 1, 2], dtype=torch.uint8).view(
         1, 3, 1, 1
     )  # the channels stay together
-    draws = quality.marginal_draws(train, 7, seed=3)
+    draws = scores.marginal_draws(train, 7, seed=3)
     assert draws.shape == (7, 3, 32, 32) and draws.dtype == torch.uint8
     assert ((draws[:, 1] - draws[:, 0]) == 1).all() and ((draws[:, 0] % 40) == 0).all()
     assert len(draws[:, 0].unique()) == 5
@@ -141,10 +145,10 @@ def test_marginal_draws_take_each_pixel_from_a_training_image_at_its_position():
 
 def test_blur_keeps_flat_images_and_smooths_edges():
     flat = torch.full((2, 3, 32, 32), 77, dtype=torch.uint8)
-    assert torch.equal(quality.blurred(flat), flat)
+    assert torch.equal(scores.blurred(flat), flat)
     edge = torch.zeros(1, 3, 32, 32, dtype=torch.uint8)
     edge[..., 16:] = 255
-    row = quality.blurred(edge, sigma=1.0)[0, 0, 0].int()
+    row = scores.blurred(edge, sigma=1.0)[0, 0, 0].int()
     assert row[0] == 0 and row[-1] == 255 and 0 < row[15] < row[16] < 255
 
 
@@ -172,10 +176,20 @@ def test_classifier_trains_and_its_checkpoint_round_trips(tmp_path):
     images, labels = random_images(16), torch.arange(16) % 10
     classifier = tiny_classifier()
     before = [p.clone() for p in classifier.parameters()]
-    report = quality.fit(classifier, images, labels, progress=False)
-    assert report["steps"] == 4 and report["images_per_second"] > 0
+    state = quality.fit(classifier, images, labels, tmp_path / "training", progress=False)
+    assert state["step"] == 4 and state["done"] and 0 <= state["metrics"]["train_accuracy"] <= 1
     assert any(not torch.equal(a, b) for a, b in zip(before, classifier.parameters()))
-    quality.save_classifier(classifier, tmp_path, {"steps": report["steps"]})
+    records = runs.read_metrics(tmp_path, "training")
+    assert [r["step"] for r in records] == [2, 4]  # one record per epoch of 2 steps
+    assert {"train_loss", "train_accuracy", "lr"} <= records[0].keys()
+    saved = runs.read_state(
+        tmp_path / "training"
+    )  # the run store's checkpoint, no averaged weights
+    checkpoint = {p.name for p in (tmp_path / "training" / saved["checkpoint"]).iterdir()}
+    assert (
+        saved["step"] == 4 and runs.WEIGHTS_FILE in checkpoint and runs.EMA_FILE not in checkpoint
+    )
+    quality.save_classifier(classifier, tmp_path, {"steps": state["step"]})
     loaded = quality.load_classifier(tmp_path)
     assert loaded.config == TINY and not loaded.training
     assert torch.equal(loaded(images), classifier(images))
@@ -185,32 +199,29 @@ def test_classifier_trains_and_its_checkpoint_round_trips(tmp_path):
 def test_resumed_training_reaches_the_same_weights(tmp_path, monkeypatch):
     images, labels = random_images(16), torch.arange(16) % 10
     straight = tiny_classifier()
-    quality.fit(straight, images, labels, progress=False)
+    quality.fit(straight, images, labels, tmp_path / "straight", progress=False)
 
-    steps, real_step = [], quality._train_step
+    steps, real_loss = [], quality.ClassifierTrainee.loss
 
-    def crash_after_three(*args):
+    def crash_after_three(self, batch):
         if len(steps) == 3:
             raise KeyboardInterrupt
         steps.append(1)
-        return real_step(*args)
+        return real_loss(self, batch)
 
-    monkeypatch.setattr(quality, "_train_step", crash_after_three)
-    checkpoint = tmp_path / quality.CHECKPOINT_FILE
+    monkeypatch.setattr(quality.ClassifierTrainee, "loss", crash_after_three)
+    folder = tmp_path / "stopped"
     with pytest.raises(KeyboardInterrupt):
-        quality.fit(
-            tiny_classifier(),
-            images,
-            labels,
-            checkpoint=checkpoint,
-            checkpoint_every=2,
-            progress=False,
-        )
-    monkeypatch.setattr(quality, "_train_step", real_step)
+        quality.fit(tiny_classifier(), images, labels, folder, checkpoint_every=2, progress=False)
+    assert runs.read_state(folder)["step"] == 2
+    monkeypatch.setattr(quality.ClassifierTrainee, "loss", real_loss)
     resumed = tiny_classifier(seed=1)  # other initial weights: the checkpoint must replace them
-    quality.fit(resumed, images, labels, checkpoint=checkpoint, checkpoint_every=2, progress=False)
+    quality.fit(resumed, images, labels, folder, checkpoint_every=2, progress=False)
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
-        assert torch.allclose(a.float(), b.float(), atol=1e-6)
+        assert torch.equal(a, b)
+    with pytest.raises(CheckpointError, match="another ClassifierConfig"):
+        other = quality.Classifier(dataclasses.replace(TINY, lr=0.1))
+        quality.fit(other, images, labels, folder, progress=False)
 
 
 def test_a_finished_classifier_is_never_overwritten(tmp_path):
@@ -218,6 +229,44 @@ def test_a_finished_classifier_is_never_overwritten(tmp_path):
     with pytest.raises(CheckpointError, match="holds a trained classifier"):
         quality.train_classifier(tmp_path, TINY)
     assert (tmp_path / quality.WEIGHTS_FILE).read_bytes() == b"trained"
+
+
+@pytest.fixture
+def fake_labelled(monkeypatch):
+    """CIFAR-10 with labels: 16 random training images, 8 test images in each test set."""
+
+    def load_labelled_cifar10(split, data_dir=None, *, lossless=False):
+        n = {"train": 16, "test": 8}[split]
+        return random_images(n, seed=n + lossless), torch.arange(n) % 10
+
+    monkeypatch.setattr(data, "load_labelled_cifar10", load_labelled_cifar10)
+
+
+def test_train_classifier_saves_it_and_drops_its_checkpoints(tmp_path, fake_labelled):
+    info = quality.train_classifier(tmp_path / "out", TINY, progress=False)
+    assert info["steps"] == 4 and info["train_images"] == 16 and info["images_per_second"] > 0
+    assert set(info["test_accuracy"]) == {"cifar10", "cifar10-lossless"}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        quality.INFO_FILE,
+        quality.WEIGHTS_FILE,
+    ]
+    assert quality.classifier_info(tmp_path / "out") == json.loads(json.dumps(info))
+    assert quality.load_classifier(tmp_path / "out").config == TINY
+
+
+def test_cli_quality_train(tmp_path, capsys, fake_labelled, monkeypatch):
+    monkeypatch.setattr(
+        quality, "ClassifierConfig", lambda epochs: dataclasses.replace(TINY, epochs=epochs)
+    )
+    out = tmp_path / "classifier"
+    assert main(["quality", "train", "--out", str(out), "--epochs", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 2
+    assert main(["quality", "train", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "holds a trained classifier" in error
+    with pytest.raises(SystemExit, match="2"):  # --out is required: the library assumes no layout
+        main(["quality", "train"])
+    assert "the following arguments are required: --out" in capsys.readouterr().err
 
 
 def test_missing_or_damaged_classifier_is_a_clear_error(tmp_path):
@@ -251,10 +300,10 @@ def test_labels_follow_the_images(tmp_path):
 
 def test_score_model_samples_and_scores(smoke_run, trained_dir):
     model = runs.load_run(smoke_run)
-    images, seconds = quality.sample_images(model, 4, batch_size=2, progress=False)
+    images, seconds = scores.sample_images(model, 4, batch_size=2, progress=False)
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.uint8 and seconds > 0
     classifier = quality.load_classifier(trained_dir)
-    report = quality.score_model(
+    report = scores.score_model(
         model, classifier, random_images(4, seed=4), 4, batch_size=4, bootstrap=3, progress=False
     )
     assert report["n"] == 4 and report["sample_seconds"] > 0 and report["bootstrap"] == 3
@@ -267,6 +316,7 @@ def test_cli_quality_json(smoke_run, trained_dir, capsys, monkeypatch):
     )
     argv = [
         "quality",
+        "score",
         str(smoke_run),
         "--n",
         "4",
@@ -288,14 +338,15 @@ def test_cli_quality_json(smoke_run, trained_dir, capsys, monkeypatch):
 def test_cli_quality_refuses_a_run_of_another_dataset(tmp_path, capsys):
     model = auxpix.build("pixelcnnpp", preset="smoke", dataset="celeba")
     runs.open_run(tmp_path, model, "smoke")
-    assert main(["quality", str(tmp_path), "--n", "4", "--json"]) == 2
+    argv = ["quality", "score", str(tmp_path), "--classifier", str(tmp_path), "--n", "4"]
+    assert main(argv) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("auxpix: error:") and "not CIFAR-10" in error
     with pytest.raises(ConfigError, match="celeba, not CIFAR-10"):
-        quality.check_cifar10_run(tmp_path)
+        scores.check_cifar10_run(tmp_path)
 
 
-# --------------------------------------------------------------------------- the chapter (auxpix.book.quality)
+# --------------------------------------------------------------------------- the chapter (auxpix.book.sample_quality)
 
 
 def score_row(label, group, cs, cs_std, fd, fd_std, n=100):
@@ -315,14 +366,14 @@ def score_row(label, group, cs, cs_std, fd, fd_std, n=100):
 
 def chapter_rows(gray, plain):
     """Calibration rows and the two models, each model given as (cs, cs_std, fd, fd_std) or None (not loaded)."""
-    from auxpix.book import quality as chapter
+    from auxpix.book import sample_quality as chapter
 
     rows = [
         score_row(chapter.REAL, chapter.CALIBRATION, 7.0, 0.1, 5.0, 0.5),
         score_row(chapter.MARGINAL, chapter.CALIBRATION, 1.5, 0.05, 400.0, 5.0),
     ]
-    for label, scores in ((chapter.GRAYSCALE, gray), (chapter.PIXELCNNPP, plain)):
-        if scores is None:
+    for label, model_scores in ((chapter.GRAYSCALE, gray), (chapter.PIXELCNNPP, plain)):
+        if model_scores is None:
             rows.append(
                 {
                     "label": label,
@@ -333,7 +384,7 @@ def chapter_rows(gray, plain):
                 }
             )
         else:
-            rows.append(score_row(label, chapter.MODEL, *scores) | {"sample_seconds": 12.0})
+            rows.append(score_row(label, chapter.MODEL, *model_scores) | {"sample_seconds": 12.0})
     return rows
 
 
@@ -352,11 +403,11 @@ def chapter_rows(gray, plain):
     ],
 )
 def test_coherence_verdict_and_reading(gray, plain, verdict):
-    from auxpix.book import quality as chapter
+    from auxpix.book import coherence
 
     rows = chapter_rows(gray, plain)
-    assert chapter.coherence_verdict(rows) == verdict
-    text = chapter.reading(rows, "cpu")
+    assert coherence.coherence_verdict(rows) == verdict
+    text = coherence.reading(rows, "cpu")
     assert "real test images 7.00 / 5.0" in text
     if verdict == "to be retrained":
         assert "Grayscale PixelCNN is to be retrained" in text and "not tested yet" in text
@@ -366,7 +417,8 @@ def test_coherence_verdict_and_reading(gray, plain, verdict):
 
 
 def test_quality_table_and_record():
-    from auxpix.book import quality as chapter
+    from auxpix.book import coherence
+    from auxpix.book import sample_quality as chapter
 
     rows = chapter_rows(None, (3.0, 0.1, 80.0, 2.0))
     table = chapter.quality_table(rows)
@@ -383,7 +435,7 @@ def test_quality_table_and_record():
     assert timing.loc[chapter.PIXELCNNPP, "seconds per image"] == 0.12
     assert timing.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
     info = {"parameters": 5, "steps": 3, "minutes": 1.0, "test_accuracy": {"cifar10": 0.5}}
-    values, data = chapter.record_values(rows, info)
+    values, data = coherence.record_values(rows, info)
     assert (
         values["verdict"] == chapter.TO_BE_RETRAINED and values["n"] == 100 and "first 100" in data
     )
@@ -395,8 +447,8 @@ def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(
 ):
     import shutil
 
-    from auxpix.book import quality as chapter
     from auxpix.book import registry
+    from auxpix.book import sample_quality as chapter
 
     monkeypatch.setenv(registry.RESULTS_ENV, str(tmp_path))
     run = json.loads((smoke_run / "run.json").read_text())
@@ -430,7 +482,7 @@ def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(
     def no_sampling(*args, **kwargs):
         raise AssertionError("kept samples are drawn again")
 
-    monkeypatch.setattr(quality, "sample_images", no_sampling)
+    monkeypatch.setattr(scores, "sample_images", no_sampling)
     again = chapter.model_entries("t", 2, **options)
     assert (
         torch.equal(again[0]["images"], first[0]["images"])

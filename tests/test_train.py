@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import auxpix
-from auxpix import runs
+from auxpix import loop, runs
 from auxpix import train as training
 from auxpix.errors import CheckpointError, ConfigError, DataError
 from auxpix.evaluate import evaluate, evaluate_part
@@ -166,6 +166,26 @@ def test_budget_in_epochs_and_minutes(tmp_path):
     assert state["step"] >= 1 and state["done"]
 
 
+def test_a_schedule_gives_the_budget_and_cadence_at_once(tmp_path):
+    schedule = loop.Schedule(steps=3, log_every=1, checkpoint_every=2)
+    state = train_part(
+        small_model(), "pixelcnnpp", random_images(), run_dir=tmp_path, schedule=schedule, **quiet()
+    )
+    assert state["step"] == 3 and [r["step"] for r in metrics(tmp_path, "pixelcnnpp")] == [1, 2, 3]
+    assert loop.Schedule(epochs=1.5).limits(steps_per_epoch=4) == (6, None)
+    assert loop.Schedule(minutes=0.5).limits(steps_per_epoch=4) == (None, 30.0)
+    with pytest.raises(ConfigError, match="give the schedule or its fields .steps., not both"):
+        train_part(
+            small_model(),
+            "pixelcnnpp",
+            random_images(),
+            run_dir=tmp_path / "b",
+            schedule=schedule,
+            steps=2,
+            **quiet(),
+        )
+
+
 class SlowClock:
     """A clock that advances one second per reading."""
 
@@ -183,7 +203,7 @@ class SlowClock:
 def test_time_budget_ends_with_a_done_checkpoint_of_the_last_step(tmp_path, monkeypatch, minutes):
     """The step that exhausts a time budget is checkpointed as done, even when the clock
     passes the budget during that step's logging (once, that lost the last 200 steps)."""
-    monkeypatch.setattr(training, "time", SlowClock())
+    monkeypatch.setattr(loop, "time", SlowClock())
     state = train_part(
         small_model(),
         "pixelcnnpp",
@@ -648,15 +668,13 @@ def test_fine_tuning_starts_from_the_runs_averaged_weights_and_records_it(
     monkeypatch.setattr(
         training, "data_dependent_init", lambda *args: pytest.fail("fine-tuning re-initialized")
     )
-    started = {}
-    monkeypatch.setattr(
-        training,
-        "train_step",
-        lambda loss, batch, optimizer, precision: (
-            started.setdefault("weights", {k: v.clone() for k, v in loss.net.state_dict().items()})
-            and torch.tensor(0.0)
-        ),
-    )
+    started, bits_per_dim = {}, training._bits_per_dim
+
+    def first_weights(loss, batch):
+        started.setdefault("weights", {k: v.clone() for k, v in loss.net.state_dict().items()})
+        return bits_per_dim(loss, batch)
+
+    monkeypatch.setattr(training, "_bits_per_dim", first_weights)
     model = small_model(
         dataset="cifar10-lossless", train={"lr": 1e-4}
     )  # another data set and optimizer

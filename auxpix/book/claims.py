@@ -29,18 +29,13 @@ def _verdict(ok: bool | None) -> str:
 
 
 class _Records:
-    """The chapters' records at one preset, with the staleness of the runs behind them."""
+    """The chapters' records at one preset, each read once."""
 
     def __init__(self, preset: str):
-        self.preset, self._records, self._stale = preset, {}, {}
+        self.preset, self._records = preset, {}
 
-    def get(self, notebook: str, *runs) -> dict | None:
-        """``notebook``'s record, or None when it is missing or one of ``runs`` ((kind, preset)) is to be retrained."""
-        for run in runs:  # each run loaded once: several claims rest on the same models
-            if run not in self._stale:
-                self._stale[run] = registry.stale(*run)
-        if any(self._stale[run] for run in runs):
-            return None
+    def get(self, notebook: str) -> dict | None:
+        """``notebook``'s record, or None when the chapter has not run at this preset."""
         if notebook not in self._records:
             self._records[notebook] = registry.recorded(notebook, self.preset)
         return self._records[notebook]
@@ -67,19 +62,14 @@ def _row(claim, theirs, ours, criterion, ok, where) -> dict:
     }
 
 
-def _cifar_values(records: _Records, *kinds) -> tuple[dict, dict | None]:
+def _cifar_values(records: _Records) -> tuple[dict, dict | None]:
     """Chapter 01's numbers on the JPEG-decoded test subset (the models' own kind of data)."""
-    runs = {
-        "grayscale": ("grayscale", records.preset),
-        "pixelcnnpp": ("pixelcnnpp", records.preset),
-        "pyramid": ("pyramid", f"{records.preset}-cifar"),
-    }
-    record = records.get("cifar10_likelihoods", *(runs[kind] for kind in kinds))
+    record = records.get("cifar10_likelihoods")
     return (record or {}).get("values", {}).get(tables.JPEG_TEST, {}), record
 
 
 def aux_share(records: _Records) -> dict:
-    values, record = _cifar_values(records, "grayscale")
+    values, record = _cifar_values(records)
     share = values.get("aux_share")
     low, high = AUX_SHARE_RANGE
     ours = (
@@ -106,7 +96,7 @@ def paper_gap(kind: str) -> float:
 
 def _gap_row(records: _Records, kind: str, claim: str, limit: float) -> dict:
     """Ours holds when ``kind`` costs at most ``limit`` bits/dim more than PixelCNN++."""
-    values, record = _cifar_values(records, kind, "pixelcnnpp")
+    values, record = _cifar_values(records)
     theirs, base = values.get(f"{kind}_total"), values.get("pixelcnnpp_total")
     measured = theirs is not None and base is not None
     ours = f"{theirs:.3f} vs {base:.3f} ({theirs - base:+.3f})" if measured else NO_NUMBER
@@ -140,7 +130,7 @@ def pyramid_gap(records: _Records) -> dict:
 
 
 def celeba_falls(records: _Records) -> dict:
-    record = records.get("celeba_pyramid", ("pyramid", records.preset))
+    record = records.get("celeba_pyramid")
     values = (record or {}).get("values", {})
     whole = {
         int(key.split("_")[1]): value for key, value in values.items() if key.startswith("whole_")
@@ -166,7 +156,7 @@ def celeba_falls(records: _Records) -> dict:
 
 
 def sharpening(records: _Records) -> dict:
-    record = records.get("variance_reduction", ("pyramid", records.preset))
+    record = records.get("variance_reduction")
     sharp = (record or {}).get("values", {}).get("sharpness", {})
     plain, reduced, mode = (
         sharp.get(label)
@@ -219,9 +209,7 @@ def sampling_speed(records: _Records) -> dict:
 
 
 def coherent_samples(records: _Records) -> dict:
-    record = records.get(
-        "sample_quality", ("grayscale", records.preset), ("pixelcnnpp", records.preset)
-    )
+    record = records.get("sample_quality")
     verdict = (record or {}).get("values", {}).get("verdict")
     measured = verdict in COHERENCE
     return _row(

@@ -30,16 +30,6 @@ def _listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def to_be_retrained(names: list[str]) -> str:
-    """The line a chapter shows instead of the numbers, figures and samples of the models
-    ``names``, whose committed runs do not load (see :func:`auxpix.book.registry.loadable`)."""
-    them = "them" if len(names) > 1 else "it"
-    return (
-        f"{_listed([f'**{name}**' for name in names])}: {registry.TO_BE_RETRAINED} "
-        f"({registry.EARLIER_ARCHITECTURE}); no numbers, figures or samples of {them} here."
-    )
-
-
 def loss_split(split: pd.DataFrame, preset: str) -> str:
     """What :func:`~auxpix.book.tables.loss_split`'s table says about the paper's claim that
     p(X̂) is a small share of the likelihood: its share on exact pixels and which part of

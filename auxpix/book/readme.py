@@ -31,10 +31,6 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows])
 
 
-def _missing(kind: str, preset: str) -> str:
-    return registry.TO_BE_RETRAINED if registry.stale(kind, preset) else "not run yet"
-
-
 def _bits(values: dict, key: str, otherwise: str) -> str:
     return f"{values[key]:.3f}" if key in values else otherwise
 
@@ -50,13 +46,9 @@ def cifar10_section(preset: str) -> str:
     for name, (kind, suffix) in CIFAR_MODELS.items():
         run = (kind, preset + suffix)
         missing = (
-            _missing(*run) if (registry.run_dir(*run) / "run.json").is_file() else "not trained yet"
+            "not run yet" if (registry.run_dir(*run) / "run.json").is_file() else "not trained yet"
         )
-        training = (
-            registry.TO_BE_RETRAINED
-            if missing == registry.TO_BE_RETRAINED
-            else tables.training_note(*run)
-        )
+        training = tables.training_note(*run)
         rows.append(
             [
                 name,
@@ -106,7 +98,7 @@ def celeba_section(preset: str) -> str:
     values = (record or {}).get("values", {})
     sizes = list(paper.TABLE2)
     if not any(f"whole_{r}" in values for r in sizes):
-        return f"CelebA Table 2 at the {preset} preset (chapter 03): {_missing('pyramid', preset)}."
+        return f"CelebA Table 2 at the {preset} preset (chapter 03): not run yet."
     rows = [
         ["ours", *(_bits(values, f"whole_{r}", "not in this preset") for r in sizes)],
         ["paper", *(f"{paper.TABLE2[r]:g}" for r in sizes)],

@@ -1,10 +1,8 @@
-"""The book's results folder: the committed runs it loads (trained when missing or asked),
-the sizing pilots, and the record of every number a notebook reports.
+"""The book's results folder: the committed runs it loads (trained only when asked), the
+sizing pilots, and the record of every number a notebook reports.
 
-A committed run trained with an earlier architecture of the library (its saved config no
-longer builds a model, or its weights do not fit the model built from it) does not load:
-:func:`trained` gives None for it and :func:`loadable` False, and the chapters say
-"to be retrained" instead of showing its numbers (they never retrain it unless asked).
+A chapter never trains unless asked (``-p train True``): a run that is missing, unfinished or
+of an earlier architecture stops it with one line saying how to train it (:func:`trained`).
 
 Layout of the results folder::
 
@@ -13,9 +11,9 @@ Layout of the results folder::
     <results>/<preset>/<notebook>.json a notebook's numbers, each with how it was measured
     <results>/samples/<preset>/*.npz   samples a chapter shows, kept (see :func:`kept_samples`)
 
-The folder is ``$AUXPIX_RESULTS`` when set, else the one given to :func:`use_results` (the
-notebooks give the repository's ``results/``): the variable points a whole book build
-elsewhere without editing a notebook.
+The folder is ``$AUXPIX_RESULTS`` when set, else the one given to :func:`use_results`, else
+the repository's ``results/``: the variable points a whole book build elsewhere without
+editing a notebook.
 """
 
 from __future__ import annotations
@@ -35,40 +33,26 @@ import numpy as np
 import safetensors
 import torch
 
-from ..config import config_to_dict, flat_config
+from ..config import budget, config_to_dict, flat_config
 from ..config import preset as preset_config
 from ..data import celeba_split_of, load_dataset
 from ..device import compute_label
-from ..errors import ArchitectureError, CheckpointError, ConfigError
+from ..errors import ArchitectureError, CheckpointError, RunUnavailable
 from ..models import from_config
 from ..runs import EMA_FILE, load_run, read_run, read_state, run_model, write_atomic
 from ..sampling_io import draw
 from ..train import train_part
 
 RESULTS_ENV = "AUXPIX_RESULTS"
-# What a chapter says of a model whose committed run does not load with this library.
-TO_BE_RETRAINED = "to be retrained"
+# The book's results when nothing else is named: the repository's, wherever a chapter is started.
+REPOSITORY_RESULTS = Path(__file__).resolve().parents[2] / "results"
 TRAINING_FILE = "training.json"  # how a book run was trained: command and compute
-EARLIER_ARCHITECTURE = "trained with an earlier architecture; see issue 13 / How to reproduce"
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
 EVAL_EVERY = 100  # often enough for a training curve
 # ... as long as the evaluations take at most this share of a part's time: a pyramid level's
 # 500 test images cost about 10 of its steps at 32x32, but whole 128x128 test faces cost tens
 # of that level's 64x64-crop steps.
 EVAL_SHARE = 0.1
-
-# Training budget of each model when a notebook has to train it. The paper's epochs are
-# section 4's. "cpu" gives each model two hours of wall-clock time on one thread (two models
-# train side by side on 2 cores; twice the hour of the book's first cpu runs), shared among its
-# parts: the Grayscale PixelCNN's p(X̂) gets a quarter (16 values per pixel are learnt fast),
-# a pyramid's levels get shares proportional to their resolution (the bits are at the top).
-BUDGETS = {
-    "smoke": {"steps": 150},
-    "cpu": {"minutes": 120},
-    "paper": {"epochs": 200},
-}
-PAPER_EPOCHS = {("grayscale", "aux"): 30, ("grayscale", "cond"): 200, ("pyramid", None): 60}
-GRAYSCALE_MINUTE_SHARES = {"aux": 0.25, "cond": 0.75}
 
 _default_results: Path | None = None
 
@@ -81,14 +65,11 @@ def use_results(path) -> Path:
 
 
 def results_dir() -> Path:
-    """The results folder: ``$AUXPIX_RESULTS``, else the one given to :func:`use_results`."""
+    """The results folder: ``$AUXPIX_RESULTS``, else the one given to :func:`use_results`, else
+    the repository's ``results/`` (wherever the process was started)."""
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV]).expanduser()
-    if _default_results is None:
-        raise ConfigError(
-            f"no results folder: set {RESULTS_ENV}=DIR or call auxpix.book.registry.use_results(DIR)"
-        )
-    return _default_results
+    return _default_results or REPOSITORY_RESULTS
 
 
 def run_dir(kind: str, preset: str) -> Path:
@@ -152,25 +133,6 @@ def trained_parameters(path: Path, part: str) -> int:
         return sum(math.prod(f.get_slice(name).get_shape()) for name in f.keys())
 
 
-def budget(kind: str, preset: str, part: str, parts) -> dict:
-    """The training budget of part ``part`` of a model whose parts are ``parts``."""
-    base = preset.split("-")[0]
-    if base == "paper":
-        epochs = PAPER_EPOCHS.get(
-            (kind, part), PAPER_EPOCHS.get((kind, None), BUDGETS["paper"]["epochs"])
-        )
-        return {"epochs": epochs}
-    if "minutes" not in BUDGETS[base]:
-        return dict(BUDGETS[base])
-    if kind == "grayscale":
-        share = GRAYSCALE_MINUTE_SHARES[part]
-    elif kind == "pyramid":
-        share = int(part) / sum(int(name) for name in parts)
-    else:
-        share = 1.0
-    return {"minutes": BUDGETS[base]["minutes"] * share}
-
-
 def trained(
     kind: str,
     preset: str,
@@ -182,18 +144,17 @@ def trained(
     compile=False,
     command: str | None = None,
 ):
-    """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode), or None when
-    its committed run was trained with an earlier architecture (see :func:`loadable`): the
-    book then says it is to be retrained, and never retrains it unless asked.
+    """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode).
 
-    Loads the committed run; trains it first when it is missing or when ``train`` is set
-    (one line per part, or progress bars with ``progress``).
-    A retrain goes into ``<run>.training`` and replaces the old run only when it is done,
-    so an interrupted retrain loses nothing (and calling again resumes it). ``compile``: train
-    through ``torch.compile``; ``command``: the command that trains it, recorded in the run.
+    Loads the committed run. Trains only when asked (``train``): a missing run, or one that no
+    longer loads, is a one-line :class:`~auxpix.errors.RunUnavailable` that says how to train it.
+    A (re)training goes into ``<run>.training`` and replaces the old run only when it is done,
+    so an interrupted one loses nothing (and calling again resumes it); one line per part, or
+    progress bars with ``progress``. ``compile``: train through ``torch.compile``;
+    ``command``: the command that trains it, recorded in the run.
     """
     final = run_dir(kind, preset)
-    if train or not _complete(final):
+    if train:
         _train_all(
             kind,
             preset,
@@ -204,44 +165,41 @@ def trained(
             compile=compile,
             command=command,
         )
-    return _load(final, device)
+    elif not _complete(final):
+        raise RunUnavailable(f"{final} is missing or unfinished: {_how_to_train(preset)}")
+    try:
+        return load_run(final, device=device)
+    except ArchitectureError as e:
+        raise RunUnavailable(
+            f"{final} was trained with an earlier architecture: {_how_to_train(preset)}"
+        ) from e
 
 
-def loadable(kind: str, preset: str) -> bool:
-    """Whether the committed run of ``kind`` at ``preset`` loads with this library: False for
-    a run trained with an earlier architecture (its saved config no longer builds a model,
-    or its weights do not fit the model built from it). A missing run is an error."""
-    return loads(run_dir(kind, preset))
+def _how_to_train(preset: str) -> str:
+    base = preset.split("-")[0]
+    return f"train it with `-p train True` (papermill) or scripts/train_book_runs.sh {base}"
+
+
+def needs_training(kind: str, preset: str) -> bool:
+    """Whether the run of ``kind`` at ``preset`` is missing, unfinished, or of an earlier
+    architecture (its saved config no longer builds a model, or its weights do not fit it)."""
+    path = run_dir(kind, preset)
+    return not _complete(path) or not loads(path)
 
 
 def loads(path: Path) -> bool:
-    """:func:`loadable` for the run at ``path`` (e.g. a sizing pilot's)."""
-    return _load(Path(path), "cpu") is not None
-
-
-def stale(kind: str, preset: str) -> bool:
-    """Whether a committed run of ``kind`` at ``preset`` exists and is to be retrained (it
-    does not load: trained with an earlier architecture)."""
-    return (run_dir(kind, preset) / "run.json").is_file() and not loadable(kind, preset)
-
-
-def retrain_note(kind: str, preset: str) -> str:
-    """What a chapter records for a run that is to be retrained: "<kind>-<preset>: to be retrained (...)"."""
-    return f"{run_dir(kind, preset).name}: {TO_BE_RETRAINED} ({EARLIER_ARCHITECTURE})"
-
-
-def _load(path: Path, device):
-    """The run at ``path`` loaded, or None if it was trained with an earlier architecture;
-    any other problem (a missing or corrupt run) is raised."""
+    """Whether the run at ``path`` loads with this library (False for a run of an earlier
+    architecture, e.g. a sizing pilot's); any other problem (a corrupt run) is raised."""
     try:
-        return load_run(path, device=device)
+        load_run(Path(path), device="cpu")
     except ArchitectureError:
-        return None
+        return False
+    return True
 
 
 def _complete(path: Path) -> bool:
     """Whether every part of the run at ``path`` finished training; a run whose config no
-    longer builds a model counts as complete (it is to be retrained, which only ``train`` does)."""
+    longer builds a model counts as complete (:func:`loads` tells it apart)."""
     if not (path / "run.json").is_file():
         return False
     try:
@@ -455,15 +413,17 @@ def kept_pyramid_samples(
     top_only: bool = False,
     resample: bool = False,
     **options,
-) -> list[torch.Tensor]:
-    """The levels ([n, 3, r, r] uint8, lowest r first) of ``n`` samples of the book's pyramid at
-    ``preset`` (``options``: ``method``, ``map``, ``log_scale_shift``), seeded with ``seed``,
-    kept in ``<results>/samples/<preset>/<name>.npz``; ``top_only``: only the top level."""
+) -> dict[str, torch.Tensor]:
+    """The levels of ``n`` samples of the book's pyramid at ``preset``, named as its ``sample``
+    names them (``options``: ``method``, ``map``, ``log_scale_shift``), seeded with ``seed``,
+    kept in ``<results>/samples/<preset>/<name>.npz``; ``top_only``: only "image", the top."""
+    top = str(model.image_size)  # the kept files name the top level by its resolution
 
     def sample():
         generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
         levels = draw(model, n, generator=generator, **options)
-        return {str(model.image_size): levels[str(model.image_size)]} if top_only else levels
+        levels = {"image": levels["image"]} if top_only else levels
+        return {top if r == "image" else r: level for r, level in levels.items()}
 
     path = results_dir() / "samples" / preset / f"{name}.npz"
     levels, _ = kept_samples(
@@ -476,4 +436,4 @@ def kept_pyramid_samples(
         top_only=top_only,
         **options,
     )
-    return [levels[r] for r in sorted(levels, key=int)]
+    return {"image" if r == top else r: levels[r] for r in sorted(levels, key=int)}

@@ -15,8 +15,6 @@ import pandas as pd
 import torch
 
 from .. import paper
-from ..config import preset as preset_config
-from ..errors import ConfigError
 from ..evaluate import evaluate
 from ..runs import read_metrics, read_run
 from . import registry
@@ -179,12 +177,11 @@ def paper_aux_share() -> float:
 
 
 def cifar10_record(
-    scores: dict, train_aux_bpd: float | None, runs: dict, n_train: int, retrain=()
+    scores: dict, train_aux_bpd: float | None, runs: dict, n_train: int
 ) -> tuple[dict, dict]:
     """What chapter 01 records, per test set: each scored model's total bits/dim and, when the
     Grayscale PixelCNN was scored, its loss split (p(X̂) on training images with the
-    JPEG-decoded set); ``retrain``: the names (of ``runs``) of the models to be retrained,
-    recorded as such. Returns (values, data), as :func:`auxpix.book.registry.record` takes them."""
+    JPEG-decoded set). Returns (values, data), as :func:`auxpix.book.registry.record` takes them."""
     kinds = {name: read_run(path)["kind"] for name, path in runs.items()}
     values, data = {}, {}
     for name, by_data in scores.items():
@@ -200,8 +197,6 @@ def cifar10_record(
             )
         values[JPEG_TEST]["aux_train"] = train_aux_bpd
         data[JPEG_TEST] += f"; p(X̂) train: the first {n_train} JPEG-decoded training images"
-    if retrain:
-        values["to_be_retrained"] = [_retrain_note(runs[name]) for name in retrain]
     return values, data
 
 
@@ -211,11 +206,6 @@ def fine_tune_record(scores: dict) -> dict:
         name: {label: result["bpd"]["total"] for label, result in by_data.items()}
         for name, by_data in scores.items()
     }
-
-
-def _retrain_note(path) -> str:
-    run = read_run(path)
-    return registry.retrain_note(run["kind"], run["preset"])
 
 
 def pyramid_table(model, test: torch.Tensor) -> pd.DataFrame:
@@ -381,44 +371,14 @@ def speed_comparison(speeds: pd.DataFrame) -> pd.DataFrame:
 
 def training_note(kind: str, preset: str) -> str:
     """How long the committed run of ``kind`` at ``preset`` trained, e.g.
-    "trained 60 min in all (epochs: aux 0.51, cond 0.87)", or that it is to be retrained."""
+    "trained 60 min in all (epochs: aux 0.51, cond 0.87)"."""
     path = registry.run_dir(kind, preset)
     if not (path / "run.json").is_file():
         return "not trained yet"
-    if not registry.loadable(kind, preset):
-        return f"{registry.TO_BE_RETRAINED} ({registry.EARLIER_ARCHITECTURE})"
     summary = registry.training_summary(path)
     minutes = sum(part["minutes"] for part in summary.values())
     epochs = ", ".join(f"{name} {part['epochs']:g}" for name, part in summary.items())
     return f"trained {round(minutes, 1):g} min in all (epochs: {epochs})"
-
-
-# --------------------------------------------------------------------------- the status table
-
-
-def _bits(value, theirs) -> tuple[str, str]:
-    return f"{value:.3f}", "" if theirs is None else f"{value - theirs:+.3f}"
-
-
-def _bits_pair(values, theirs) -> tuple[str, str]:
-    return " / ".join(f"{v:.3f}" for v in values), " / ".join(
-        f"{v - t:+.3f}" for v, t in zip(values, theirs)
-    )
-
-
-def _share(value, theirs) -> tuple[str, str]:
-    """A share and its gap in percentage points (a difference of percentages is not a percentage)."""
-    return f"{value:.1%}", f"{100 * (value - theirs):+.1f} pp"
-
-
-def _figures(counts: dict, theirs) -> tuple[str, str]:
-    """{"samples": 16, ..., "seed": 0} as "16 samples, ... (seed 0)"."""
-    shown = ", ".join(f"{count} {what}" for what, count in counts.items() if what != "seed")
-    return f"{shown} (seed {counts['seed']})", ""
-
-
-def _speeds(rows, theirs) -> tuple[str, str]:
-    return speed_summary(speed_comparison(sampling_speeds(rows))), ""
 
 
 def paper_speed_summary() -> str:
@@ -439,195 +399,3 @@ def speed_summary(comparison: pd.DataFrame) -> str:
         f"{name} {row[PYRAMID_SPEED]:.4f} vs {row[PIXELCNNPP_SPEED]:.4f} ({row[SPEED_RATIO]:.2g}x)"
         for name, row in shown
     )
-
-
-def status_table(preset: str) -> pd.DataFrame:
-    """Every table and figure of the paper: the paper's value, ours at ``preset`` (from the
-    notebooks' records), the gap, why there is one, and the data and compute behind ours
-    (each row's number comes from one data set, named in its last column). A row whose
-    model's committed run does not load (trained with an earlier architecture) says
-    "to be retrained", whatever a record holds."""
-    status = _Status(preset)
-    runs = {
-        "grayscale": ("grayscale", preset),
-        "pixelcnnpp": ("pixelcnnpp", preset),
-        "pyramid": ("pyramid", preset),
-        "pyramid-cifar": ("pyramid", f"{preset}-cifar"),
-    }
-    trained = {name: training_note(*run) for name, run in runs.items()}
-    cifar = "trained on our JPEG-decoded copy"
-    for kind, title, paper_compute in [
-        ("grayscale", "Table 1: Grayscale PixelCNN", "30 + 200 epochs on GPUs"),
-        ("pixelcnnpp", "Table 1: PixelCNN++", "a PixelCNN++ trained for days on GPUs"),
-        ("pyramid", "§4.2: Pyramid PixelCNN on CIFAR-10", "GPUs"),
-    ]:
-        run = "pyramid-cifar" if kind == "pyramid" else kind
-        status.add(
-            f"{title}, bits/dim",
-            paper_cifar10_text(kind),
-            "cifar10_likelihoods",
-            f"{kind}_total",
-            on=EXACT_TEST,
-            run=runs[run],
-            paper_value=paper_cifar10_bpd(kind),
-            why=f"compute: {trained[run]} (paper: {paper_compute}); {cifar}",
-        )
-    gray_why = f"compute: {trained['grayscale']} (paper: 30 + 200 epochs on GPUs); {cifar}"
-    split = paper.GRAYSCALE_SPLIT
-    paper_aux = (split["aux_train"], split["aux_test"])
-    gray = runs["grayscale"]
-    status.add(
-        "§4.1: p(X̂) train / test, bits/dim",
-        " / ".join(f"{v:g}" for v in paper_aux),
-        "cifar10_likelihoods",
-        ("aux_train", "aux_test"),
-        on=JPEG_TEST,
-        run=gray,
-        paper_value=paper_aux,
-        show=_bits_pair,
-        why=gray_why,
-    )
-    status.add(
-        "§4.1: p(X | X̂), bits/dim",
-        f"{split['cond_test']:g}",
-        "cifar10_likelihoods",
-        "cond_test",
-        on=EXACT_TEST,
-        run=gray,
-        paper_value=split["cond_test"],
-        why=gray_why,
-    )
-    status.add(
-        "§4.1: p(X̂) share of the bits",
-        f"{paper_aux_share():.1%}",
-        "cifar10_likelihoods",
-        "aux_share",
-        on=EXACT_TEST,
-        run=gray,
-        paper_value=paper_aux_share(),
-        show=_share,
-        why=gray_why,
-    )
-    celeba_why = (
-        f"compute: {trained['pyramid']} (paper: 60 epochs on GPUs); data: our {CELEBA_FACES:,} CelebA faces "
-        "of 200 people (paper: 202,599)"
-    )
-    levels = _pyramid_levels(preset)
-    for r, value in paper.TABLE2.items():
-        status.add(
-            f"Table 2: CelebA {r}x{r}, bits/dim (whole image)",
-            f"{value:g}",
-            "celeba_pyramid",
-            f"whole_{r}",
-            run=runs["pyramid"],
-            absent=levels is not None and r not in levels,
-            paper_value=value,
-            why=celeba_why,
-            why_absent=f"this preset's pyramid stops below {r}x{r} (compute: see How to reproduce)",
-        )
-    pictures = "pictures: compare them in the chapter"
-    for title, name, run in [
-        ("Figures 2–3: grayscale samples, colorization", "grayscale_samples", "grayscale"),
-        ("Figure 4: variance reduction", "variance_reduction", "pyramid"),
-        ("Figures 5–6: MAP samples, pyramid levels", "celeba_pyramid", "pyramid"),
-    ]:
-        status.add(
-            title,
-            "images",
-            name,
-            "figures",
-            run=runs[run],
-            show=_figures,
-            why=f"{pictures}; {trained[run]}",
-        )
-    status.add(
-        "§4.2: s/pixel at 128x128, Pyramid vs cached PixelCNN++ (ratio)",
-        paper_speed_summary(),
-        "sampling_speed",
-        "comparison_rows",
-        show=_speeds,
-        why="device: ours is timed on the device named here, the paper's on a Titan X GPU",
-    )
-    return pd.DataFrame(status.rows).set_index("paper item")
-
-
-def _pyramid_levels(preset: str):
-    """The resolutions of the CelebA pyramid at ``preset``, or None for a preset it does not have."""
-    try:
-        return preset_config("pyramid", preset).resolutions
-    except ConfigError:
-        return None
-
-
-class _Status:
-    """The rows of :func:`status_table`, each read from one notebook's record at one preset."""
-
-    def __init__(self, preset: str):
-        self.preset, self.rows, self.records, self.stale = preset, [], {}, {}
-
-    def add(
-        self,
-        what,
-        theirs,
-        notebook,
-        key,
-        *,
-        on=None,
-        run=None,
-        absent=False,
-        paper_value=None,
-        show=_bits,
-        why="",
-        why_absent="",
-    ):
-        """A row for value ``key`` (a tuple: several values) of ``notebook``'s record, on its
-        data set ``on``, measured with the committed run ``run`` ((kind, preset), if any);
-        ``absent``: the preset has no such value (``why_absent`` says why)."""
-        if absent:
-            self.rows.append(self._row(what, theirs, "not in this preset", "", why_absent, ""))
-            return
-        if run is not None and run not in self.stale:
-            self.stale[run] = registry.stale(*run)
-        if run is not None and self.stale[run]:
-            self.rows.append(
-                self._row(
-                    what, theirs, registry.TO_BE_RETRAINED, "", registry.EARLIER_ARCHITECTURE, ""
-                )
-            )
-            return
-        if notebook not in self.records:
-            self.records[notebook] = registry.recorded(notebook, self.preset)
-        saved = self.records[notebook]
-        if not saved:
-            self.rows.append(self._row(what, theirs, "not run yet", "", "", ""))
-            return
-        values = saved["values"].get(on, {}) if on else saved["values"]
-        value = tuple(values.get(k) for k in key) if isinstance(key, tuple) else values.get(key)
-        present = value is not None and (not isinstance(value, tuple) or None not in value)
-        data = (
-            saved["data"].get(on, "") if on and isinstance(saved["data"], dict) else saved["data"]
-        )
-        where = f"{self.preset}; {data}; {saved['compute']}"
-        if present:
-            ours, gap = show(value, paper_value)
-            self.rows.append(self._row(what, theirs, ours, gap, why, where))
-        elif run is not None and any(
-            note.startswith(f"{registry.run_dir(*run).name}:")
-            for note in saved["values"].get("to_be_retrained", [])
-        ):
-            self.rows.append(
-                self._row(what, theirs, "not run since the model was retrained", "", "", "")
-            )
-        else:
-            self.rows.append(self._row(what, theirs, "not in this preset", "", why_absent, where))
-
-    @staticmethod
-    def _row(what, theirs, ours, gap, why, where) -> dict:
-        return {
-            "paper item": what,
-            "paper": theirs,
-            "ours": ours,
-            "gap (ours − paper)": gap,
-            "why the gap": why,
-            "preset; data; compute": where,
-        }

@@ -1,5 +1,6 @@
 """Chapter 06, sample quality: which models and baselines it scores, the samples it keeps, and
-its table, plots and reading (the scores themselves are :mod:`auxpix.quality`'s).
+its table, plots and reading (the scores themselves are :mod:`auxpix.scores`, on the outputs
+of :mod:`auxpix.classifier`).
 
 Every row of the chapter is an *entry*: {"label", "group" ("calibration" or "model"),
 "images" (uint8 [N, 3, 32, 32], or None when there are none), "seconds" (how long sampling
@@ -17,18 +18,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from .. import quality
+from .. import scores
+from ..classifier import predict
 from ..errors import ArchitectureError, AuxpixError, one_line
 from ..runs import RUN_FILE, load_run
 from ..sampling_io import image_grid
 from . import registry
-from .readings import smoke_caveat
 
 REAL = "real test images"
 COLORIZED = "real images, 4-bit gray colorized by the Grayscale PixelCNN"
@@ -38,13 +40,16 @@ BLUR_SIGMA = 1.0
 PIXELCNNPP, GRAYSCALE = "PixelCNN++", "Grayscale PixelCNN"
 CALIBRATION, MODEL = "calibration", "model"
 SCORED = "scored"
-TO_BE_RETRAINED = registry.TO_BE_RETRAINED  # a run of an earlier architecture
+TO_BE_RETRAINED = "to be retrained"  # a run of an earlier architecture
+EARLIER_ARCHITECTURE = "trained with an earlier architecture: retrain it (How to reproduce)"
 DOES_NOT_LOAD = "does not load"  # any other problem with a run, said without stopping the chapter
 NOT_TRAINED = "not trained"
 DECISIVE = 2.0  # a difference counts when it exceeds twice the combined spread of the two scores
 
 CLASSIFIER_SCORE, FRECHET = "classifier score", "Fréchet distance"
 SPREAD = "± (bootstrap std)"
+# The book's classifier, committed with the repository (the library takes its folder as a path).
+CLASSIFIER_DIR = Path(__file__).resolve().parents[2] / "results" / "quality"
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,8 @@ def calibration_entries(
     real = real_images(test, n)
     return [
         entry(REAL, CALIBRATION, real),
-        entry(BLURRED, CALIBRATION, quality.blurred(real, BLUR_SIGMA)),
-        entry(MARGINAL, CALIBRATION, quality.marginal_draws(train, n, seed=seed)),
+        entry(BLURRED, CALIBRATION, scores.blurred(real, BLUR_SIGMA)),
+        entry(MARGINAL, CALIBRATION, scores.marginal_draws(train, n, seed=seed)),
     ]
 
 
@@ -129,7 +134,7 @@ def load_model(row: ModelRow, preset: str, *, device="cpu"):
     try:
         return load_run(path, device=device), SCORED, ""
     except ArchitectureError:
-        return None, TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE
+        return None, TO_BE_RETRAINED, EARLIER_ARCHITECTURE
     except AuxpixError as e:
         return None, DOES_NOT_LOAD, one_line(e)[:200]
 
@@ -210,8 +215,8 @@ def kept_samples(
 
     def sample():
         if colorize is not None:
-            return {"images": quality.colorized(model, colorize, **sampler)[0]}
-        return {"images": quality.sample_images(model, n, **sampler)[0]}
+            return {"images": scores.colorized(model, colorize, **sampler)[0]}
+        return {"images": scores.sample_images(model, n, **sampler)[0]}
 
     path = registry.results_dir() / "quality" / "samples" / preset / f"{registry.slug(label)}.npz"
     kept, seconds = registry.kept_samples(
@@ -246,16 +251,14 @@ def score_rows(
     classifier, reference: torch.Tensor, entries: list[dict], *, bootstrap: int = 50, seed: int = 0
 ) -> list[dict]:
     """Both scores of every entry with images against ``reference``; plain dicts (recordable)."""
-    fit = quality.reference_fit(classifier, reference)
+    fit = scores.reference_fit(classifier, reference)
     rows = []
     for e in entries:
         row = {key: e[key] for key in ("label", "group", "status", "note")} | {
             "sample_seconds": e["seconds"]
         }
         if e["images"] is not None:
-            row |= quality.score_images(
-                classifier, e["images"], fit, bootstrap=bootstrap, seed=seed
-            )
+            row |= scores.score_images(classifier, e["images"], fit, bootstrap=bootstrap, seed=seed)
         rows.append(row)
     return rows
 
@@ -369,8 +372,8 @@ def best_and_worst(
     term of the classifier score, KL(p(y|x) || p(y)) (p(y): that entry's own class mix)."""
     picked = {}
     for e in (e for e in entries if e["images"] is not None):
-        probabilities, _ = quality.predict(classifier, e["images"])
-        order = np.argsort(-quality.per_image_kl(probabilities), kind="stable")
+        probabilities, _ = predict(classifier, e["images"])
+        order = np.argsort(-scores.per_image_kl(probabilities), kind="stable")
         picked[e["label"]] = {
             "best": e["images"][order[:k].copy()],
             "worst": e["images"][order[-k:][::-1].copy()],
@@ -392,123 +395,3 @@ def plot_best_and_worst(picked: dict[str, dict[str, torch.Tensor]], scale: float
             ax.axis("off")
     fig.tight_layout()
     return fig
-
-
-# --------------------------------------------------------------------------- readings
-
-
-def coherence_verdict(rows: list[dict]) -> str:
-    """The verdict on the paper's claim that the Grayscale PixelCNN's samples are more globally
-    coherent than PixelCNN++'s: "supported" (better on both scores by more than ``DECISIVE``
-    times the combined spread), "contradicted" (worse on both by as much), "undecided"
-    (otherwise), or "to be retrained" (one of the two has no scores)."""
-    by = {r["label"]: r for r in rows}
-    gray, plain = by.get(GRAYSCALE), by.get(PIXELCNNPP)
-    if not (scored(gray) and scored(plain)):
-        return TO_BE_RETRAINED
-    signs = {
-        _decisive(gray, plain, key, better)
-        for key, better in (("classifier_score", 1), ("frechet_distance", -1))
-    }
-    if signs == {1}:
-        return "supported"
-    if signs == {-1}:
-        return "contradicted"
-    return "undecided"
-
-
-def _decisive(a: dict, b: dict, key: str, better: int) -> int:
-    """+1 when ``a`` beats ``b`` on ``key`` by more than DECISIVE combined spreads, -1 when it loses so, else 0."""
-    difference = (a[key] - b[key]) * better
-    spread = math.hypot(a.get(f"{key}_std", 0.0), b.get(f"{key}_std", 0.0))
-    return 0 if abs(difference) <= DECISIVE * spread else (1 if difference > 0 else -1)
-
-
-def calibration_reading(rows: list[dict]) -> str:
-    """Where the calibration rows put the scale: real images, then the baselines."""
-    parts = [
-        f"{r['label']} {r['classifier_score']:.2f} / {r['frechet_distance']:.1f}"
-        for r in rows
-        if r["group"] == CALIBRATION and scored(r)
-    ]
-    if not parts:
-        return "No calibration row was scored."
-    return (
-        f"Calibration ({CLASSIFIER_SCORE} / {FRECHET}, N = {_n(rows)}): " + "; ".join(parts) + "."
-    )
-
-
-def _n(rows: list[dict]) -> int:
-    return next(r["n"] for r in rows if scored(r))
-
-
-def placement(row: dict, rows: list[dict]) -> str:
-    """Which calibration rows a model beats on the Fréchet distance."""
-    baselines = [r for r in rows if r["group"] == CALIBRATION and scored(r)]
-    beaten = [r["label"] for r in baselines if row["frechet_distance"] < r["frechet_distance"]]
-    if not beaten:
-        return f"{row['label']} is further from the test images than every calibration row"
-    return f"{row['label']} is closer to the test images than {', '.join(beaten)}"
-
-
-def reading(rows: list[dict], preset: str) -> str:
-    """What the chapter's numbers say about the claim: the calibration, where each scored
-    model falls, and whether the Grayscale PixelCNN beats PixelCNN++ by more than the spread."""
-    verdict = coherence_verdict(rows)
-    models = [r for r in rows if r["group"] == MODEL]
-    text = calibration_reading(rows)
-    placed = [placement(r, rows) for r in models if scored(r)]
-    if placed:
-        text += " " + "; ".join(placed) + "."
-    for status, why in (
-        (TO_BE_RETRAINED, registry.EARLIER_ARCHITECTURE),
-        (DOES_NOT_LOAD, "see above"),
-        (NOT_TRAINED, "no run"),
-    ):
-        waiting = [r["label"] for r in models if r["status"] == status]
-        if waiting:
-            verb = "is" if len(waiting) == 1 else "are"
-            text += f" At the **{preset}** preset {_names(waiting)} {verb} {status} ({why})."
-    if verdict == TO_BE_RETRAINED:
-        return (
-            f"{text} So the paper's claim that the Grayscale PixelCNN's samples are more coherent than "
-            f"PixelCNN++'s is **not tested yet**.{smoke_caveat(preset)}"
-        )
-    by = {r["label"]: r for r in rows}
-    gray, plain = by[GRAYSCALE], by[PIXELCNNPP]
-    compared = (
-        f"The Grayscale PixelCNN scores {_pm(gray, 'classifier_score', 2)} against PixelCNN++'s "
-        f"{_pm(plain, 'classifier_score', 2)} ({CLASSIFIER_SCORE}, higher is better) and "
-        f"{_pm(gray, 'frechet_distance', 1)} against {_pm(plain, 'frechet_distance', 1)} ({FRECHET}, lower "
-        f"is better)"
-    )
-    meaning = {
-        "supported": "better on both by more than twice the spread: the claim is **supported** at this preset",
-        "contradicted": "worse on both by more than twice the spread: the claim is **contradicted** at this preset",
-        "undecided": "not better on both by more than twice the spread: **undecided** at this preset",
-    }[verdict]
-    return f"{text} {compared}: {meaning}.{smoke_caveat(preset)}"
-
-
-def _pm(row: dict, key: str, digits: int) -> str:
-    std = row.get(f"{key}_std")
-    return f"{row[key]:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
-
-
-def _names(labels: list[str]) -> str:
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
-
-
-# --------------------------------------------------------------------------- the record
-
-
-def record_values(rows: list[dict], info: dict) -> tuple[dict, dict]:
-    """(values, data) for :func:`auxpix.book.registry.record`: every row's scores, the verdict, the classifier."""
-    n = _n(rows) if any(scored(r) for r in rows) else None
-    classifier = {key: info[key] for key in ("parameters", "steps", "minutes", "test_accuracy")}
-    values = {"n": n, "verdict": coherence_verdict(rows), "rows": rows, "classifier": classifier}
-    data = (
-        f"scored against the first {n} JPEG-decoded CIFAR-10 test images; real row: test images {n}-{2 * n - 1}; "
-        "classifier trained on the JPEG-decoded training set"
-    )
-    return values, data

@@ -3,9 +3,9 @@ outputs the sample-quality scores (:mod:`auxpix.scores`) are computed on.
 
 The field scores samples with a pretrained Inception network (Inception Score, FID); those
 weights cannot be downloaded here, and Inception features of 32x32 images fit them poorly.
-So a small ResNet-style classifier (:class:`Classifier`, configured by :class:`ClassifierConfig`)
+So a small ResNet-style classifier (``Classifier``, configured by :class:`ClassifierConfig`)
 is trained on the JPEG-decoded CIFAR-10 training set by :func:`train_classifier`, through the
-loop that trains the models (:class:`auxpix.loop.TrainLoop`, as a :class:`ClassifierTrainee`):
+loop that trains the models (:class:`auxpix.loop.TrainLoop`, as a ``ClassifierTrainee``):
 resumable, and it never replaces a finished classifier. The command line::
 
     OMP_NUM_THREADS=1 auxpix quality train --out results/quality
@@ -94,7 +94,7 @@ class _Residual(nn.Module):
 
 
 class Classifier(nn.Module):
-    """A CIFAR-10 classifier of uint8 images [B, 3, 32, 32]. :meth:`features` is the
+    """A CIFAR-10 classifier of uint8 images [B, 3, 32, 32]. ``features`` is the
     penultimate layer (global max-pooled, ``widths[-1]`` values), :meth:`forward` the logits.
 
     The per-channel mean and standard deviation of the training set are buffers, so the

@@ -127,11 +127,11 @@ class AuxiliaryVariableModel(nn.Module):
     def sample_stages(
         self, n: int, aux, sampler: dict, *, map, log_scale_shift
     ) -> dict[str, torch.Tensor]:
-        """:meth:`sample`'s stages; ``sampler`` holds the options every part samples with."""
+        """:meth:`~auxpix.models.AuxiliaryVariableModel.sample`'s stages; ``sampler`` holds the options every part samples with."""
         raise NotImplementedError
 
     def auxiliary(self, x: torch.Tensor) -> torch.Tensor:
-        """The auxiliary image of the images x that :meth:`sample` may start from (``aux``)."""
+        """The auxiliary image of the images x that :meth:`~auxpix.models.AuxiliaryVariableModel.sample` may start from (``aux``)."""
         raise _no_auxiliary(self)
 
     def _device(self) -> torch.device:
@@ -204,7 +204,7 @@ class GrayscalePixelCNN(AuxiliaryVariableModel):
         return (gray, None) if name == "aux" else (x, gray)
 
     def auxiliary(self, x):
-        """X̂ = grayscale_4bit(x): what :meth:`sample` colorizes."""
+        """X̂ = grayscale_4bit(x): what :meth:`~auxpix.models.AuxiliaryVariableModel.sample` colorizes."""
         return grayscale_4bit(x)
 
     def sample_stages(self, n, aux, sampler, **drawing):
@@ -304,7 +304,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         )
 
     def auxiliary(self, x):
-        """x one level down, at half its resolution: what :meth:`sample` upscales."""
+        """x one level down, at half its resolution: what :meth:`~auxpix.models.AuxiliaryVariableModel.sample` upscales."""
         return pyramid(x, 2)[0]
 
     def log_prob(self, x, reduction="sum"):
@@ -351,7 +351,7 @@ MODEL_CLASSES: dict[str, type[AuxiliaryVariableModel]] = {}
 
 
 def register(cls: type[AuxiliaryVariableModel], presets: dict | None = None) -> None:
-    """Make ``cls`` a model kind (``cls.kind``) that :func:`build`, :func:`from_config`, the
+    """Make ``cls`` a model kind (``cls.kind``) that :func:`auxpix.build`, ``from_config``, the
     command line and the run store know, with its named ``presets`` (configs of
     ``cls.config_class``; None: those :mod:`auxpix.config` already holds for the kind)."""
     if cls.kind in MODEL_CLASSES:

@@ -60,13 +60,13 @@ def gaussian_fit(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """The Fréchet distance of Gaussian fits N(μa, Σa), N(μb, Σb) of two feature sets:
+    """The Fréchet distance of Gaussian fits N(μa, Σa), N(μb, Σb) of two feature sets::
 
-        d² = |μa − μb|² + Tr(Σa + Σb − 2 (Σa^½ Σb Σa^½)^½)
+        d² = ‖μa − μb‖² + Tr(Σa + Σb − 2 (Σa^½ Σb Σa^½)^½)
 
     (FID's formula, with this classifier's penultimate-layer features; Tr (Σa Σb)^½ is taken
     as Tr (Σa^½ Σb Σa^½)^½, which is equal and symmetric, so eigendecompositions in float64
-    give it without scipy). 0 for identical sets; |Δμ|² for a shift without change of shape."""
+    give it without scipy). 0 for identical sets; ‖Δμ‖² for a shift without change of shape."""
     return frechet_from_fits(gaussian_fit(features_a), gaussian_fit(features_b))
 
 
@@ -244,7 +244,7 @@ def score_model(
     progress: bool = True,
     **options,
 ) -> dict:
-    """Sample ``n`` images from ``model`` (:func:`sample_images`) and score them against the
+    """Sample ``n`` images from ``model`` (``sample_images``) and score them against the
     ``reference`` test images (:func:`score_images`); the report adds "sample_seconds"."""
     if model.config.dataset != "cifar10":
         raise ConfigError(

@@ -1,6 +1,6 @@
 """Chapter 06's verdict on the claim that the Grayscale PixelCNN's samples are more globally
 coherent than PixelCNN++'s, the sentences it writes about its scores, and its record (the rows
-are :mod:`auxpix.book.sample_quality`'s entries, scored)."""
+are ``auxpix.book.sample_quality``'s entries, scored)."""
 
 from __future__ import annotations
 

@@ -147,7 +147,7 @@ def trained(
     """The trained model of ``kind`` at ``preset`` (averaged weights, eval mode).
 
     Loads the committed run. Trains only when asked (``train``): a missing run, or one that no
-    longer loads, is a one-line :class:`~auxpix.errors.RunUnavailable` that says how to train it.
+    longer loads, is a one-line ``RunUnavailable`` that says how to train it.
     A (re)training goes into ``<run>.training`` and replaces the old run only when it is done,
     so an interrupted one loses nothing (and calling again resumes it); one line per part, or
     progress bars with ``progress``. ``compile``: train through ``torch.compile``;

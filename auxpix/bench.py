@@ -17,7 +17,9 @@ speed does not depend on the weights, so untrained models are timed.
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -309,3 +311,27 @@ def conditioning(model, name: str, n: int = 1, seed: int = 0) -> torch.Tensor | 
     images = torch.randint(0, 256, (n, 3, model.image_size, model.image_size), generator=generator)
     _, aux = model.part_inputs(name, images)
     return None if aux is None else aux.to(next(model.parameters()).device)
+
+
+def cpu_counters() -> tuple[float, float | None, float]:
+    """(a wall clock, CPU seconds the whole machine has been busy (None where /proc/stat is
+    missing), CPU seconds of this process), for :func:`other_load` between two calls."""
+    try:
+        ticks = [
+            int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+        ]
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf(
+            "SC_CLK_TCK"
+        )  # all but idle and iowait
+    except (OSError, ValueError, IndexError):
+        busy = None
+    own = os.times()
+    return time.monotonic(), busy, own.user + own.system
+
+
+def other_load(start, end) -> float | None:
+    """How many cores other processes kept busy on average between two :func:`cpu_counters`
+    (the machine's busy time less this process's, over the wall-clock time); None if unknown."""
+    if start[1] is None or end[1] is None:
+        return None
+    return max(0.0, (end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0])

@@ -195,6 +195,7 @@ class ClassifierTrainee:
     name = "classifier"
     precision = "fp32"  # bfloat16 autocast was slower on one CPU thread (benchmarks/README.md)
     ema_decay = None
+    ema_warmup = False
     evaluates = False
 
     def __init__(self, classifier: Classifier, images: torch.Tensor, labels: torch.Tensor):

@@ -35,6 +35,14 @@ we follow the paper and note the code's choice):
   betas (0.95, 0.9995) and the data-dependent initialization
   (:func:`auxpix.data_dependent_init`) are openai/pixel-cnn's, which the authors' code
   adapts (the paper does not state them).
+* How a network starts and is averaged (the paper is silent; ``OPENAI_START``): openai's and
+  the authors' weight directions from N(0, 0.05), the data-dependent initialization in
+  training mode on 16 images of its own, and a constant-decay average of the weights.
+* The PixelCNN++ baseline's ``paper`` preset follows openai/pixel-cnn's ``train.py``, whose
+  2.92 bits/dim the book compares it with (batch 8 x 16, decay 0.999995, no flips), not the
+  Kolesnikov paper's recipe for its own models.
+* The ``cpu`` presets take each of these choices from the pilot run side by side at equal
+  compute (``results/pilot/``, chapter 01's sizing section).
 """
 
 from __future__ import annotations
@@ -90,6 +98,20 @@ class TrainConfig:
     lr_floor: float = 0.05
     batch_size: int = 64
     ema_decay: float = 0.9995  # Polyak averaging of the weights used for evaluation
+    # False: the average's decay is constant from the first step (openai/pixel-cnn's); True: it
+    # ramps as min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's num_updates), forgetting the
+    # initial weights within tens of steps.
+    ema_warmup: bool = True
+    # How a fresh part starts. init_std > 0: every weight-normed layer's direction V is drawn
+    # from N(0, init_std) when the model is built (openai/pixel-cnn's and the authors' 0.05);
+    # 0: PyTorch's default (Kaiming uniform, about 1/sqrt(3 fan_in)).
+    init_std: float = 0.0
+    # The images of the data-dependent initialization: init_batch_size images of their own
+    # (openai's 16), or 0: the first training batch; init_dropout runs that pass in training
+    # mode, dropout on, as openai's does.
+    init_batch_size: int = 0
+    init_dropout: bool = False
+    flip: bool = True  # random horizontal flips of CIFAR-10 images (aligned faces never flip)
     precision: str = (
         "fp32"  # "bf16": the networks run under bfloat16 autocast; the loss stays float32
     )
@@ -128,6 +150,10 @@ class GrayscaleConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+# How openai/pixel-cnn (train.py, nn.py) and the authors' code start and average a network: the
+# paper presets' choice, where the paper is silent.
+OPENAI_START = dict(init_std=0.05, init_batch_size=16, init_dropout=True, ema_warmup=False)
+
 PAPER_LIGHT_NET = NetConfig(nr_resnet=3, nr_filters=100, nr_resolutions=1, light=True)
 
 
@@ -149,7 +175,7 @@ class PyramidConfig:
     # 0: every level trains on whole images.
     crop: int = 0
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16)
+        default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16, **OPENAI_START)
     )
 
     @property
@@ -192,13 +218,17 @@ def _light_pyramid(
 
 PRESETS: dict[str, dict[str, object]] = {
     "pixelcnnpp": {
-        # Salimans et al.'s CIFAR-10 model; the paper's optimizer settings.
-        "paper": PixelCNNppConfig(),
+        # Salimans et al.'s CIFAR-10 model as openai/pixel-cnn's train.py trains it (the book
+        # compares it with their 2.92): 16 images on each of 8 GPUs per step, decay 0.999995,
+        # no flips.
+        "paper": PixelCNNppConfig(
+            train=TrainConfig(batch_size=128, lr_decay=0.999995, flip=False, **OPENAI_START)
+        ),
         "cpu": PixelCNNppConfig(net=_CPU_NET, train=_CPU_TRAIN),
         "smoke": PixelCNNppConfig(net=_SMOKE_NET, train=_SMOKE_TRAIN),
     },
     "grayscale": {
-        "paper": GrayscaleConfig(),
+        "paper": GrayscaleConfig(train=TrainConfig(**OPENAI_START)),
         "cpu": GrayscaleConfig(
             aux_net=_CPU_NET, cond_net=_CPU_NET, embedding=_CPU_EMBEDDING, train=_CPU_TRAIN
         ),
@@ -216,7 +246,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "paper": PyramidConfig(),
         # The paper's light nets on CIFAR-10, 8 -> 32 (paper: 3.32 bits/dim).
         "paper-cifar": PyramidConfig(
-            resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig()
+            resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig(**OPENAI_START)
         ),
         # To 128x128 as the paper's; the 128x128 level trains on aligned 64x64 crops (issue 13).
         "cpu": _light_pyramid(
@@ -235,53 +265,6 @@ PRESETS: dict[str, dict[str, object]] = {
         ),
     },
 }
-
-
-# The budget the book trains each model with, per preset family (a preset's name before "-"):
-# cpu: two hours of wall-clock time on one thread (two models train side by side on 2 cores),
-# shared among a model's parts (see budget); paper: section 4's epochs (PAPER_EPOCHS).
-BUDGETS = {"smoke": {"steps": 150}, "cpu": {"minutes": 120}}
-# The paper's epochs per model, or per part where they differ (section 4).
-PAPER_EPOCHS = {"pixelcnnpp": 200, "grayscale": {"aux": 30, "cond": 200}, "pyramid": 60}
-# p(X̂) takes a quarter of the Grayscale PixelCNN's minutes: 16 values per pixel are learnt fast.
-MINUTE_SHARES = {"grayscale": {"aux": 0.25, "cond": 0.75}}
-
-
-def paper_epochs(kind: str, part: str | None = None) -> int:
-    """The paper's training epochs of ``kind``, of its part ``part`` where its parts differ."""
-    if kind not in PAPER_EPOCHS:
-        raise ConfigError(
-            f"no paper epochs for {kind!r}: the paper trains {', '.join(PAPER_EPOCHS)}"
-        )
-    epochs = PAPER_EPOCHS[kind]
-    if isinstance(epochs, dict) and part not in epochs:
-        raise ConfigError(
-            f"the paper's {kind} epochs are per part: name one of {', '.join(epochs)}"
-        )
-    return epochs[part] if isinstance(epochs, dict) else epochs
-
-
-def budget(kind: str, preset: str, part: str, parts) -> dict:
-    """The training budget of part ``part`` of a ``kind`` model at ``preset`` whose parts are
-    ``parts``: {"epochs": n}, {"steps": n} or {"minutes": m}. A model's minutes are shared
-    among its parts by MINUTE_SHARES, else by resolution when its parts are a pyramid's levels
-    (the bits are at the top), else equally."""
-    family = preset.split("-")[0]
-    if family == "paper":
-        return {"epochs": paper_epochs(kind, part)}
-    if family not in BUDGETS:
-        raise ConfigError(
-            f"no budget for preset {preset!r}: presets start with {', '.join(BUDGETS)} or paper"
-        )
-    if "minutes" not in BUDGETS[family]:
-        return dict(BUDGETS[family])
-    if kind in MINUTE_SHARES:
-        share = MINUTE_SHARES[kind][part]
-    elif all(name.isdigit() for name in parts):
-        share = int(part) / sum(int(name) for name in parts)
-    else:
-        share = 1 / len(parts)
-    return {"minutes": BUDGETS[family]["minutes"] * share}
 
 
 def kinds() -> tuple[str, ...]:
@@ -421,11 +404,19 @@ def flat_config(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+# What a run saved before TrainConfig had the start and averaging fields was trained with.
+BEFORE_OPENAI_START = dict(
+    init_std=0.0, init_batch_size=0, init_dropout=False, ema_warmup=True, flip=True
+)
+
+
 def config_from_dict(kind: str, data: dict):
     """Rebuild a config saved with :func:`config_to_dict` (e.g. from a checkpoint)."""
     if kind not in PRESETS:
         raise ConfigError(f"unknown model kind {kind!r}: choose one of {', '.join(kinds())}")
     default = next(iter(PRESETS[kind].values()))
+    if "train" in data:  # saved before these fields: the run started and averaged as then
+        data = {**data, "train": {**BEFORE_OPENAI_START, **data["train"]}}
     if kind == "pyramid" and "celeba_split" not in data:
         data = {
             **data,

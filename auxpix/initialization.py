@@ -5,8 +5,8 @@ One forward pass over an init batch visits the layers in the order they run; eac
 gain g and bias b are set so that its output on the batch has zero mean and standard
 deviation ``init_scale`` per channel (1, or 0.1 for the last convolution of a residual
 block), and the later layers see those normalized outputs. The direction of each weight
-stays what it was. Dropout is off during the pass, so its statistics are those of the
-network that is then trained.
+stays what it was. With ``dropout`` the pass runs in training mode, as openai's does
+(``init=True`` with ``dropout_p``), so the scales are those the trained network starts with.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from .models import AuxiliaryVariableModel
 
 
 @torch.no_grad()
-def data_dependent_init(model: AuxiliaryVariableModel, part: str, images: torch.Tensor) -> None:
+def data_dependent_init(
+    model: AuxiliaryVariableModel, part: str, images: torch.Tensor, *, dropout: bool = False
+) -> None:
     """Initialize part ``part`` of ``model`` from one pass over ``images`` (uint8 [N, 3, H, W],
-    the init batch). Call it once, before the first step of a fresh part (never on resume)."""
+    the init batch), in training mode if ``dropout``. Call it once, before the first step of a
+    fresh part (never on resume)."""
     net = model.parts[part]
     was_training = net.training
-    net.eval()
+    net.train(dropout)
     handles = [
         owner.register_forward_hook(_normalize_output(layer)) for owner, layer in _hooked(net)
     ]

@@ -49,6 +49,14 @@ def weight_normed_layers(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if hasattr(m, "init_scale")]
 
 
+@torch.no_grad()
+def draw_directions(module: nn.Module, std: float) -> None:
+    """Draw every weight-normed layer's direction V from N(0, ``std``), as openai/pixel-cnn
+    starts them; the gains keep their values (the data-dependent initialization sets them)."""
+    for layer in weight_normed_layers(module):
+        layer.parametrizations.weight.original1.normal_(0.0, std)
+
+
 class Conv(nn.Module):
     """Weight-normed convolution with explicit (left, right, top, bottom) zero padding."""
 

@@ -72,6 +72,7 @@ class Trainee(Protocol):
     steps_per_epoch: int
     precision: str  # "fp32", or "bf16": the loss computed under bfloat16 autocast
     ema_decay: float | None  # the decay of the averaged weights (:class:`EMA`); None: none kept
+    ema_warmup: bool  # whether that decay ramps up over the first steps (:class:`EMA`)
     evaluates: bool  # whether :meth:`evaluate` has anything to score
 
     def initialize(self) -> None:
@@ -128,7 +129,11 @@ class TrainLoop:
         if state is None:  # dropout seeded per process
             torch.manual_seed(self.seed + distributed.rank())
             trainee.initialize()
-        averaged = None if trainee.ema_decay is None else EMA(trainee.net, trainee.ema_decay)
+        averaged = (
+            None
+            if trainee.ema_decay is None
+            else EMA(trainee.net, trainee.ema_decay, warmup=trainee.ema_warmup)
+        )
         if state is None:
             return runs.new_state(self.part_dir, self.seed), averaged
         rng = runs.load_checkpoint(
@@ -303,18 +308,18 @@ def batch_indices(count: int, step: int, steps_per_epoch: int, batch_size: int, 
 class EMA:
     """Polyak (exponential moving) average of a module's weights, used for evaluation.
 
-    The decay ramps up as min(decay, (1 + step) / (10 + step)), as TensorFlow's
-    ExponentialMovingAverage with ``num_updates`` does, so the average forgets the
-    random initialization quickly and short runs are scored fairly.
+    The decay is constant (openai/pixel-cnn's), or with ``warmup`` ramps up as
+    min(decay, (1 + step) / (10 + step)), as TensorFlow's ExponentialMovingAverage with
+    ``num_updates`` does, so the average forgets the initial weights within tens of steps.
     """
 
-    def __init__(self, module: torch.nn.Module, decay: float):
-        self.decay = decay
+    def __init__(self, module: torch.nn.Module, decay: float, *, warmup: bool = True):
+        self.decay, self.warmup = decay, warmup
         self.shadow = {name: value.detach().clone() for name, value in module.state_dict().items()}
 
     @torch.no_grad()
     def update(self, module: torch.nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step))
+        decay = min(self.decay, (1 + step) / (10 + step)) if self.warmup else self.decay
         current = module.state_dict()
         torch._foreach_lerp_(
             [self.shadow[name] for name in current], list(current.values()), 1.0 - decay

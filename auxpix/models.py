@@ -29,6 +29,7 @@ from .config import preset as preset_config
 from .errors import ConfigError
 from .fast_sampling import DEFAULT_WINDOW
 from .images import check_images
+from .layers import draw_directions
 from .pixelcnn import PixelCNN, in_eval_mode
 
 
@@ -388,7 +389,10 @@ def from_config(config) -> AuxiliaryVariableModel:
     """The model a config describes."""
     for cls in MODEL_CLASSES.values():
         if type(config) is cls.config_class:
-            return cls(config)
+            model = cls(config)
+            if config.train.init_std > 0:
+                draw_directions(model, config.train.init_std)
+            return model
     raise ConfigError(f"not a model config: {type(config).__name__}")
 
 

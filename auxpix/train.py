@@ -3,7 +3,8 @@
 The paper's recipe (section 4): Adam, the learning rate multiplied by ``lr_decay`` after
 every step, dropout (inside the model), random horizontal flips on CIFAR-10, and Polyak
 averaged weights for evaluation; as in openai/pixel-cnn, a fresh part starts with the
-data-dependent initialization (:func:`auxpix.data_dependent_init`) on its first batch. The
+data-dependent initialization (:func:`auxpix.data_dependent_init`) on an init batch (the
+config's ``TrainConfig`` says which, whether dropout is on, and how the average starts). The
 loss is bits per dimension, as in PixelCNN++
 (:meth:`~auxpix.models.AuxiliaryVariableModel.part_bpd`). A part trains through
 :class:`auxpix.loop.TrainLoop` as a :class:`PartTrainee`; what a run writes, and how it
@@ -151,14 +152,18 @@ class PartTrainee:
         self.name = f"{model.kind} {part}"
         self.net = model.to(device).parts[part]
         self.optimizer = adam(self.net, cfg)
-        self.precision, self.ema_decay = cfg.precision, cfg.ema_decay
+        self.precision = cfg.precision
+        self.ema_decay, self.ema_warmup = cfg.ema_decay, cfg.ema_warmup
         self.evaluates = test_images is not None
-        self.flip = model.config.dataset in FLIPPED_DATASETS
+        self.flip = cfg.flip and model.config.dataset in FLIPPED_DATASETS
 
     def initialize(self) -> None:
-        """A data-dependent initialization on the first batch, or ``init_from``'s weights."""
+        """A data-dependent initialization on the config's init batch, or ``init_from``'s
+        weights."""
         if self.init_from is None:
-            data_dependent_init(self.model, self.part, self._images_of(0))
+            data_dependent_init(
+                self.model, self.part, self._init_images(), dropout=self.cfg.init_dropout
+            )
         else:
             runs.load_part(self.net, self.init_from, self.part, kind=self.model.kind)
 
@@ -181,6 +186,14 @@ class PartTrainee:
     def _loss(self) -> nn.Module:
         """Built at the first step: after the initialization or the checkpoint's weights."""
         return part_loss(self.model, self.part, self.device, compile=self.compile)
+
+    def _init_images(self) -> torch.Tensor:
+        """``init_batch_size`` training images drawn for the initialization alone, or (0) the
+        first training batch."""
+        if self.cfg.init_batch_size == 0:
+            return self._images_of(0)
+        order = torch.randperm(len(self.images), generator=generator(self.seed, "init"))
+        return self.images[order[: self.cfg.init_batch_size]]
 
     def _images_of(self, step: int) -> torch.Tensor:
         return _batch(

@@ -8,7 +8,7 @@
 #   scripts/reproduce_paper.sh pyramid 8         # CelebA 8 -> 128, every level
 #   scripts/reproduce_paper.sh pyramid-cifar 8   # CIFAR-10 8 -> 32, every level
 #
-# Each trains for the paper's epochs, read from auxpix.config.PAPER_EPOCHS (section 4).
+# Each trains for the paper's epochs, read from auxpix.budgets.PAPER_EPOCHS (section 4).
 #
 # The global batch is the preset's (64, or 16 for the pyramid), split over the processes, so
 # results do not depend on the number of GPUs (it must divide the batch). Several machines:
@@ -25,7 +25,7 @@ runs="${AUXPIX_RUNS:-runs/paper}"
 # shellcheck disable=SC2086
 launch=(torchrun ${AUXPIX_TORCHRUN:---standalone} --nproc_per_node="$gpus" -m auxpix train)
 epochs() {  # the paper's epochs of a model (and part): auxpix.config is their one source
-    python -c "import sys; from auxpix.config import paper_epochs; print(paper_epochs(*sys.argv[1:]))" "$@"
+    python -c "import sys; from auxpix.budgets import paper_epochs; print(paper_epochs(*sys.argv[1:]))" "$@"
 }
 case "$model" in
     grayscale)

@@ -12,8 +12,8 @@ case "$kind" in
     pyramid) part=64; key=level_net; candidates=("3 32" "2 48") ;;
     *) echo "scripts/size_cpu_preset.sh: unknown kind $kind (pixelcnnpp or pyramid)" >&2; exit 2 ;;
 esac
-# The part's budget in the committed run (auxpix.config.budget).
-minutes=$(python -c "import auxpix; from auxpix.config import budget
+# The part's budget in the committed run (auxpix.budgets.budget).
+minutes=$(python -c "import auxpix; from auxpix.budgets import budget
 print(budget('$kind', 'cpu', '$part', list(auxpix.build('$kind', preset='cpu').parts))['minutes'])")
 results="${AUXPIX_RESULTS:-results}"  # where the book's registry looks for the pilots
 mkdir -p "$results/logs" "$results/pilot"

@@ -16,9 +16,9 @@ import pytest
 import torch
 
 import auxpix
-from auxpix import paper
+from auxpix import bench, paper
 from auxpix.book import readings, registry, status, tables
-from auxpix.config import budget, paper_epochs
+from auxpix.budgets import budget, paper_epochs
 from auxpix.errors import CheckpointError, ConfigError, RunUnavailable
 from auxpix.runs import RUN_FILE, read_metrics, read_state
 from auxpix.train import train
@@ -861,11 +861,11 @@ def test_other_load_is_the_machines_busy_time_less_this_process(monkeypatch):
         (0.0, 100.0, 5.0),
         (10.0, 125.0, 15.0),
     )  # 25 s busy in 10 s, 10 of them this process's
-    assert registry.other_load(start, end) == pytest.approx(1.5)
-    assert registry.other_load((0.0, None, 0.0), end) is None
-    first = registry.cpu_counters()
+    assert bench.other_load(start, end) == pytest.approx(1.5)
+    assert bench.other_load((0.0, None, 0.0), end) is None
+    first = bench.cpu_counters()
     sum(i * i for i in range(200_000))  # some work of this process only
-    assert registry.other_load(first, registry.cpu_counters()) >= 0
+    assert bench.other_load(first, bench.cpu_counters()) >= 0
 
 
 # --------------------------------------------------------------------------- notebooks and README

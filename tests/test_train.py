@@ -534,10 +534,11 @@ def test_evaluate_pyramid_by_resolution():
 
 
 def _layer_output_stats(
-    model, part: str, images: torch.Tensor
+    model, part: str, images: torch.Tensor, *, training: bool = False
 ) -> list[tuple[float, torch.Tensor, torch.Tensor]]:
     """(init_scale, per-channel mean, per-channel std) of every weight-normed layer's output
-    (a transposed convolution's after its crop) in one pass over ``images``."""
+    (a transposed convolution's after its crop) in one pass over ``images`` (in training mode,
+    dropout on, if ``training``)."""
     from auxpix.initialization import _hooked
 
     stats = []
@@ -549,7 +550,7 @@ def _layer_output_stats(
 
         return hook
 
-    net = model.parts[part].eval()
+    net = model.parts[part].train(training)
     handles = [owner.register_forward_hook(record(layer)) for owner, layer in _hooked(net)]
     with torch.no_grad():
         model.part_bpd(part, images)
@@ -584,14 +585,15 @@ def test_fresh_parts_are_initialized_from_data_and_resumed_ones_are_not(tmp_path
     monkeypatch.setattr(
         training,
         "data_dependent_init",
-        lambda model, part, images: calls.append((part, len(images))),
+        lambda model, part, images, dropout: calls.append((part, len(images), dropout)),
     )
     images = random_images()
     train_part(small_model(), "pixelcnnpp", images, run_dir=tmp_path, steps=1, **quiet())
     train_part(
         small_model(), "pixelcnnpp", images, run_dir=tmp_path, steps=2, resume=True, **quiet()
     )
-    assert calls == [("pixelcnnpp", 8)]  # once, on the first batch (the smoke preset's batch of 8)
+    # once, on the first batch (the smoke preset's batch of 8), dropout off
+    assert calls == [("pixelcnnpp", 8, False)]
 
 
 def test_adam_uses_pixelcnn_plus_plus_betas_unless_set():
@@ -646,7 +648,7 @@ def test_budgeted_schedules_warm_up_then_end_at_the_floor(schedule):
         1e-3 * (1 + 0.05) / 2
     )  # half way (linear and cosine agree there)
     assert rates[3] == pytest.approx(5e-5)  # the floor, 5 % of lr, at the end of the budget
-    paper = auxpix.preset("pixelcnnpp", "paper").train
+    paper = auxpix.preset("grayscale", "paper").train  # the paper's decay, 0.99999 per step
     assert training.learning_rate(paper, 1000, 0.3) == pytest.approx(1e-3 * 0.99999**1000)
 
 

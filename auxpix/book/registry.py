@@ -33,7 +33,8 @@ import numpy as np
 import safetensors
 import torch
 
-from ..config import budget, config_to_dict, flat_config
+from ..budgets import budget
+from ..config import config_to_dict, flat_config
 from ..config import preset as preset_config
 from ..data import celeba_split_of, load_dataset
 from ..device import compute_label
@@ -330,30 +331,6 @@ def record(name: str, preset: str, values: dict, *, data, device="auto") -> Path
     }
     write_atomic(path, (json.dumps(content, indent=2, sort_keys=True) + "\n").encode())
     return path
-
-
-def cpu_counters() -> tuple[float, float | None, float]:
-    """(a wall clock, CPU seconds the whole machine has been busy (None where /proc/stat is
-    missing), CPU seconds of this process), for :func:`other_load` between two calls."""
-    try:
-        ticks = [
-            int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
-        ]
-        busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf(
-            "SC_CLK_TCK"
-        )  # all but idle and iowait
-    except (OSError, ValueError, IndexError):
-        busy = None
-    own = os.times()
-    return time.monotonic(), busy, own.user + own.system
-
-
-def other_load(start, end) -> float | None:
-    """How many cores other processes kept busy on average between two :func:`cpu_counters`
-    (the machine's busy time less this process's, over the wall-clock time); None if unknown."""
-    if start[1] is None or end[1] is None:
-        return None
-    return max(0.0, (end[1] - start[1]) - (end[2] - start[2])) / (end[0] - start[0])
 
 
 def recorded(name: str, preset: str) -> dict | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import paper
-from ..config import paper_epochs
+from ..budgets import paper_epochs
 from ..config import preset as preset_config
 from ..errors import ConfigError
 from . import registry

@@ -349,7 +349,7 @@ def test_cli_quality_refuses_a_run_of_another_dataset(tmp_path, capsys):
 # --------------------------------------------------------------------------- the chapter (auxpix.book.sample_quality)
 
 
-def score_row(label, group, cs, cs_std, fd, fd_std, n=100):
+def score_row(label, group, cs, cs_std, fd, fd_std, n=100, confident=None):
     return {
         "label": label,
         "group": group,
@@ -361,7 +361,7 @@ def score_row(label, group, cs, cs_std, fd, fd_std, n=100):
         "classifier_score_std": cs_std,
         "frechet_distance": fd,
         "frechet_distance_std": fd_std,
-    }
+    } | ({} if confident is None else {"confident_share": confident})
 
 
 def chapter_rows(gray, plain):
@@ -369,7 +369,7 @@ def chapter_rows(gray, plain):
     from auxpix.book import sample_quality as chapter
 
     rows = [
-        score_row(chapter.REAL, chapter.CALIBRATION, 7.0, 0.1, 5.0, 0.5),
+        score_row(chapter.REAL, chapter.CALIBRATION, 7.0, 0.1, 5.0, 0.5, confident=0.8),
         score_row(chapter.MARGINAL, chapter.CALIBRATION, 1.5, 0.05, 400.0, 5.0),
     ]
     for label, model_scores in ((chapter.GRAYSCALE, gray), (chapter.PIXELCNNPP, plain)):
@@ -378,8 +378,8 @@ def chapter_rows(gray, plain):
                 {
                     "label": label,
                     "group": chapter.MODEL,
-                    "status": chapter.TO_BE_RETRAINED,
-                    "note": "old run",
+                    "status": chapter.DOES_NOT_LOAD,
+                    "note": chapter.OUTDATED,
                     "sample_seconds": None,
                 }
             )
@@ -399,7 +399,7 @@ def chapter_rows(gray, plain):
             "undecided",
         ),  # the classifier scores within the spread
         ((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 40.0, 2.0), "undecided"),  # the two scores disagree
-        (None, (3.0, 0.1, 80.0, 2.0), "to be retrained"),
+        (None, (3.0, 0.1, 80.0, 2.0), "not tested"),
     ],
 )
 def test_coherence_verdict_and_reading(gray, plain, verdict):
@@ -409,11 +409,33 @@ def test_coherence_verdict_and_reading(gray, plain, verdict):
     assert coherence.coherence_verdict(rows) == verdict
     text = coherence.reading(rows, "cpu")
     assert "real test images 7.00 / 5.0" in text
-    if verdict == "to be retrained":
-        assert "Grayscale PixelCNN is to be retrained" in text and "not tested yet" in text
+    if verdict == coherence.NOT_TESTED:
+        assert "without samples: Grayscale PixelCNN does not load (see above)" in text
+        assert "not tested yet" in text and "retrain" not in text
     else:
         assert f"**{verdict}**" in text and f"{gray[0]:.2f} ± 0.10" in text
         assert "Grayscale PixelCNN is closer to the test images than" in text
+
+
+def test_the_reading_says_how_often_samples_look_like_objects():
+    from auxpix.book import coherence
+    from auxpix.book import sample_quality as chapter
+
+    rows = chapter_rows((4.0, 0.1, 50.0, 2.0), (3.0, 0.1, 80.0, 2.0))
+    assert "confidence" not in coherence.reading(rows, "cpu")  # a record without the shares
+    for row, share in zip(rows[2:], (0.2, 0.1)):
+        row["confident_share"] = share
+    assert (
+        "The classifier assigns a class with confidence ≥ 0.9 to 20.0% of the Grayscale PixelCNN's "
+        "samples, 10.0% of PixelCNN++'s and 80.0% of real test images: the Grayscale PixelCNN's "
+        "samples look like an object to it 0.25 times as often as real images do."
+    ) in coherence.reading(rows, "cpu")
+    assert chapter.confident_share(
+        np.array([[0.95, 0.05], [0.5, 0.5], [0.1, 0.9], [0.6, 0.4]])
+    ) == {
+        "confident_share": 0.5,
+        "confident_share_std": 0.25,
+    }
 
 
 def test_quality_table_and_record():
@@ -428,17 +450,16 @@ def test_quality_table_and_record():
         chapter.GRAYSCALE,
         chapter.PIXELCNNPP,
     ]
-    assert table.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
+    assert table.loc[chapter.GRAYSCALE, "status"] == chapter.DOES_NOT_LOAD
     assert table.loc[chapter.PIXELCNNPP, chapter.FRECHET] == 80.0
+    assert table.loc[chapter.REAL, chapter.CONFIDENT_COLUMN] == 0.8
     timing = chapter.timing_table(rows)
     assert list(timing.index) == [chapter.GRAYSCALE, chapter.PIXELCNNPP]
     assert timing.loc[chapter.PIXELCNNPP, "seconds per image"] == 0.12
-    assert timing.loc[chapter.GRAYSCALE, "status"] == chapter.TO_BE_RETRAINED
+    assert timing.loc[chapter.GRAYSCALE, "status"] == chapter.DOES_NOT_LOAD
     info = {"parameters": 5, "steps": 3, "minutes": 1.0, "test_accuracy": {"cifar10": 0.5}}
     values, data = coherence.record_values(rows, info)
-    assert (
-        values["verdict"] == chapter.TO_BE_RETRAINED and values["n"] == 100 and "first 100" in data
-    )
+    assert values["verdict"] == coherence.NOT_TESTED and values["n"] == 100 and "first 100" in data
     json.dumps(values)  # recordable
 
 
@@ -447,7 +468,7 @@ def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(
 ):
     import shutil
 
-    from auxpix.book import registry
+    from auxpix.book import plots, registry
     from auxpix.book import sample_quality as chapter
 
     monkeypatch.setenv(registry.RESULTS_ENV, str(tmp_path))
@@ -474,10 +495,11 @@ def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(
     assert [e["images"] is None for e in first] == [False, True, True, True]
     assert [e["status"] for e in first] == [
         chapter.SCORED,
-        chapter.TO_BE_RETRAINED,
+        chapter.DOES_NOT_LOAD,
         chapter.DOES_NOT_LOAD,
         chapter.NOT_TRAINED,
     ]
+    assert first[1]["note"] == chapter.OUTDATED  # saved with another network than it builds
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("kept samples are drawn again")
@@ -496,11 +518,14 @@ def test_chapter_keeps_samples_and_marks_runs_that_do_not_load(
     entries = chapter.calibration_entries(test, random_images(8, seed=8), 2) + first
     scored = chapter.score_rows(classifier, chapter.reference_images(test, 2), entries, bootstrap=2)
     assert [chapter.scored(r) for r in scored] == [True, True, True, True, False, False, False]
+    assert all(0 <= r["confident_share"] <= 1 for r in scored if chapter.scored(r))
     assert "PixelCNN++: 2 images, sampled in" in chapter.report_entries(entries)
     picked = chapter.best_and_worst(classifier, entries, k=1)
     assert set(picked) == {chapter.REAL, chapter.BLURRED, chapter.MARGINAL, chapter.PIXELCNNPP}
     import matplotlib
 
     matplotlib.use("Agg")
-    chapter.plot_scores(scored)
-    chapter.plot_best_and_worst(picked)
+    figure = chapter.plot_scores(scored)
+    labels = figure.axes[0].get_legend_handles_labels()[1]  # named in a legend: no overlaps
+    assert labels[0] == chapter.REAL and len(labels) == 4
+    assert chapter.plot_best_and_worst(picked).get_size_inches()[0] == plots.PAGE_WIDTH

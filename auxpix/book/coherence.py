@@ -1,6 +1,8 @@
 """Chapter 06's verdict on the claim that the Grayscale PixelCNN's samples are more globally
 coherent than PixelCNN++'s, the sentences it writes about its scores, and its record (the rows
-are ``auxpix.book.sample_quality``'s entries, scored)."""
+are ``auxpix.book.sample_quality``'s entries, scored). The claims table (``auxpix.book.claims``)
+judges the relative claim by this verdict and the absolute one, recognisable objects, by the
+rows' confident shares."""
 
 from __future__ import annotations
 
@@ -10,28 +12,29 @@ from .readings import smoke_caveat
 from .sample_quality import (
     CALIBRATION,
     CLASSIFIER_SCORE,
+    CONFIDENT,
     DECISIVE,
-    DOES_NOT_LOAD,
-    EARLIER_ARCHITECTURE,
     FRECHET,
     GRAYSCALE,
     MODEL,
-    NOT_TRAINED,
     PIXELCNNPP,
-    TO_BE_RETRAINED,
+    REAL,
+    SCORED,
     scored,
 )
+
+NOT_TESTED = "not tested"  # the verdict when one of the two models has no scores
 
 
 def coherence_verdict(rows: list[dict]) -> str:
     """The verdict on the paper's claim that the Grayscale PixelCNN's samples are more globally
     coherent than PixelCNN++'s: "supported" (better on both scores by more than ``DECISIVE``
     times the combined spread), "contradicted" (worse on both by as much), "undecided"
-    (otherwise), or "to be retrained" (one of the two has no scores)."""
+    (otherwise), or "not tested" (one of the two has no scores)."""
     by = {r["label"]: r for r in rows}
     gray, plain = by.get(GRAYSCALE), by.get(PIXELCNNPP)
     if not (scored(gray) and scored(plain)):
-        return TO_BE_RETRAINED
+        return NOT_TESTED
     signs = {
         _decisive(gray, plain, key, better)
         for key, better in (("classifier_score", 1), ("frechet_distance", -1))
@@ -86,16 +89,10 @@ def reading(rows: list[dict], preset: str) -> str:
     placed = [placement(r, rows) for r in models if scored(r)]
     if placed:
         text += " " + "; ".join(placed) + "."
-    for status, why in (
-        (TO_BE_RETRAINED, EARLIER_ARCHITECTURE),
-        (DOES_NOT_LOAD, "see above"),
-        (NOT_TRAINED, "no run"),
-    ):
-        waiting = [r["label"] for r in models if r["status"] == status]
-        if waiting:
-            verb = "is" if len(waiting) == 1 else "are"
-            text += f" At the **{preset}** preset {_names(waiting)} {verb} {status} ({why})."
-    if verdict == TO_BE_RETRAINED:
+    missing = [f"{r['label']} {r['status']}" for r in models if r["status"] != SCORED]
+    if missing:
+        text += f" At the **{preset}** preset, without samples: {'; '.join(missing)} (see above)."
+    if verdict == NOT_TESTED:
         return (
             f"{text} So the paper's claim that the Grayscale PixelCNN's samples are more coherent than "
             f"PixelCNN++'s is **not tested yet**.{smoke_caveat(preset)}"
@@ -113,16 +110,28 @@ def reading(rows: list[dict], preset: str) -> str:
         "contradicted": "worse on both by more than twice the spread: the claim is **contradicted** at this preset",
         "undecided": "not better on both by more than twice the spread: **undecided** at this preset",
     }[verdict]
-    return f"{text} {compared}: {meaning}.{smoke_caveat(preset)}"
+    return f"{text} {compared}: {meaning}.{objects(rows)}{smoke_caveat(preset)}"
+
+
+def objects(rows: list[dict]) -> str:
+    """How often the classifier is confident about the two models' samples and real images
+    (" The classifier assigns ... ."), or "" where a row lacks the share."""
+    by = {r["label"]: r for r in rows}
+    shares = [by.get(label, {}).get("confident_share") for label in (GRAYSCALE, PIXELCNNPP, REAL)]
+    if None in shares or not shares[-1]:
+        return ""
+    gray, plain, real = shares
+    return (
+        f" The classifier assigns a class with confidence ≥ {CONFIDENT:g} to {gray:.1%} of the "
+        f"Grayscale PixelCNN's samples, {plain:.1%} of PixelCNN++'s and {real:.1%} of real test "
+        f"images: the Grayscale PixelCNN's samples look like an object to it "
+        f"{gray / real:.2g} times as often as real images do."
+    )
 
 
 def _pm(row: dict, key: str, digits: int) -> str:
     std = row.get(f"{key}_std")
     return f"{row[key]:.{digits}f}" + (f" ± {std:.{digits}f}" if std is not None else "")
-
-
-def _names(labels: list[str]) -> str:
-    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
 # --------------------------------------------------------------------------- the record

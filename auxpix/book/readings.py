@@ -12,9 +12,6 @@ from .. import paper
 from . import registry, tables
 from .tables import AUX_SHARE, AUX_TEST, AUX_TRAIN, COND_TEST, EXACT_TEST, JPEG_TEST, PAPER
 
-# Below a quarter of the bits we call p(X̂)'s share small, as the paper calls its 15 %.
-SMALL_SHARE = 0.25
-
 
 def smoke_caveat(preset: str) -> str:
     """What a reading adds at the smoke preset, whose models train for seconds."""
@@ -32,19 +29,21 @@ def _listed(items: list[str]) -> str:
 
 def loss_split(split: pd.DataFrame, preset: str) -> str:
     """What :func:`~auxpix.book.tables.loss_split`'s table says about the paper's claim that
-    p(X̂) is a small share of the likelihood: its share on exact pixels and which part of
-    ours is further from the paper's, then p(X̂)'s train/test gap where training images
-    were scored (the JPEG-decoded copy)."""
+    p(X̂) is only a small fraction of the likelihood: its share on exact pixels beside X̂'s
+    share of the raw bits (4 of a pixel's 24) and which part of ours is further from the
+    paper's, then p(X̂)'s train/test gap where training images were scored (the JPEG-decoded
+    copy)."""
     exact, jpeg = tables.ours_on(split, EXACT_TEST), tables.ours_on(split, JPEG_TEST)
     share = split.loc[AUX_SHARE, exact]
     aux_gap = split.loc[AUX_TEST, exact] - split.loc[AUX_TEST, PAPER]
     cond_gap = split.loc[COND_TEST, exact] - split.loc[COND_TEST, PAPER]
     train_test_gap = split.loc[AUX_TEST, jpeg] - split.loc[AUX_TRAIN, jpeg]
     paper_train_test_gap = split.loc[AUX_TEST, PAPER] - split.loc[AUX_TRAIN, PAPER]
-    if share < SMALL_SHARE:
-        verdict = "by this measure the grayscale structure is a small share of the likelihood, as the paper claims"
+    raw = f"X̂'s share of the raw bits, {tables.RAW_BIT_SHARE:.1%}"
+    if share < tables.RAW_BIT_SHARE:
+        verdict = f"below {raw}, as the paper's is: the grayscale structure costs fewer bits per raw bit than the colour detail, as the paper claims"
     else:
-        verdict = "by this measure the grayscale structure is not a small share of the likelihood, unlike the paper's"
+        verdict = f"not below {raw}, unlike the paper's: the grayscale structure costs as many bits per raw bit as the colour detail or more"
     if cond_gap > aux_gap:
         further = "the colour model is further from the paper's than the grayscale one, which lowers p(X̂)'s share"
     else:
@@ -114,14 +113,16 @@ def pilot_caption(
     pilot: dict, part: str, preset: str, *, earlier_architecture: bool = False
 ) -> str:
     """The caption of a sizing pilot's table, or why there is none; ``earlier_architecture``:
-    its runs were trained with an earlier architecture and recipe (they do not load)."""
+    its runs were saved by an older version of auxpix, whose networks and recipe differ from
+    today's (they do not load)."""
     if not pilot:
         return f"No sizing pilot at preset {preset!r}: its networks were not chosen by one."
     caption = f"{len(pilot)} networks in the sizing pilot of part {part} at preset {preset!r}"
     if earlier_architecture:
         caption += (
-            ", measured with an earlier architecture and training recipe of this library (before issue 11): "
-            "they show how the networks were sized, not what today's models reach"
+            ", trained with an older version of auxpix, before its networks, initialization and "
+            "recipe followed the paper and the authors' code: they show how the networks were "
+            "sized, not what today's models reach"
         )
     return caption
 
@@ -257,22 +258,22 @@ def pyramid_trend(table2: pd.DataFrame, preset: str) -> str:
 
 def variance_reduction(stats: pd.DataFrame, preset: str, training: str) -> str:
     """What reducing the log-scales from the first to the last of the paper's shifts does to
-    the samples of a :func:`~auxpix.book.tables.sample_statistics` table: their sharpness and
-    their bits/dim under the model, beside real faces'."""
+    the samples of a :func:`~auxpix.book.tables.sample_statistics` table: whether their
+    sharpness and their bits/dim under the model move toward the real faces'."""
     low, high = paper.VARIANCE_REDUCTION_SHIFTS[0], paper.VARIANCE_REDUCTION_SHIFTS[-1]
     first, last = stats.loc[tables.shift_label(low)], stats.loc[tables.shift_label(high)]
     real = stats.loc[tables.REAL_FACES]
+
+    def moves(column: str, what: str) -> str:
+        closer = abs(last[column] - real[column]) < abs(first[column] - real[column])
+        return f"brings their {what} {'closer to' if closer else 'no closer to'} the real faces'"
+
     sharp, bpd = tables.SHARPNESS, tables.SAMPLE_BPD
-    smooths = "smooths the samples" if last[sharp] < first[sharp] else "does not smooth the samples"
-    if last[bpd] < first[bpd]:
-        likely = "makes them more probable under the model"
-    else:
-        likely = "does not make them more probable under the model"
     return (
         f"From c = {low:g} to c = {high:g} the samples' sharpness goes from {first[sharp]:.1f} to {last[sharp]:.1f} "
         f"(real faces: {real[sharp]:.1f}) and their bits/dim under the model from {first[bpd]:.2f} to "
-        f"{last[bpd]:.2f} (real faces: {real[bpd]:.2f}): reducing the scales {smooths} and {likely}. "
-        f"Model: preset **{preset}**, {training}.{smoke_caveat(preset)}"
+        f"{last[bpd]:.2f} (real faces: {real[bpd]:.2f}): reducing the scales {moves(sharp, 'sharpness')} "
+        f"and {moves(bpd, 'bits/dim')}. Model: preset **{preset}**, {training}.{smoke_caveat(preset)}"
     )
 
 
@@ -283,43 +284,68 @@ def _times(ratio: float, than: str) -> str:
     )
 
 
-def sampling_speed(comparison: pd.DataFrame, face_seconds: float) -> str:
+SAMPLER_NAMES = {
+    tables.OURS_WINDOW: "with the authors' windowed sampler (no caching, the paper's setting)",
+    tables.OURS_CACHED: "with our cached sampler",
+    tables.OURS_COMPILED: "with our cached sampler compiled",
+    tables.OURS_NAIVE: "with the naive one (a full pass per pixel)",
+}
+
+
+def sampling_speed(
+    comparison: pd.DataFrame, face_seconds: float, compute: str = "this device"
+) -> str:
     """What a :func:`~auxpix.book.tables.speed_comparison` table says about §4.2's claim, like
-    for like: the pyramid without caching (windowed, as the paper timed it) and with caching,
-    each against the cached PixelCNN++ at 128x128, beside the paper's ratio; and a whole
-    face's time (``face_seconds``, cached)."""
+    for like: every timed sampler of the pyramid (windowed, as the paper timed it, cached, ...)
+    against the cached PixelCNN++ at 128x128, beside the paper's ratio; each side's time
+    beside the paper's (Titan X); and a whole face's time (``face_seconds``, cached), on
+    ``compute``."""
     r = tables.COMPARISON_RESOLUTION
     paper_ratio = comparison.loc[tables.PAPER_SPEEDS, tables.SPEED_RATIO]
     ours = comparison.drop(index=tables.PAPER_SPEEDS)
     pixelcnnpp = ours[tables.PIXELCNNPP_SPEED].iloc[0]
-    names = {
-        tables.OURS_WINDOW: "with the authors' windowed sampler (no caching, the paper's setting)",
-        tables.OURS_CACHED: "with our cached sampler",
-        tables.OURS_NAIVE: "with the naive one (a full pass per pixel)",
-    }
     each = "; ".join(
-        f"{names[label]} {row[tables.PYRAMID_SPEED]:.4f} s, {_times(row[tables.SPEED_RATIO], 'it')}"
+        f"{SAMPLER_NAMES[label]} {row[tables.PYRAMID_SPEED]:.4f} s, {_times(row[tables.SPEED_RATIO], 'it')}"
         for label, row in ours.iterrows()
     )
     text = (
-        f"On this device, one image at a time, a cached PixelCNN++ samples a {r}x{r} pixel in {pixelcnnpp:.4f} s; "
+        f"On {compute}, one image at a time, a cached PixelCNN++ samples a {r}x{r} pixel in {pixelcnnpp:.4f} s; "
         f"the Pyramid PixelCNN 8→{r} {each}. The paper (Titan X) has its pyramid without caching "
         f"{paper_ratio:.1f}x faster than the cached PixelCNN++."
     )
     if tables.OURS_WINDOW in ours.index:
-        window = ours.loc[tables.OURS_WINDOW, tables.SPEED_RATIO]
-        if window <= 1:
-            text += (
-                " Like for like, the paper's speed-up does not hold here: on a CPU each windowed step costs time "
-                "in proportion to the window's pixels, which a GPU computes in parallel."
-            )
-        elif window < paper_ratio:
-            text += f" Like for like, the pyramid is faster here too, by less than the paper's {paper_ratio:.1f}x."
-        else:
-            text += f" Like for like, the pyramid is faster here too, by at least the paper's {paper_ratio:.1f}x."
+        text += _both_sides(ours.loc[tables.OURS_WINDOW], paper_ratio)
     return (
         f"{text} A whole face, 8x8 to {r}x{r}, took {face_seconds:.0f} s with the cached sampler."
     )
+
+
+def _both_sides(window: pd.Series, paper_ratio: float) -> str:
+    """Each side of the windowed comparison against the paper's time, and what that makes of
+    the ratio."""
+    paper_pyramid, paper_pixelcnnpp = (
+        paper.SECONDS_PER_PIXEL[kind] for kind in ("pyramid", "pixelcnnpp")
+    )
+    pixelcnnpp = paper_pixelcnnpp / window[tables.PIXELCNNPP_SPEED]
+    pyramid = paper_pyramid / window[tables.PYRAMID_SPEED]
+    text = (
+        f" Each side against the paper's: our cached PixelCNN++ is {_times(pixelcnnpp, 'the paper')}'s "
+        f"{paper_pixelcnnpp:g} s, our windowed pyramid {_times(pyramid, 'the paper')}'s {paper_pyramid:g} s."
+    )
+    ratio = window[tables.SPEED_RATIO]
+    if ratio >= paper_ratio:
+        return f"{text} Like for like, the pyramid is faster here too, by at least the paper's {paper_ratio:.1f}x."
+    if ratio > 1:
+        return f"{text} Like for like, the pyramid is faster here too, by less than the paper's {paper_ratio:.1f}x."
+    reasons = []
+    if pyramid < 1:
+        reasons.append(
+            "a windowed step costs a CPU time in proportion to the window's pixels, which a GPU computes in parallel"
+        )
+    if pixelcnnpp > 1:
+        reasons.append("the paper's cached PixelCNN++ took longer per pixel than ours does here")
+    why = f": {'; and '.join(reasons)}" if reasons else ""
+    return f"{text} Like for like, the paper's speed-up does not hold here{why}."
 
 
 def window_changes(changes: dict[str, float], *, window: int, n: int, reference: str) -> str:
@@ -352,22 +378,22 @@ def timing_conditions(
     compute: str,
     loads: tuple[float, float],
     others: float | None,
-    cores: int,
+    cores: int | None,
     threads: int,
     also_running: str = "",
 ) -> str:
     """Under what conditions chapter 05 timed: the device (``compute``: its compute label),
     the machine's 1-minute load average when the timing began and when it ended (``loads``),
     how many cores other processes kept busy on average meanwhile (``others``, see
-    :func:`auxpix.book.registry.other_load`; None if unknown), on ``cores`` cores with the
-    timing's own ``threads``; ``also_running``: what else ran, if known."""
+    ``auxpix.bench.other_load``; None if unknown), on ``cores`` cores (None: a record that
+    does not say) with the timing's own ``threads``; ``also_running``: what else ran, if known."""
     text = (
         f"Timed on {compute}, one image at a time; the 1-minute load average was {loads[0]:.2f} when the timing "
-        f"began and {loads[1]:.2f} when it ended, on {cores} cores"
+        f"began and {loads[1]:.2f} when it ended" + (f", on {cores} cores" if cores else "")
     )
     if others is None:
         text += " (how busy other processes kept the cores is unknown on this system)."
-    elif others + threads > cores:
+    elif cores and others + threads > cores:
         text += (
             f"; other processes kept {others:.2f} cores busy on average meanwhile: they competed for the cores, "
             "so these figures are slower and noisier than on an idle machine."

@@ -9,7 +9,8 @@ import argparse
 from pathlib import Path
 
 from .. import paper
-from . import claims, registry, tables
+from ..errors import ConfigError
+from . import claims, compute, registry, sizes, tables
 
 START = (
     "<!-- results: generated from results/ by python -m auxpix.book.readme; do not edit by hand -->"
@@ -87,7 +88,8 @@ def cifar10_section(preset: str) -> str:
             f"\n\nThe grayscale loss split (§4.1): p(X̂) costs {jpeg['aux_test']:.3f} of {jpeg['grayscale_total']:.3f} "
             f"bits/dim on the JPEG-decoded test images ({jpeg['aux_share']:.1%}; paper "
             f"{paper.GRAYSCALE_SPLIT['aux_test']:g} of {paper.GRAYSCALE_SPLIT['total_test']:g}, "
-            f"{tables.paper_aux_share():.1%})."
+            f"{tables.paper_aux_share():.1%}; X̂'s share of the raw bits, 4 of 24: "
+            f"{tables.RAW_BIT_SHARE:.1%})."
         )
     return text
 
@@ -111,18 +113,61 @@ def celeba_section(preset: str) -> str:
 
 
 def claims_section(preset: str) -> str:
+    """The claims table: each claim, the paper's number, ours (judged, and beside it) and the verdict."""
     table = claims.claims_table(preset)
-    rows = [[claim, row["paper"], row["ours"], row["verdict"]] for claim, row in table.iterrows()]
+    columns = ["paper", "ours", "ours, also", "verdict"]
+    rows = [[claim, *(row[c] for c in columns)] for claim, row in table.iterrows()]
     return (
         f"The paper's claims at the {preset} preset, with verdicts computed from the numbers "
-        "(chapter 00, `auxpix.book.claims`):\n\n"
-        + _table(["claim", "paper", "ours", "verdict"], rows)
+        "(chapter 00, `auxpix.book.claims`, which sets each criterion). The CIFAR-10 rows are "
+        f"judged on the {claims.VERDICT_SET} set, {claims.VERDICT_SET_WHY}:\n\n"
+        + _table(["claim", *columns], rows)
+    )
+
+
+def compute_section(preset: str) -> str:
+    """Chapter 00's compute panel: each claimed gap at equal compute, and its reading."""
+    curves = compute.curves(preset)
+    if curves is None:
+        return compute.NO_RUNS.format(preset=preset)
+    table = compute.gaps(curves).reset_index()
+    rows = [
+        [row[0], *(f"{v:.1%}" if row[0] == compute.AUX_SHARE else f"{v:+.3f}" for v in row[1:])]
+        for row in table.values.tolist()
+    ]
+    return (
+        f"The claimed gaps at equal compute at the {preset} preset (chapter 00: the committed "
+        "runs' own test curves, the first 500 JPEG-decoded test images, each part of a model at "
+        "its share of the minutes):\n\n"
+        + _table(["gap", *table.columns[1:]], rows)
+        + "\n\n"
+        + compute.reading(compute.gaps(curves)).replace("**", "")
+    )
+
+
+def sizes_section(preset: str) -> str:
+    """Our networks at ``preset`` beside the paper's (``auxpix.book.sizes.sizes``)."""
+    try:
+        table = sizes.sizes(preset).reset_index()
+    except ConfigError:
+        return f"Network sizes: the models have no preset {preset!r}."
+    return (
+        f"Network sizes at the {preset} preset beside the paper's (residual blocks per stream "
+        "and resolution / filters, and parameters, as `auxpix.config`'s presets build them; "
+        "chapter 00):\n\n" + _table(list(table.columns), table.values.tolist())
     )
 
 
 def results_markdown(preset: str = "cpu") -> str:
-    """The README's generated block: CIFAR-10, CelebA and the claims, at ``preset``."""
-    sections = [cifar10_section(preset), celeba_section(preset), claims_section(preset)]
+    """The README's generated block at ``preset``: CIFAR-10, CelebA, the claims, the gaps at
+    equal compute and the network sizes."""
+    sections = [
+        cifar10_section(preset),
+        celeba_section(preset),
+        claims_section(preset),
+        compute_section(preset),
+        sizes_section(preset),
+    ]
     return "\n".join([START, "", "\n\n".join(sections), "", END])
 
 

@@ -2,7 +2,8 @@
 sizing pilots, and the record of every number a notebook reports.
 
 A chapter never trains unless asked (``-p train True``): a run that is missing, unfinished or
-of an earlier architecture stops it with one line saying how to train it (:func:`trained`).
+no longer loads (saved by a version of auxpix whose models differ from today's) stops it with
+one line saying how to train it (:func:`trained`).
 
 Layout of the results folder::
 
@@ -84,8 +85,9 @@ def pilot_runs(kind: str, preset: str) -> dict[str, Path]:
     in which they differ (as ``--set`` names them), the one whose fields are the preset's
     marked "(the preset)" and listed first; empty without a pilot.
 
-    The fields are compared among the pilot's own runs (as saved), so that a pilot run with
-    an earlier architecture than today's preset is still labelled by what it varied."""
+    The fields are compared among the pilot's own runs (as saved), so that a pilot run saved
+    by an older version of auxpix, whose configs differ from today's preset, is still
+    labelled by what it varied."""
     pilot = {path: read_run(path) for path in sorted((results_dir() / "pilot").glob(f"{kind}-*"))}
     configs = {
         path: flat_config(config_to_dict(run["config"]))
@@ -124,7 +126,7 @@ def level_pilot_runs(preset: str) -> tuple[Path, Path] | None:
 
 def trained_parameters(path: Path, part: str) -> int:
     """The number of trained parameters of part ``part`` of the run at ``path``, read from its
-    last checkpoint's averaged weights (so also for a run of an earlier architecture)."""
+    last checkpoint's averaged weights (so also for a run saved by an older version of auxpix)."""
     state = read_state(Path(path) / part)
     if state is None:
         raise CheckpointError(f"{path} has no checkpoint of part {part!r}")
@@ -172,7 +174,7 @@ def trained(
         return load_run(final, device=device)
     except ArchitectureError as e:
         raise RunUnavailable(
-            f"{final} was trained with an earlier architecture: {_how_to_train(preset)}"
+            f"{final} does not fit this version of auxpix's models: {_how_to_train(preset)}"
         ) from e
 
 
@@ -182,15 +184,16 @@ def _how_to_train(preset: str) -> str:
 
 
 def needs_training(kind: str, preset: str) -> bool:
-    """Whether the run of ``kind`` at ``preset`` is missing, unfinished, or of an earlier
-    architecture (its saved config no longer builds a model, or its weights do not fit it)."""
+    """Whether the run of ``kind`` at ``preset`` is missing, unfinished, or saved by an older
+    version of auxpix (its saved config no longer builds a model, or its weights do not fit it)."""
     path = run_dir(kind, preset)
     return not _complete(path) or not loads(path)
 
 
 def loads(path: Path) -> bool:
-    """Whether the run at ``path`` loads with this library (False for a run of an earlier
-    architecture, e.g. a sizing pilot's); any other problem (a corrupt run) is raised."""
+    """Whether the run at ``path`` loads with this library (False for a run saved by an older
+    version whose models differ, e.g. a sizing pilot's); any other problem (a corrupt run) is
+    raised."""
     try:
         load_run(Path(path), device="cpu")
     except ArchitectureError:
@@ -316,11 +319,23 @@ def training_summary(path: Path) -> dict:
     return summary
 
 
+# A re-run reproduces a record when every number agrees to this relative precision: far
+# above the rounding noise of another thread count (about 1e-10 measured), far below the
+# digits the book prints.
+SAME_NUMBER = 1e-6
+
+
 def record(name: str, preset: str, values: dict, *, data, device="auto") -> Path:
     """Save a notebook's numbers as <results>/<preset>/<name>.json, with how they were measured.
 
-    ``data``: the data behind every value, or {value name: its data} when they differ."""
+    ``data``: the data behind every value, or {value name: its data} when they differ.
+    A re-run that reproduces the record (the same data, every number the same to
+    ``SAME_NUMBER``) leaves it as it is, still naming the compute it was first measured on:
+    so re-running the book changes no committed record unless a number changed."""
     path = results_dir() / preset / f"{name}.json"
+    saved = recorded(name, preset)
+    if saved is not None and saved["data"] == data and reproduces(saved["values"], values):
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     content = {
         "preset": preset,
@@ -331,6 +346,23 @@ def record(name: str, preset: str, values: dict, *, data, device="auto") -> Path
     }
     write_atomic(path, (json.dumps(content, indent=2, sort_keys=True) + "\n").encode())
     return path
+
+
+def reproduces(saved, values) -> bool:
+    """Whether ``values`` (as :func:`record` takes them) are ``saved`` (as :func:`recorded`
+    read them): the same structure, strings and flags, every number within ``SAME_NUMBER``."""
+    return _same(saved, json.loads(json.dumps(values)))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=SAME_NUMBER) or (math.isnan(a) and math.isnan(b))
+    return a == b
 
 
 def recorded(name: str, preset: str) -> dict | None:

@@ -5,7 +5,7 @@ of :mod:`auxpix.classifier`).
 Every row of the chapter is an *entry*: {"label", "group" ("calibration" or "model"),
 "images" (uint8 [N, 3, 32, 32], or None when there are none), "seconds" (how long sampling
 took; None for calibration images that are not sampled), "status" ("scored", or why there
-are no images: "to be retrained", "does not load", "not trained") and "note" (the details)}.
+are no images: "does not load", "not trained") and "note" (the details)}.
 
 A model's samples take minutes to hours to draw, so they are kept in
 ``<results>/quality/samples/<preset>/`` with the identity of the weights they came from (the
@@ -30,7 +30,7 @@ from ..classifier import predict
 from ..errors import ArchitectureError, AuxpixError, one_line
 from ..runs import RUN_FILE, load_run
 from ..sampling_io import image_grid
-from . import registry
+from . import plots, registry
 
 REAL = "real test images"
 COLORIZED = "real images, 4-bit gray colorized by the Grayscale PixelCNN"
@@ -40,13 +40,19 @@ BLUR_SIGMA = 1.0
 PIXELCNNPP, GRAYSCALE = "PixelCNN++", "Grayscale PixelCNN"
 CALIBRATION, MODEL = "calibration", "model"
 SCORED = "scored"
-TO_BE_RETRAINED = "to be retrained"  # a run of an earlier architecture
-EARLIER_ARCHITECTURE = "trained with an earlier architecture: retrain it (How to reproduce)"
-DOES_NOT_LOAD = "does not load"  # any other problem with a run, said without stopping the chapter
+DOES_NOT_LOAD = "does not load"  # a problem with a run, said without stopping the chapter
+# Why a run saved by another version of auxpix does not load.
+OUTDATED = (
+    "its saved config or weights do not fit this version's model: train it again (How to reproduce)"
+)
 NOT_TRAINED = "not trained"
 DECISIVE = 2.0  # a difference counts when it exceeds twice the combined spread of the two scores
+# A sample "resembles an object" when the classifier assigns it a class with at least this
+# confidence (its largest class probability).
+CONFIDENT = 0.9
 
 CLASSIFIER_SCORE, FRECHET = "classifier score", "Fréchet distance"
+CONFIDENT_COLUMN = f"share with confidence ≥ {CONFIDENT:g}"
 SPREAD = "± (bootstrap std)"
 # The book's classifier, committed with the repository (the library takes its folder as a path).
 CLASSIFIER_DIR = Path(__file__).resolve().parents[2] / "results" / "quality"
@@ -126,15 +132,15 @@ def run_of(row: ModelRow, preset: str):
 
 def load_model(row: ModelRow, preset: str, *, device="cpu"):
     """(the trained model of ``row`` at ``preset``, SCORED, "") or (None, status, why): a run
-    that is missing, one trained with an earlier architecture (to be retrained), or one that
-    does not load for another reason (which the chapter reports instead of stopping)."""
+    that is missing, or one that does not load (saved by another version of auxpix, or
+    damaged), which the chapter reports instead of stopping."""
     path = run_of(row, preset)
     if not (path / RUN_FILE).is_file():
         return None, NOT_TRAINED, f"no run in {path}"
     try:
         return load_run(path, device=device), SCORED, ""
     except ArchitectureError:
-        return None, TO_BE_RETRAINED, EARLIER_ARCHITECTURE
+        return None, DOES_NOT_LOAD, OUTDATED
     except AuxpixError as e:
         return None, DOES_NOT_LOAD, one_line(e)[:200]
 
@@ -250,7 +256,8 @@ def report_entries(entries: list[dict]) -> str:
 def score_rows(
     classifier, reference: torch.Tensor, entries: list[dict], *, bootstrap: int = 50, seed: int = 0
 ) -> list[dict]:
-    """Both scores of every entry with images against ``reference``; plain dicts (recordable)."""
+    """Both scores of every entry with images against ``reference``, and the share of its
+    images the classifier is confident about (:func:`confident_share`); plain dicts (recordable)."""
     fit = scores.reference_fit(classifier, reference)
     rows = []
     for e in entries:
@@ -259,8 +266,19 @@ def score_rows(
         }
         if e["images"] is not None:
             row |= scores.score_images(classifier, e["images"], fit, bootstrap=bootstrap, seed=seed)
+            row |= confident_share(predict(classifier, e["images"])[0])
         rows.append(row)
     return rows
+
+
+def confident_share(probabilities: np.ndarray) -> dict:
+    """{"confident_share": the share of images whose most likely class has probability at least
+    CONFIDENT, "confident_share_std": its binomial standard error}."""
+    share = float((probabilities.max(axis=1) >= CONFIDENT).mean())
+    return {
+        "confident_share": share,
+        "confident_share_std": math.sqrt(share * (1 - share) / len(probabilities)),
+    }
 
 
 def scored(row: dict | None) -> bool:
@@ -282,6 +300,7 @@ def quality_table(rows: list[dict]) -> pd.DataFrame:
                 f"{CLASSIFIER_SCORE} {SPREAD}": round(r.get("classifier_score_std", math.nan), 2),
                 FRECHET: round(r["frechet_distance"], 1),
                 f"{FRECHET} {SPREAD}": round(r.get("frechet_distance_std", math.nan), 1),
+                CONFIDENT_COLUMN: round(r.get("confident_share", math.nan), 3),
             }
         records.append(record)
     table = pd.DataFrame(records).set_index("row")
@@ -331,36 +350,39 @@ def classifier_table(info: dict) -> pd.DataFrame:
 
 
 def plot_scores(rows: list[dict]):
-    """Classifier score against Fréchet distance (log scale), one labelled point per scored row
-    with its spread; calibration rows grey squares, models coloured circles. Better is up and left."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    """Classifier score against Fréchet distance (log scale), one point per scored row with its
+    spread, named in a legend below (labels beside close points would overlap): calibration
+    rows grey, each with its own marker; models coloured circles. Better is up and left."""
+    fig, ax = plt.subplots(figsize=(7, 5.2))
     colours = iter(f"C{k}" for k in range(10))
+    markers = iter("sDv^<>ph")
     for r in (r for r in rows if scored(r)):
         calibration = r["group"] == CALIBRATION
-        colour = "0.45" if calibration else next(colours)
         ax.errorbar(
             r["frechet_distance"],
             r["classifier_score"],
             xerr=r.get("frechet_distance_std"),
             yerr=r.get("classifier_score_std"),
-            fmt="s" if calibration else "o",
-            color=colour,
+            fmt=next(markers) if calibration else "o",
+            color="0.45" if calibration else next(colours),
             capsize=3,
-        )
-        ax.annotate(
-            r["label"],
-            (r["frechet_distance"], r["classifier_score"]),
-            xytext=(5, 5),
-            textcoords="offset points",
-            fontsize=7,
-            color=colour,
+            label=r["label"],
         )
     ax.set(
         xlabel=f"{FRECHET} to the test images (log scale; lower is better)",
         ylabel=f"{CLASSIFIER_SCORE} (higher is better)",
         xscale="log",
     )
-    ax.margins(x=0.15, y=0.1)
+    ax.margins(x=0.1, y=0.1)
+    ax.legend(
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=2,
+        frameon=False,
+        title="grey: calibration rows; coloured: models",
+        title_fontsize=7,
+    )
     fig.tight_layout()
     return fig
 
@@ -381,17 +403,18 @@ def best_and_worst(
     return picked
 
 
-def plot_best_and_worst(picked: dict[str, dict[str, torch.Tensor]], scale: float = 0.03):
-    """One row per entry: its best images on the left, its worst on the right."""
-    size = (
-        2 * 8 * 34 * scale,
-        len(picked) * 40 * scale + 0.6,
-    )  # 8 images of 32 pixels and gaps per panel
-    fig, axes = plt.subplots(len(picked), 2, figsize=size, squeeze=False)
+def plot_best_and_worst(picked: dict[str, dict[str, torch.Tensor]]):
+    """One row per entry: its best images on the left, its worst on the right, the figure as
+    wide as the book's page."""
+    width = plots.PAGE_WIDTH
+    panel = width / 2 * 36 / 274  # a panel of 8 images of 32 pixels with gaps, 274 x 36 pixels
+    fig, axes = plt.subplots(
+        len(picked), 2, figsize=(width, len(picked) * (panel + 0.3)), squeeze=False
+    )
     for (label, images), row in zip(picked.items(), axes):
         for ax, which in zip(row, ("best", "worst")):
             ax.imshow(image_grid([images[which]]), interpolation="nearest")
-            ax.set_title(f"{label}: {which}", fontsize=8, loc="left")
             ax.axis("off")
+        row[0].set_title(f"{label}: best (left), worst (right)", fontsize=8, loc="left")
     fig.tight_layout()
     return fig

@@ -8,6 +8,7 @@ DataFrame, indexed and read by row and column names, whose paper numbers come fr
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 import torch
 
 from .. import paper
+from ..auxvars import GRAY_LEVELS
 from ..evaluate import evaluate
 from ..runs import read_metrics, read_run
 from . import registry
@@ -38,6 +40,8 @@ AUX_TEST = "p(X̂), test"
 COND_TEST = "p(X | X̂), test"
 TOTAL_TEST = "total, test"
 AUX_SHARE = "p(X̂) share of the total, test"
+# X̂'s share of a pixel's raw bits: its 4-bit gray of the 24 bits of three 8-bit colours, 16.7 %.
+RAW_BIT_SHARE = math.log2(GRAY_LEVELS) / (3 * 8)
 BITS_ROWS = [AUX_TRAIN, AUX_TEST, COND_TEST, TOTAL_TEST]
 
 PAPER = "paper"
@@ -65,6 +69,8 @@ NAIVE, CACHED, WINDOW, SPEED_UP = (
     "cached speed-up",
 )
 SPEED_COLUMNS = {"naive": NAIVE, "cached": CACHED, "window": WINDOW}  # auxpix.bench's method names
+# auxpix.bench's column for the cached sampler's steps compiled (compile=True), where a record has it
+COMPILED = "compiled cached s/pixel"
 PYRAMID_SPEED, PIXELCNNPP_SPEED, SPEED_RATIO = (
     "pyramid s/pixel",
     "PixelCNN++ (cached) s/pixel",
@@ -75,8 +81,26 @@ COMPARISON_RESOLUTION = 128
 PAPER_SPEEDS = "paper (Titan X): pyramid without caching (windowed)"
 OURS_WINDOW = "ours: pyramid, window (the authors' sampler, no caching)"
 OURS_CACHED, OURS_NAIVE = "ours: pyramid, cached", "ours: pyramid, naive"
-OURS_SPEEDS = {WINDOW: OURS_WINDOW, CACHED: OURS_CACHED, NAIVE: OURS_NAIVE}
+OURS_COMPILED = "ours: pyramid, cached and compiled"
+# The pyramid's samplers in the order the comparison shows them (those a record has).
+OURS_SPEEDS = {
+    WINDOW: OURS_WINDOW,
+    CACHED: OURS_CACHED,
+    COMPILED: OURS_COMPILED,
+    NAIVE: OURS_NAIVE,
+}
 SPEED_INDEX = ["model", "resolution"]
+
+
+def show_whole_tables() -> None:
+    """Let the chapters show every table whole: pandas cuts a cell over 50 characters, and a
+    wide or long table, with "…"."""
+    for option in ("display.max_colwidth", "display.max_columns", "display.max_rows"):
+        pd.set_option(option, None)
+    pd.set_option("display.width", 1000)
+
+
+show_whole_tables()  # every chapter reads its tables through this module
 
 
 def ours(label: str, n_images: int) -> str:
@@ -335,10 +359,21 @@ def sample_statistics(model, samples: dict[str, torch.Tensor], real: torch.Tenso
     return pd.DataFrame(rows).T
 
 
+def sample_statistics_record(stats: pd.DataFrame) -> dict:
+    """What chapter 04 records of a :func:`sample_statistics` table: {"sharpness": {row:
+    value}, "bits_per_dim": {row: value}}, the real faces' row included (the claims table
+    judges the samples against it)."""
+    return {
+        "sharpness": stats[SHARPNESS].to_dict(),
+        "bits_per_dim": stats[SAMPLE_BPD].to_dict(),
+    }
+
+
 def sampling_speeds(rows: list[dict]) -> pd.DataFrame:
-    """``auxpix.bench.sampling_table``'s rows by model and resolution, with the cached
-    sampler's speed-up over the naive one where both were timed."""
-    speeds = pd.DataFrame(rows).set_index(SPEED_INDEX)
+    """``auxpix.bench.sampling_table``'s rows by model and resolution (several rows of one,
+    e.g. a compiled timing apart, merged), with the cached sampler's speed-up over the naive
+    one where both were timed."""
+    speeds = pd.DataFrame(rows).groupby(SPEED_INDEX, sort=False).first()
     if NAIVE in speeds and CACHED in speeds:
         speeds[SPEED_UP] = speeds[NAIVE] / speeds[CACHED]
     return speeds
@@ -351,7 +386,7 @@ def speed_comparison(speeds: pd.DataFrame) -> pd.DataFrame:
     one row per sampler of the pyramid that was timed, and the ratio PixelCNN++ / pyramid."""
     r = COMPARISON_RESOLUTION
     face, pixelcnnpp = speeds.loc[("pyramid", r)], speeds.loc[("pixelcnnpp", r)][CACHED]
-    methods = [column for column in (WINDOW, CACHED, NAIVE) if not pd.isna(face.get(column))]
+    methods = [column for column in OURS_SPEEDS if not pd.isna(face.get(column))]
     comparison = pd.DataFrame(
         {
             PYRAMID_SPEED: [
@@ -388,11 +423,11 @@ def paper_speed_summary() -> str:
 
 
 def speed_summary(comparison: pd.DataFrame) -> str:
-    """Ours in :func:`paper_speed_summary`'s form, per sampler of the pyramid (window, then
-    cached), from a :func:`speed_comparison` table."""
+    """Ours in :func:`paper_speed_summary`'s form, per sampler of the pyramid that a
+    :func:`speed_comparison` table has (window, cached, compiled; not the naive one)."""
     shown = [
-        (name, comparison.loc[OURS_SPEEDS[column]])
-        for name, column in (("window", WINDOW), ("cached", CACHED))
+        (column.split(" ")[0], comparison.loc[OURS_SPEEDS[column]])
+        for column in (WINDOW, CACHED, COMPILED)
         if OURS_SPEEDS[column] in comparison.index
     ]
     return "; ".join(

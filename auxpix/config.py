@@ -3,7 +3,7 @@
 Presets:
 
 * ``paper`` — the hyperparameters of the paper's section 4 (see the notes on each preset).
-* ``cpu``   — scaled down to train on 2 CPU cores in the book's budget (:func:`budget`).
+* ``cpu``   — scaled down to train on 2 CPU cores in the book's budget (:func:`auxpix.budgets.budget`).
 * ``smoke`` — tiny, for tests and CI (seconds).
 
 The pyramid's presets model CelebA faces; their ``-cifar`` twins model CIFAR-10 (8 -> 32).
@@ -248,7 +248,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "paper-cifar": PyramidConfig(
             resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig(**OPENAI_START)
         ),
-        # To 128x128 as the paper's; the 128x128 level trains on aligned 64x64 crops (issue 13).
+        # To 128x128 as the paper's; the 128x128 level trains on aligned 64x64 crops.
         "cpu": _light_pyramid(
             _CPU_LIGHT_NET,
             _CPU_PYRAMID_EMBEDDING,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13's exact-pixel experiment: the book's PixelCNN++ (results/runs/pixelcnnpp-<preset>,
+# The exact-pixel experiment: the book's PixelCNN++ (results/runs/pixelcnnpp-<preset>,
 # trained on the JPEG-decoded CIFAR-10 training set) trained on for the same extra budget in
 # two ways, side by side with one thread each: on the JPEG-decoded training set as before, and
 # on the 4,000 exact-pixel training images (cifar-10-lossless-subset/data_batch_1). Both start

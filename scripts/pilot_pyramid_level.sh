@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 13's pilot of the pyramid's conditional levels: does a level that sees the
+# The pilot of the pyramid's conditional levels: does a level that sees the
 # half-resolution image beat the unconditional PixelCNN++, and if not, why? The CIFAR-10
 # pyramid's 32x32 level (given the 16x16 image) trained for as many steps of the same recipe
 # as the cpu PixelCNN++'s recipe pilot took (scripts/pilot_recipe.sh schedule: 3.510 test

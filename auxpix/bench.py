@@ -10,6 +10,8 @@
   ``benchmarks/sampling_speed.py`` both show.
 * The windowed sampler's error: :func:`window_draw_changes`, the share of sampled values that
   change when each pixel sees a window of the image instead of all of it.
+* Compiled sampling (``compile=True``): its compile timed apart (:func:`compile_seconds`),
+  :func:`compiled_speed` against eager, :func:`compiled_draw_changes` its float32 draws.
 
 Every function takes ``threads`` (CPU threads for the measurement; None: as set) and
 speed does not depend on the weights, so untrained models are timed.
@@ -115,6 +117,7 @@ def sampling_speed(
     n: int = 1,
     device="auto",
     threads: int | None = None,
+    compile: bool = False,
 ) -> dict[str, float]:
     """{method: seconds per generated pixel} when sampling ``n`` images at once.
 
@@ -122,30 +125,42 @@ def sampling_speed(
     ``cached``: each activation computed once; ``window``: a network pass over a ``window``
     x ``window`` window around each pixel, the authors' sampler). ``resolution`` samples at
     another image size than the preset's (a pyramid keeps its levels up to that size, and
-    its figure is per pixel of the top level, every level's pixels included).
+    its figure is per pixel of the top level, every level's pixels included). ``compile``:
+    the cached sampler's steps compiled (methods ``("cached",)`` only), every part's
+    compiled before the timing; the seconds that took (torch.compile's first call) under
+    ``"compile s"``, apart from the figure per pixel.
     """
+    _check_methods(methods, compile)
+    device = resolve_device(device)
+    model = _untrained(kind, preset, resolution, device)
+    budget = max_seconds / (len(methods) * len(model.parts))
+    speeds, compiling = {}, 0.0
+    with cpu_threads(threads):
+        if compile:
+            compiling = sum(
+                compile_seconds(part, n=n, aux=conditioning(model, name, n))
+                for name, part in model.parts.items()
+            )
+        timing = dict(window=window, n=n, max_seconds=budget, compile=compile)
+        for method in methods:
+            seconds = 0.0  # per pixel of the final image: each part's, times its share of pixels
+            for name, net in model.parts.items():
+                aux = conditioning(model, name, n)
+                seconds += (
+                    seconds_per_pixel(net, method=method, aux=aux, **timing) * net.image_size**2
+                )
+            speeds[method] = seconds / model.image_size**2
+    return speeds | ({"compile s": compiling} if compile else {})
+
+
+def _check_methods(methods, compile: bool) -> None:
     unknown = [method for method in methods if method not in METHODS]
     if unknown:
         raise ConfigError(
             f"unknown sampling method {unknown[0]!r}: choose from {', '.join(METHODS)}"
         )
-    device = resolve_device(device)
-    model = _untrained(kind, preset, resolution, device)
-    budget = max_seconds / (len(methods) * len(model.parts))
-    speeds = {}
-    with cpu_threads(threads):
-        for method in methods:
-            seconds = (
-                0.0  # for one pixel of the final image: each part's pixels, scaled by their number
-            )
-            for name, net in model.parts.items():
-                aux = conditioning(model, name, n)
-                per_pixel = seconds_per_pixel(
-                    net, method=method, window=window, n=n, max_seconds=budget, aux=aux
-                )
-                seconds += per_pixel * net.image_size**2
-            speeds[method] = seconds / model.image_size**2
-    return speeds
+    if compile and tuple(methods) != ("cached",):
+        raise ConfigError(f"compile=True compiles the cached sampler only, not {tuple(methods)}")
 
 
 def sampling_table(
@@ -158,11 +173,14 @@ def sampling_table(
     n: int = 1,
     device="auto",
     threads: int | None = 1,
+    compile: bool = False,
 ) -> list[dict]:
     """One row per (kind, resolution) of ``cases``: seconds per pixel with each method, the
     batch ``n`` and the ``threads`` they were measured with (default 1: the cached sampler's
     small operations gain nothing from more, and a thread that waits for a busy core stalls
-    every operation), and the ``window`` size where the window method is timed."""
+    every operation), and the ``window`` size where the window method is timed. With
+    ``compile`` (methods ``("cached",)``), "compiled cached s/pixel" and the seconds the
+    compile took, "compile s"."""
     rows = []
     for kind, resolution in cases:
         speeds = sampling_speed(
@@ -175,11 +193,15 @@ def sampling_table(
             n=n,
             device=device,
             threads=threads,
+            compile=compile,
         )
         row = {"model": kind, "resolution": resolution, "batch": n, "threads": threads}
         if "window" in methods:
             row["window"] = window
-        rows.append(row | {f"{method} s/pixel": value for method, value in speeds.items()})
+        if compile:
+            row["compile s"] = speeds.pop("compile s")
+        label = "compiled {} s/pixel" if compile else "{} s/pixel"
+        rows.append(row | {label.format(method): value for method, value in speeds.items()})
     return rows
 
 
@@ -193,13 +215,36 @@ def whole_sample_seconds(
     threads: int | None = 1,
 ) -> float:
     """Seconds to draw ``n`` whole samples end to end (a pyramid: every level, embeddings included)."""
+    return timed_sample(kind, preset=preset, method=method, n=n, device=device, threads=threads)[1]
+
+
+def timed_sample(
+    kind: str,
+    *,
+    preset: str = "paper",
+    method: str = "cached",
+    compile: bool = False,
+    n: int = 1,
+    seed: int = 0,
+    device="auto",
+    threads: int | None = 1,
+) -> tuple[dict[str, torch.Tensor], float, float]:
+    """``n`` whole samples of the untrained model drawn end to end with a generator seeded
+    ``seed``: (their stages, the seconds they took, the seconds that ``compile`` spent
+    compiling every part's steps first, 0.0 without)."""
     device = resolve_device(device)
     model = _untrained(kind, preset, None, device)
     with cpu_threads(threads):
-        start = time.perf_counter()
-        model.sample(n, method=method, generator=torch.Generator(device).manual_seed(0))
+        compiling = time.perf_counter()
+        if compile:
+            model.compile_sampling(n)
         synchronize(device)
-        return time.perf_counter() - start
+        start = time.perf_counter()
+        stages = model.sample(
+            n, method=method, compile=compile, generator=torch.Generator(device).manual_seed(seed)
+        )
+        synchronize(device)
+        return stages, time.perf_counter() - start, start - compiling
 
 
 def window_draw_changes(
@@ -225,27 +270,80 @@ def window_draw_changes(
     that rounding does not count; there ``reference="cached"`` draws naive's images, much
     faster. A part no larger than the window is passed whole: 0, without sampling.
     """
-    device = resolve_device(device)
-    model = _untrained(kind, preset, resolution, device).to(dtype)
-    changes = {}
+    model = _untrained(kind, preset, resolution, resolve_device(device)).to(dtype)
+    return _draw_changes(
+        model,
+        n,
+        seed,
+        threads,
+        ({"method": reference}, {"method": "window", "window": window}),
+        same=lambda part: part.image_size <= window,
+    )
+
+
+def compiled_draw_changes(
+    kind: str,
+    *,
+    preset: str,
+    resolution: int | None = None,
+    n: int = 1,
+    seed: int = 0,
+    dtype=torch.float32,
+    device="auto",
+    threads: int | None = None,
+) -> dict[str, float]:
+    """{part: share of sampled values that differ} between the compiled and the eager cached
+    sampler, drawn as :func:`window_draw_changes` draws. Compiled code may add in another
+    order, so in float32 (the default) a draw on a bin boundary may round the other way;
+    in float64 none differ (tests/test_compiled_sampling.py)."""
+    model = _untrained(kind, preset, resolution, resolve_device(device)).to(dtype)
+    return _draw_changes(model, n, seed, threads, ({"compile": False}, {"compile": True}))
+
+
+def _draw_changes(model, n, seed, threads, options, same=lambda part: False) -> dict[str, float]:
+    """{part: share of values that differ} between each part's draws with the two ``options``
+    (0.0 without drawing where ``same(part)``), as :func:`window_draw_changes` says."""
+    device, changes = next(model.parameters()).device, {}
     with cpu_threads(threads):
         for name, part in model.parts.items():
-            if part.image_size <= window:
+            if same(part):
                 changes[name] = 0.0
                 continue
             aux = conditioning(model, name, n, seed)
-            exact, windowed = (
-                part.sample(
-                    n,
-                    aux,
-                    method=method,
-                    window=window,
-                    generator=torch.Generator(device).manual_seed(seed),
-                )
-                for method in (reference, "window")
+            first, second = (
+                part.sample(n, aux, generator=torch.Generator(device).manual_seed(seed), **kwargs)
+                for kwargs in options
             )
-            changes[name] = (exact != windowed).double().mean().item()
+            changes[name] = (first != second).double().mean().item()
     return changes
+
+
+def compiled_speed(
+    kind: str,
+    *,
+    preset: str,
+    resolution: int | None = None,
+    n: int = 1,
+    max_seconds: float = 10.0,
+    device="auto",
+    threads: int | None = None,
+) -> dict[str, float]:
+    """Eager against compiled cached sampling of the part that draws the top level at
+    ``resolution`` (a pyramid's level alone; PixelCNN++'s one part), ``n`` images at once:
+    {"eager s/pixel", "compiled s/pixel", "compile s"}, each figure per pixel timed for half
+    of ``max_seconds``, after the compile, which is timed apart (:func:`compile_seconds`)."""
+    model = _untrained(kind, preset, resolution, resolve_device(device))
+    name = list(model.parts)[-1]
+    part, aux = model.parts[name], conditioning(model, name, n)
+    with cpu_threads(threads):
+        compiling = compile_seconds(part, n=n, aux=aux)
+        eager, compiled = (
+            seconds_per_pixel(
+                part, method="cached", n=n, max_seconds=max_seconds / 2, aux=aux, compile=c
+            )
+            for c in (False, True)
+        )
+    return {"eager s/pixel": eager, "compiled s/pixel": compiled, "compile s": compiling}
 
 
 def _untrained(kind: str, preset: str, resolution: int | None, device):
@@ -269,9 +367,11 @@ def seconds_per_pixel(
     n: int = 1,
     max_seconds: float = 10.0,
     aux=None,
+    compile: bool = False,
 ) -> float:
     """Seconds per generated pixel when ``part`` (a :class:`~auxpix.pixelcnn.PixelCNN`)
-    samples ``n`` images at once with ``method`` (``window``: the window's size for ``"window"``).
+    samples ``n`` images at once with ``method`` (``window``: the window's size for ``"window"``;
+    ``compile``: the cached sampler's steps compiled, before the timing).
 
     The embedding f_w(X̂) and the first pixel (a warm-up) are not timed; then pixels are
     drawn in raster order until ``max_seconds`` have passed or the image is complete, and
@@ -284,9 +384,11 @@ def seconds_per_pixel(
     was_training = part.training
     part.eval()
     device = next(part.parameters()).device
+    if compile:
+        part.compile_sampling(n, aux)
     try:
         with torch.no_grad(), parametrize.cached():
-            steps = part.sample_steps(n, aux, method=method, window=window)
+            steps = part.sample_steps(n, aux, method=method, window=window, compile=compile)
             next(steps)
             synchronize(device)
             start, count = time.perf_counter(), 0
@@ -302,6 +404,17 @@ def seconds_per_pixel(
     if count == 0:
         raise ValueError("an image of one pixel leaves nothing to time after the warm-up")
     return elapsed / (count * n)
+
+
+def compile_seconds(part, *, n: int = 1, aux=None) -> float:
+    """Seconds that ``compile=True`` spends compiling ``part``'s sampling steps for ``n``
+    images before its first pixel: torch.compile's first call, with inductor's on-disk cache
+    of compiled kernels as it is (nothing, once compiled in this process)."""
+    device = next(part.parameters()).device
+    start = time.perf_counter()
+    part.compile_sampling(n, aux)
+    synchronize(device)
+    return time.perf_counter() - start
 
 
 def conditioning(model, name: str, n: int = 1, seed: int = 0) -> torch.Tensor | None:

@@ -249,6 +249,12 @@ def _add_sample(subparsers) -> None:
         "authors' sampler: a pass over a 16x16 window around each pixel; approximate)",
     )
     _add_window(sub)
+    sub.add_argument(
+        "--compile",
+        action="store_true",
+        help="run the cached sampler's steps through torch.compile: faster per pixel after a "
+        "first compile of a minute or more (reported); the same draws up to float32 rounding",
+    )
     _add_drawing(sub)
     sub.add_argument(
         "--aux-from",
@@ -290,6 +296,11 @@ def _add_bench(subparsers) -> None:
     _add_window(sub)
     sub.add_argument(
         "--resolution", type=_positive(int), help="sample at this size instead of the preset's"
+    )
+    sub.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the cached sampler with its steps compiled (the compile timed apart)",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import torch
 
@@ -139,6 +140,8 @@ def run_eval(args) -> None:
 
 def run_sample(args) -> None:
     check_samples_path(args.out)
+    if args.compile and args.method != "cached":
+        raise ConfigError(f"--compile compiles the cached sampler, not --method {args.method}")
     device = resolve_device(args.device)
     model = load_run(args.run_dir, device=device, weights="raw" if args.raw_weights else "ema")
     blocks, aux = {}, None
@@ -156,6 +159,10 @@ def run_sample(args) -> None:
                 f"--n {args.n} needs {args.n} {args.aux_from} images, the data set has {len(originals)}"
             )
         blocks["original"], aux = originals, grayscale_4bit(originals)
+    if args.compile:
+        start = time.perf_counter()
+        model.compile_sampling(args.n)
+        print(f"compiled the sampling steps in {time.perf_counter() - start:.1f} s")
     generator = torch.Generator(device).manual_seed(args.seed)
     blocks |= draw(
         model,
@@ -163,6 +170,7 @@ def run_sample(args) -> None:
         aux=aux,
         method=args.method,
         window=args.window,
+        compile=args.compile,
         map=args.map,
         log_scale_shift=args.log_scale_shift,
         generator=generator,
@@ -194,8 +202,23 @@ def run_bench(args) -> None:
         max_seconds=args.seconds,
         device=device,
     )
+    if args.compile:
+        compiled = sampling_speed(
+            args.kind,
+            preset=args.preset,
+            resolution=args.resolution,
+            methods=("cached",),
+            max_seconds=args.seconds,
+            device=device,
+            compile=True,
+        )
+        speeds["compiled cached"] = compiled["cached"]
     for method, seconds in speeds.items():
         print(f"  {method:>15}  {seconds:.4g} s/pixel  (~{seconds * size * size:.4g} s per image)")
+    if args.compile:
+        print(
+            f"  compiling the steps took {compiled['compile s']:.1f} s, once, before the first pixel"
+        )
 
 
 def run_quality_score(args) -> None:

@@ -105,6 +105,7 @@ class AuxiliaryVariableModel(nn.Module):
         *,
         method: str = "cached",
         window: int = DEFAULT_WINDOW,
+        compile: bool = False,
         map: bool | Sequence[bool] = False,
         log_scale_shift: float | Sequence[float] = 0.0,
         generator: torch.Generator | None = None,
@@ -115,15 +116,29 @@ class AuxiliaryVariableModel(nn.Module):
         final images [n, 3, H, W] under ``"image"`` (:meth:`sample_stages` says which).
 
         ``method``: the sampler, "cached" (exact), "naive" (the reference) or "window" (the
-        authors', approximate, with its ``window`` size). ``map`` (the most likely value instead
-        of a draw) and ``log_scale_shift`` (paper, Figure 4) choose how each pixel is drawn;
+        authors', approximate, with its ``window`` size); ``compile``: the cached sampler's
+        steps compiled with torch.compile (:mod:`auxpix.compiled_sampling`: faster per pixel,
+        after a first call that compiles for a minute or more; the same draws in float64, in
+        float32 up to a value on a bin boundary that rounds the other way, and the pixels
+        after it). ``map`` (the most likely value instead of a draw) and ``log_scale_shift``
+        (paper, Figure 4) choose how each pixel is drawn;
         ``generator`` seeds the draws; ``aux``: a given auxiliary image to start from (a
         model without one raises a ValueError).
         """
         if aux is not None and not self.takes_aux:
             raise _no_auxiliary(self)
-        sampler = dict(method=method, window=window, generator=generator, progress=progress)
+        sampler = dict(
+            method=method, window=window, compile=compile, generator=generator, progress=progress
+        )
         return self.sample_stages(n, aux, sampler, map=map, log_scale_shift=log_scale_shift)
+
+    def compile_sampling(self, n: int) -> None:
+        """Compile every part's sampling steps for n images (what the first call of
+        ``sample(n, compile=True)`` does on its way), so that sampling then compiles nothing."""
+        images = torch.zeros(n, 3, self.image_size, self.image_size, dtype=torch.long)
+        for name, part in self.parts.items():
+            _, aux = self.part_inputs(name, images)
+            part.compile_sampling(n, None if aux is None else aux.to(self._device()))
 
     def sample_stages(
         self, n: int, aux, sampler: dict, *, map, log_scale_shift

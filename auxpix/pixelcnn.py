@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .compiled_sampling import compile_steps
 from .config import EmbeddingConfig, NetConfig
 from .distributions import (
     categorical_log_prob,
@@ -192,6 +193,16 @@ class PixelCNN(nn.Module):
             image = deque(bar, maxlen=1)[0]  # the steps yield the image after each pixel
         return image.to(torch.uint8)
 
+    @in_eval_mode
+    def compile_sampling(self, n: int, aux: torch.Tensor | None = None) -> None:
+        """Compile the steps that ``sample(n, aux, compile=True)`` runs, for the dtype, device
+        and CPU threads of now (:func:`~auxpix.compiled_sampling.compile_steps`), so that
+        sampling then compiles nothing; nothing to do if they are compiled already."""
+        like, size = next(self.parameters()), self.image_size
+        x = torch.zeros(n, self.channels, size, size, dtype=like.dtype, device=like.device)
+        with parametrize.cached():
+            compile_steps(self.network, self.embed(aux), x)
+
     def sample_steps(
         self,
         n: int,
@@ -202,19 +213,23 @@ class PixelCNN(nn.Module):
         map: bool = False,
         log_scale_shift: float = 0.0,
         generator: torch.Generator | None = None,
+        compile: bool = False,
     ) -> Iterator[torch.Tensor]:
         """Yield the n images (int64, [n, C, H, W]) after each pixel drawn in raster order.
 
         The loop behind :meth:`sample`, which runs it to the end; timing runs a prefix. The
         caller sets eval mode and ``torch.no_grad()``: a generator cannot hold them for it.
-        ``window``: the window's side for ``method="window"`` (default 16, the authors').
+        ``window``: the window's side for ``method="window"`` (default 16, the authors');
+        ``compile``: the cached sampler's steps compiled (:mod:`auxpix.compiled_sampling`).
         """
         like = next(self.parameters())
         embedding = self.embed(aux)
         size = self.image_size
         x = torch.zeros(n, self.channels, size, size, dtype=torch.long, device=like.device)
         network_input = to_unit(x, self.levels).to(like.dtype)  # kept equal to to_unit(x)
-        params_at = pixel_params(method, self.network, embedding, network_input, window=window)
+        params_at = pixel_params(
+            method, self.network, embedding, network_input, window=window, compile=compile
+        )
         for i in range(size):
             for j in range(size):
                 params = params_at(network_input, i, j)

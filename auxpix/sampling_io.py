@@ -37,8 +37,8 @@ def draw(
     """n samples of ``model`` as named blocks (see the module docstring), on the CPU.
 
     ``aux``: a given auxiliary image to start from, e.g. 4-bit grayscale images [n, 1, H, W]
-    to colorize. ``options`` go to the model's ``sample``: ``method``, ``window``, ``map``,
-    ``log_scale_shift``, ``generator``, ``progress``.
+    to colorize. ``options`` go to the model's ``sample``: ``method``, ``window``, ``compile``,
+    ``map``, ``log_scale_shift``, ``generator``, ``progress``.
     """
     return {name: block.cpu() for name, block in model.sample(n, aux=aux, **options).items()}
 

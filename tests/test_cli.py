@@ -143,7 +143,13 @@ def test_pixelcnnpp_resume_and_sample(tmp_path, capsys, fake_data):
     assert not (tmp_path / "one.npz").exists()
 
 
-def test_pyramid_end_to_end(tmp_path, capsys, fake_data):
+def no_compiling(monkeypatch) -> None:
+    """torch.compile as the identity: the shape-static steps run eagerly (compiling them is
+    tests/test_compiled_sampling.py's, and takes minutes for these nets)."""
+    monkeypatch.setattr(torch, "compile", lambda function, **options: function)
+
+
+def test_pyramid_end_to_end(tmp_path, capsys, fake_data, monkeypatch):
     out = tmp_path / "run"
     pyramid = ["--preset", "smoke", "--set", "resolutions=4,8"]
     run(capsys, "train", "pyramid", *pyramid, "--out", out, "--epochs", 0.5, "--part", "8")
@@ -169,6 +175,10 @@ def test_pyramid_end_to_end(tmp_path, capsys, fake_data):
     arrays = np.load(tmp_path / "faces.npz")
     assert arrays["4"].shape == (1, 3, 4, 4) and arrays["image"].shape == (1, 3, 8, 8)
     assert Image.open(tmp_path / "faces.png").size == grid_size(1, 2, 8)  # levels upscaled to 8x8
+    no_compiling(monkeypatch)
+    printed = run(capsys, "sample", out, "--n", 2, "--compile", "--out", tmp_path / "fast.png")
+    assert re.search(r"compiled the sampling steps in \d+\.\d s", printed)
+    assert np.load(tmp_path / "fast.npz")["image"].shape == (2, 3, 8, 8)
 
 
 def write_cifar(root: Path, n: int = 16) -> None:
@@ -221,7 +231,8 @@ def test_real_cifar_reader(tmp_path, capsys):
     assert "cifar10 images are 32x32" in capsys.readouterr().err
 
 
-def test_bench(capsys):
+def test_bench(capsys, monkeypatch):
+    no_compiling(monkeypatch)
     printed = run(
         capsys,
         "bench",
@@ -234,8 +245,10 @@ def test_bench(capsys):
         0.2,
         "--resolution",
         8,
+        "--compile",
     )
     assert "images/s" in printed and "s/pixel" in printed and "extrapolated" in printed
+    assert "compiled cached" in printed and "compiling the steps took" in printed
     with pytest.raises(
         ConfigError, match="unknown sampling method 'fancy': choose from cached, naive"
     ):
@@ -290,6 +303,10 @@ def test_bench(capsys):
         (
             ["sample", "{tmp}/missing", "--out", "{tmp}/s.png"],
             "run directory .*missing does not exist",
+        ),
+        (
+            ["sample", "{tmp}/run", "--out", "{tmp}/s.png", "--compile", "--method", "window"],
+            "--compile compiles the cached sampler, not --method window",
         ),
         (
             ["train", "grayscale", "--out", "{tmp}/r"],

@@ -68,8 +68,8 @@ def all_parts():
             yield pytest.param(config, name, id=f"{config}-{name}")
 
 
-def outputs_one_pixel_at_a_time(part, x, embedding):
-    cached = CachedNetwork(part.network, embedding, x)
+def outputs_one_pixel_at_a_time(part, x, embedding, static=False):
+    cached = CachedNetwork(part.network, embedding, x, static=static)
     rows = [
         torch.cat([cached(x, i, j) for j in range(x.shape[-1])], dim=-1) for i in range(x.shape[-2])
     ]
@@ -77,11 +77,14 @@ def outputs_one_pixel_at_a_time(part, x, embedding):
 
 
 @pytest.mark.parametrize(
-    "dtype,tolerance", [(torch.float64, 1e-12), (torch.float32, 1e-5)], ids=["f64", "f32"]
+    "dtype,tolerance,static",
+    [(torch.float64, 1e-12, False), (torch.float32, 1e-5, False), (torch.float64, 1e-12, True)],
+    ids=["f64", "f32", "f64-static"],
 )
 @pytest.mark.parametrize("config,name", list(all_parts()))
-def test_cached_network_gives_the_full_pass_outputs(config, name, dtype, tolerance):
-    """Teacher-forced on a random image: every pixel's output equals the full pass's."""
+def test_cached_network_gives_the_full_pass_outputs(config, name, dtype, tolerance, static):
+    """Teacher-forced on a random image: every pixel's output equals the full pass's, also
+    with the positions as index tensors (the shape-static steps that compile=True compiles)."""
     model = build(config, dtype)
     part, size = model.parts[name], model.parts[name].image_size
     x = (
@@ -94,7 +97,7 @@ def test_cached_network_gives_the_full_pass_outputs(config, name, dtype, toleran
     with torch.no_grad():
         embedding = part.embed(conditioning(model, name, n=2))
         full = part.network(x, embedding)
-        cached = outputs_one_pixel_at_a_time(part, x, embedding)
+        cached = outputs_one_pixel_at_a_time(part, x, embedding, static)
     assert cached.dtype == dtype
     torch.testing.assert_close(cached, full, atol=tolerance, rtol=0)
 
@@ -367,6 +370,24 @@ def test_window_sampling_gives_the_naive_images_where_the_receptive_field_fits_t
         for method in ("naive", "window")
     )
     assert torch.equal(naive, windowed)
+
+
+@pytest.mark.parametrize("grid", [1, 2, 4, 8])
+def test_a_window_holds_its_pixels_grid_cell_at_every_size(grid):
+    for size in range(grid, 17, grid):
+        for width in (size, 2 * size, 32):
+            for j in range(width):
+                columns, rows = window_columns(j, size, width, grid), window_rows(j, size, grid)
+                cell = slice(j // grid * grid, j // grid * grid + grid)
+                for bounds in (columns, rows):
+                    assert bounds.start % grid == 0 and bounds.start <= cell.start
+                assert cell.stop <= min(columns.stop, width) and cell.stop <= rows.stop
+
+
+def test_a_window_of_one_grid_cell_samples():
+    """The smoke PixelCNN++ has 3 resolutions, a grid of 4: a 4x4 window is one cell."""
+    image = build("pixelcnnpp-8", torch.float32).sample(1, method="window", window=4)["image"]
+    assert image.shape == (1, 3, 8, 8) and image.dtype == torch.uint8
 
 
 def test_window_size_must_fit_the_networks_grid():

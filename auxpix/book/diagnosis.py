@@ -21,6 +21,7 @@ CONSISTENT = 3.0  # 0-255 units: real faces give about 0, a copy of the left nei
 BORDER_RATIO = 2.0
 BEFORE_FIX = "pyramid-cpu-before-fix"  # the CelebA run whose samples were streaked
 CIFAR = ("pyramid-cpu-cifar", "pyramid-cpu-cifar-32-pilot")  # 9,204 and 1,600 steps at 32x32
+NO_DIAGNOSIS = "No diagnosis at preset {preset!r}: scripts/diagnose_pyramid.py ran on the cpu runs."
 
 
 def record(name: str) -> dict | None:

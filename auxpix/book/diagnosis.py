@@ -1,7 +1,7 @@
 """What went wrong with a pyramid's samples, read from ``scripts/diagnose_pyramid.py``'s records
 (results/diagnosis/): a table per level and the sentences chapter 03 prints about it.
 
-Consistency is mean |round(avg_pool(X, 2)) − X̂| in 0–255 units (:mod:`auxpix.diagnostics`);
+Consistency is ``mean |round(avg_pool(X, 2)) − X̂|`` in 0–255 units (:mod:`auxpix.diagnostics`);
 the border band is one pooled pixel wide on every edge. The criterion, from the paper's
 claim that each level refines the view it is given: a level's free-running samples stay
 within ``CONSISTENT`` of their X̂, and its border band within ``BORDER_RATIO`` times its

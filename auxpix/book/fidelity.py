@@ -23,7 +23,7 @@ NO_PILOT = "No fidelity pilot at preset {preset!r}: its recipe was not chosen by
 
 
 def records(preset: str) -> list[dict]:
-    """The pilot's records (results/pilot/fidelity-*/pilot.json); the pilot ran at ``cpu`` only."""
+    """The pilot's records (``results/pilot/fidelity-*/pilot.json``); the pilot ran at ``cpu`` only."""
     if preset != "cpu":
         return []
     paths = sorted((results_dir() / "pilot").glob("fidelity-*/pilot.json"))

@@ -12,8 +12,14 @@ from .errors import ConfigError
 BUDGETS = {"smoke": {"steps": 150}, "cpu": {"minutes": 120}}
 # The paper's epochs per model, or per part where they differ (section 4).
 PAPER_EPOCHS = {"pixelcnnpp": 200, "grayscale": {"aux": 30, "cond": 200}, "pyramid": 60}
-# p(X̂) takes a quarter of the Grayscale PixelCNN's minutes: 16 values per pixel are learnt fast.
-MINUTE_SHARES = {"grayscale": {"aux": 0.25, "cond": 0.75}}
+# Shares of a model's minutes per part, by kind or by "kind:preset". p(X̂) takes a quarter of
+# the Grayscale PixelCNN's: 16 values per pixel are learnt fast. The cpu CelebA pyramid's levels
+# from 32x32 up all train on 32x32 images or crops, so equal shares give them about equal steps:
+# levels trained for too few steps follow their own last pixels rather than X̂ (chapter 03).
+MINUTE_SHARES = {
+    "grayscale": {"aux": 0.25, "cond": 0.75},
+    "pyramid:cpu": {"8": 0.03, "16": 0.10, "32": 0.29, "64": 0.29, "128": 0.29},
+}
 
 
 def paper_epochs(kind: str, part: str | None = None) -> int:
@@ -33,7 +39,7 @@ def paper_epochs(kind: str, part: str | None = None) -> int:
 def budget(kind: str, preset: str, part: str, parts) -> dict:
     """The training budget of part ``part`` of a ``kind`` model at ``preset`` whose parts are
     ``parts``: {"epochs": n}, {"steps": n} or {"minutes": m}. A model's minutes are shared
-    among its parts by MINUTE_SHARES, else by resolution when its parts are a pyramid's levels
+    among its parts by MINUTE_SHARES (of ``kind`` at ``preset``, else of ``kind``), else by resolution when its parts are a pyramid's levels
     (the bits are at the top), else equally."""
     family = preset.split("-")[0]
     if family == "paper":
@@ -44,8 +50,9 @@ def budget(kind: str, preset: str, part: str, parts) -> dict:
         )
     if "minutes" not in BUDGETS[family]:
         return dict(BUDGETS[family])
-    if kind in MINUTE_SHARES:
-        share = MINUTE_SHARES[kind][part]
+    shares = MINUTE_SHARES.get(f"{kind}:{preset}", MINUTE_SHARES.get(kind))
+    if shares:
+        share = shares[part]
     elif all(name.isdigit() for name in parts):
         share = int(part) / sum(int(name) for name in parts)
     else:

@@ -24,14 +24,35 @@ registry.trained(kind, preset, train=registry.needs_training(kind, preset), comp
                  command='scripts/train_book_runs.sh $preset $pair')" ${kind_preset/:/ }
     done
 }
-# Pairs of runs of equal budget, one per stream: $2 names the pairs to train (default both).
+# One run's parts in two streams (registry.part_streams deals them by budget), then the run
+# finished (recorded and moved into place) once both are done.
+split() {
+    kind="${1%%:*}" kind_preset="${1#*:}"
+    for stream in 0 1; do
+        OMP_NUM_THREADS=1 python -c "
+import sys
+from auxpix.book import registry
+kind, preset, stream = sys.argv[1:]
+parts = registry.part_streams(kind, preset)[int(stream)]
+if registry.needs_training(kind, preset):
+    registry.train_parts(kind, preset, parts, compile=True)" "$kind" "$kind_preset" "$stream" \
+            > "$results/logs/train-$preset-$kind-$kind_preset-stream$stream.log" 2>&1 &
+        pids+=($!)
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || return 1; done
+    cat "$results/logs/train-$preset-$kind-$kind_preset"-stream*.log
+    stream "$1"
+}
+# Pairs of runs of equal budget, one per stream: $2 names the pairs to train (default both);
+# "celeba" trains the CelebA pyramid alone, its levels in two streams.
 pairs="${2:-cifar pyramids}"
 status=0
 for pair in $pairs; do
     case "$pair" in
         cifar) first=pixelcnnpp:"$preset"; second=grayscale:"$preset" ;;
         pyramids) first=pyramid:"$preset-cifar"; second=pyramid:"$preset" ;;
-        *) echo "scripts/train_book_runs.sh: unknown pair '$pair' (use: cifar, pyramids)" >&2; exit 2 ;;
+        celeba) pids=(); split pyramid:"$preset" || status=1; continue ;;
+        *) echo "scripts/train_book_runs.sh: unknown pair '$pair' (use: cifar, pyramids, celeba)" >&2; exit 2 ;;
     esac
     stream "$first" > "$results/logs/train-$preset-${first/:/-}.log" 2>&1 &
     one=$!

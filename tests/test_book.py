@@ -123,7 +123,7 @@ def test_a_run_that_does_not_load_stops_the_chapter_in_one_line_and_is_never_ret
     results, monkeypatch
 ):
     monkeypatch.setattr(
-        registry, "_train_all", lambda *args, **kwargs: pytest.fail("trained without being asked")
+        registry, "train_parts", lambda *args, **kwargs: pytest.fail("trained without being asked")
     )
     with pytest.raises(
         RunUnavailable, match="missing or unfinished: train it with `-p train True`"
@@ -227,15 +227,20 @@ def test_a_retrain_replaces_a_run_of_an_earlier_architecture(results, monkeypatc
     edit_config(path, image_size=7)
     retrained = []
 
-    def train_all(kind, preset, final, **options):
-        retrained.append((kind, preset))
-        shutil.rmtree(final)
-        tiny_run(final)
+    def train_parts(kind, preset, parts, **options):
+        retrained.append((kind, preset, parts))
+        return tiny_run(path.with_name(path.name + ".training"))
 
-    monkeypatch.setattr(registry, "_train_all", train_all)
+    monkeypatch.setattr(registry, "train_parts", train_parts)
     assert registry.trained("pixelcnnpp", "smoke", train=True) is not None and retrained == [
-        ("pixelcnnpp", "smoke")
+        ("pixelcnnpp", "smoke", ["pixelcnnpp"])
     ]
+    assert (path / "training.json").is_file() and not path.with_name(path.name + ".training").exists()
+
+
+def test_train_parts_names_a_missing_part(results):
+    with pytest.raises(ConfigError, match="no part 64: its parts are 8, 16, 32"):
+        registry.train_parts("pyramid", "smoke", ["64"])
 
 
 # --------------------------------------------------------------------------- budgets
@@ -258,8 +263,21 @@ def test_cpu_budget_is_two_hours_per_model(kind, preset, parts):
 
 def test_pyramid_levels_share_minutes_by_resolution():
     parts = ["8", "16", "32", "64"]
-    minutes = [budget("pyramid", "cpu", part, parts)["minutes"] for part in parts]
+    minutes = [budget("pyramid", "cpu-cifar", part, parts)["minutes"] for part in parts]
     assert minutes == pytest.approx([8, 16, 32, 64])
+
+
+def test_cpu_celeba_pyramid_gives_the_levels_trained_on_32x32_equal_minutes():
+    config = auxpix.config.preset("pyramid", "cpu")
+    parts = [str(r) for r in config.resolutions]
+    minutes = {part: budget("pyramid", "cpu", part, parts)["minutes"] for part in parts}
+    top = [part for part in parts if int(part) >= config.crop]
+    assert config.crop == 32 and len({minutes[part] for part in top}) == 1
+
+
+def test_part_streams_balance_a_models_budget():
+    assert registry.part_streams("pyramid", "cpu") == [["32", "128"], ["64", "16", "8"]]
+    assert sorted(sum(registry.part_streams("pyramid", "smoke", 3), [])) == ["16", "32", "8"]
 
 
 def test_other_budgets():

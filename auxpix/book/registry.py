@@ -39,7 +39,7 @@ from ..config import config_to_dict, flat_config
 from ..config import preset as preset_config
 from ..data import celeba_split_of, load_dataset
 from ..device import compute_label
-from ..errors import ArchitectureError, CheckpointError, RunUnavailable
+from ..errors import ArchitectureError, CheckpointError, ConfigError, RunUnavailable
 from ..models import from_config
 from ..runs import EMA_FILE, load_run, read_run, read_state, run_model, write_atomic
 from ..sampling_io import draw
@@ -154,20 +154,25 @@ def trained(
     A (re)training goes into ``<run>.training`` and replaces the old run only when it is done,
     so an interrupted one loses nothing (and calling again resumes it); one line per part, or
     progress bars with ``progress``. ``compile``: train through ``torch.compile``;
-    ``command``: the command that trains it, recorded in the run.
+    ``command``: the command that trains it, recorded in the run. Parts trained already by
+    :func:`train_parts` are kept.
     """
     final = run_dir(kind, preset)
     if train:
-        _train_all(
+        model = from_config(preset_config(kind, preset))
+        staging = train_parts(
             kind,
             preset,
-            final,
+            list(model.parts),
             data_dir=data_dir,
             device=device,
             progress=progress,
             compile=compile,
-            command=command,
         )
+        record_training(staging, command=command, compile=compile)
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
     elif not _complete(final):
         raise RunUnavailable(f"{final} is missing or unfinished: {_how_to_train(preset)}")
     try:
@@ -213,14 +218,30 @@ def _complete(path: Path) -> bool:
     return all((read_state(path / name) or {}).get("done") for name in model.parts)
 
 
-def _train_all(
-    kind, preset, final: Path, *, data_dir, device, progress, compile=False, command=None
-) -> None:
-    staging = final.with_name(final.name + ".training")
+def train_parts(
+    kind: str,
+    preset: str,
+    parts: list[str],
+    *,
+    data_dir=None,
+    device="auto",
+    progress=False,
+    compile=False,
+) -> Path:
+    """Train parts ``parts`` of the run of ``kind`` at ``preset`` into ``<run>.training`` for
+    their budgets (resuming any begun), and return that folder: two processes can train a
+    model's parts side by side; :func:`trained` then finishes the run."""
+    staging = run_dir(kind, preset).with_name(run_dir(kind, preset).name + ".training")
     model = from_config(preset_config(kind, preset))
+    unknown = sorted(set(parts) - set(model.parts))
+    if unknown:
+        raise ConfigError(
+            f"{kind} at preset {preset} has no part {', '.join(unknown)}: "
+            f"its parts are {', '.join(model.parts)}"
+        )
     train_images = model_images(model, "train", data_dir=data_dir)
     test_images = model_images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
-    for part in model.parts:
+    for part in parts:
         limit = budget(kind, preset, part, list(model.parts))
         print(
             f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True
@@ -246,10 +267,19 @@ def _train_all(
             f"test {metrics.get('test_bpd', float('nan')):.3f} bits/dim",
             flush=True,
         )
-    record_training(staging, command=command, compile=compile)
-    if final.exists():
-        shutil.rmtree(final)
-    staging.rename(final)
+    return staging
+
+
+def part_streams(kind: str, preset: str, streams: int = 2) -> list[list[str]]:
+    """The parts of ``kind`` at ``preset`` dealt to ``streams`` processes so that their budgets
+    are as even as they can be (the longest part first, to the least loaded stream)."""
+    model = from_config(preset_config(kind, preset))
+    parts = list(model.parts)
+    cost = {part: list(budget(kind, preset, part, parts).values())[0] for part in parts}
+    dealt: list[list[str]] = [[] for _ in range(streams)]
+    for part in sorted(parts, key=lambda name: -cost[name]):
+        min(dealt, key=lambda names: sum(cost[name] for name in names)).append(part)
+    return dealt
 
 
 def record_training(path: Path, *, command: str | None, compile: bool) -> None:

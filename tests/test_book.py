@@ -235,7 +235,9 @@ def test_a_retrain_replaces_a_run_of_an_earlier_architecture(results, monkeypatc
     assert registry.trained("pixelcnnpp", "smoke", train=True) is not None and retrained == [
         ("pixelcnnpp", "smoke", ["pixelcnnpp"])
     ]
-    assert (path / "training.json").is_file() and not path.with_name(path.name + ".training").exists()
+    assert (path / "training.json").is_file() and not path.with_name(
+        path.name + ".training"
+    ).exists()
 
 
 def test_train_parts_names_a_missing_part(results):

@@ -172,8 +172,9 @@ class CachedNetwork:
     Each call runs a row step (at j = 0) and a pixel step, whose work depends only on how
     many resolutions the row or pixel starts (:func:`grid_depth`): the steps' positions are
     ints (eager: slices) or, with ``static``, index tensors, so that every tensor a step
-    touches keeps its shape from pixel to pixel and a compiled step (``steps``: the row and
-    the pixel steps per depth, from :mod:`auxpix.compiled_sampling`) serves every pixel.
+    touches keeps its shape from pixel to pixel and a compiled step serves every pixel
+    (``row_steps``: the row steps per depth, from :mod:`auxpix.compiled_sampling`, which also
+    compiles the pixel step together with the draw).
     A site (k, r, c) is row r, column c of resolution k (c=None: the whole row).
     """
 
@@ -184,7 +185,7 @@ class CachedNetwork:
         x: torch.Tensor,
         *,
         static: bool = False,
-        steps=None,
+        row_steps=None,
     ):
         self.net, self.embedding = network, embedding
         self.batch, self.size = x.shape[0], x.shape[-1]
@@ -207,10 +208,7 @@ class CachedNetwork:
             if static
             else (range(self.size), range(self.size))
         )
-        self.steps = steps or (
-            [CachedNetwork.row_step] * network.resolutions,
-            [CachedNetwork.pixel_step] * network.resolutions,
-        )
+        self.row_steps = row_steps or [CachedNetwork.row_step] * network.resolutions
         self.next_pixel = (0, 0)
 
     def _row(self, k: int) -> torch.Tensor:
@@ -249,17 +247,24 @@ class CachedNetwork:
         )
 
     def __call__(self, x: torch.Tensor, i: int, j: int) -> torch.Tensor:
+        self.row_if_due(x, i, j)
+        depth = self.depth_at(i, j)
+        return self.pixel_step(x, self.rows[i], self.columns[j], depth)
+
+    def row_if_due(self, x: torch.Tensor, i: int, j: int) -> None:
+        """Check that (i, j) is the next pixel in raster order; at a row's start, its row step."""
         if (i, j) != self.next_pixel:
             raise ValueError(
                 f"pixels must come in raster order: expected {self.next_pixel}, got {(i, j)}"
             )
         self.next_pixel = (i + (j + 1) // self.size, (j + 1) % self.size)
-        rows, pixels = self.steps
-        depth = grid_depth(i, self.net.resolutions)
         if j == 0:
-            rows[depth - 1](self, x, self.rows[i], depth)
-        depth = min(depth, grid_depth(j, self.net.resolutions))
-        return pixels[depth - 1](self, x, self.rows[i], self.columns[j], depth)
+            depth = grid_depth(i, self.net.resolutions)
+            self.row_steps[depth - 1](self, x, self.rows[i], depth)
+
+    def depth_at(self, i: int, j: int) -> int:
+        """How many resolutions pixel (i, j) completes a site of (its pixel step's depth)."""
+        return min(grid_depth(i, self.net.resolutions), grid_depth(j, self.net.resolutions))
 
     def row_step(self, x: torch.Tensor, i, depth: int) -> None:
         """Row i: slide the caches of the ``depth`` resolutions where a row starts; then the

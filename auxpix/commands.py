@@ -161,7 +161,7 @@ def run_sample(args) -> None:
         blocks["original"], aux = originals, grayscale_4bit(originals)
     if args.compile:
         start = time.perf_counter()
-        model.compile_sampling(args.n)
+        model.compile_sampling(args.n, map=args.map, log_scale_shift=args.log_scale_shift)
         print(f"compiled the sampling steps in {time.perf_counter() - start:.1f} s")
     generator = torch.Generator(device).manual_seed(args.seed)
     blocks |= draw(

@@ -1,15 +1,19 @@
-"""Compiled cached sampling: the exact cached sampler's steps compiled once, for every pixel.
+"""Compiled cached sampling: a pixel's cached step and its draw compiled once, for every pixel.
 
-The cached sampler (:class:`~auxpix.cached_sampling.CachedNetwork`) runs a few hundred small
-operations per pixel, and eager PyTorch spends most of a step dispatching them. Its steps
-are shape-static, so :func:`compiled_cached_network` compiles its pixel step with
-``torch.compile`` once and runs it for every pixel: one graph per number of resolutions a
-pixel starts (1 for a pyramid level's one-resolution net, 3 for PixelCNN++'s three), never
-one per pixel or row. On the CPU inductor fuses the elementwise chains between the matrix
-products, and the row step, once a row, runs eagerly; on CUDA the row steps compile too and
-each step is replayed as a CUDA graph. The draws are the eager sampler's up to the order of
-floating-point sums: in float64 the same images; in float32 a value on a bin boundary may
-round the other way, and the pixels drawn after it, which see it, then differ too.
+The cached sampler (:class:`~auxpix.cached_sampling.CachedNetwork`) and the draw run a few
+hundred small operations per pixel, and eager PyTorch spends most of a pixel dispatching
+them. The cached steps are shape-static, so :class:`CompiledDraws` compiles with
+``torch.compile``, once, a function that runs the pixel step, draws the pixel's values from
+its parameters and writes them into the images: one graph per number of resolutions a pixel
+starts (1 for a pyramid level's one-resolution net, 3 for PixelCNN++'s three), never one per
+pixel or row. The draw's uniform numbers are drawn eagerly before each call, in the eager
+sampler's order, so the draws are the eager sampler's up to the order of floating-point sums:
+in float64 the same images; in float32 a value on a bin boundary may round the other way, and
+the pixels drawn after it, which see it, then differ too.
+
+On the CPU inductor fuses the elementwise chains between the matrix products, and the row
+step, once a row, runs eagerly; on CUDA the row steps compile too and each step is replayed
+as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import copy
 import functools
 import types
 import weakref
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -33,70 +38,136 @@ class _Compiled(NamedTuple):
     """What a network's compiled sampling keeps from one image to the next."""
 
     network: PixelCNNNetwork  # a copy with plain weights, refreshed from the network each image
-    steps: dict[tuple, tuple[list, list]]  # per configuration: its row and pixel steps per depth
+    rows: dict[tuple, list]  # per configuration: its row steps per depth
+    draws: dict[tuple, tuple[Callable, list]]  # per configuration and draw: the draw, its steps
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # network -> _Compiled
 
 
-def compiled_cached_network(
-    network: PixelCNNNetwork, embedding: dict[int, torch.Tensor] | None, x: torch.Tensor
-) -> CachedNetwork:
-    """A :class:`CachedNetwork` of ``network`` whose steps run compiled, called as the eager
-    one is, for the network's input x [B, C, H, W].
+class CompiledDraws:
+    """Draws pixel (i, j) of the images x (int64 [B, C, H, W]) at each call, in raster order,
+    into x and into ``network_input`` (x on the network's scale, its input).
 
-    Each step is compiled at its first call and kept with the network for the configuration
-    of x (batch, dtype, device) and the CPU threads: later images compile nothing
-    (:func:`compile_steps` compiles them all at once). The steps run on a copy of the network
-    whose weights are the network's, weight-normalized once (copied at every call, so
-    training in between is seen)."""
-    compiled = _COMPILED.get(network)
-    if compiled is None:
-        compiled = _COMPILED[network] = _Compiled(_plain_copy(network), {})
-    key = (tuple(x.shape), x.dtype, x.device, torch.get_num_threads())
-    if key not in compiled.steps:
-        compiled.steps[key] = _compiled_steps(network.resolutions, x.device)
-    _copy_weights(network, compiled.network, x)
-    cached = CachedNetwork(compiled.network, embedding, x, static=True, steps=compiled.steps[key])
-    for tensor in _state(cached, x):  # CUDA graphs read and write them where they are
-        torch._dynamo.mark_static_address(tensor)
-    return cached
+    ``draw(params, uniforms) -> (values, values on the input scale)`` draws a pixel from its
+    parameters with the uniform numbers ``uniforms(params)``, which are drawn eagerly before
+    the compiled step, in the order the eager sampler draws them. ``draw_key`` names the draw's
+    settings. The steps are compiled at their first call and kept with the network per
+    configuration (the images' shape, dtype and device, the CPU threads) and draw: later
+    images compile nothing (:meth:`compile` compiles them all at once). They run on a copy of
+    the network whose weights are the network's, weight-normalized once (copied for every
+    sampler, so training in between is seen).
+    """
+
+    def __init__(
+        self,
+        network: PixelCNNNetwork,
+        embedding: dict[int, torch.Tensor] | None,
+        network_input: torch.Tensor,
+        x: torch.Tensor,
+        *,
+        draw: Callable,
+        draw_key: tuple,
+        uniforms: Callable,
+    ):
+        compiled = _COMPILED.get(network)
+        if compiled is None:
+            compiled = _COMPILED[network] = _Compiled(_plain_copy(network), {}, {})
+        configuration = (tuple(x.shape), network_input.dtype, x.device, torch.get_num_threads())
+        device, resolutions = x.device, network.resolutions
+        if configuration not in compiled.rows:
+            compiled.rows[configuration] = _row_steps(resolutions, device)
+        if (configuration, draw_key) not in compiled.draws:
+            compiled.draws[configuration, draw_key] = (draw, _draw_steps(resolutions, device))
+        self.draw, self.steps = compiled.draws[configuration, draw_key]
+        _copy_weights(network, compiled.network, network_input)
+        self.cached = CachedNetwork(
+            compiled.network,
+            embedding,
+            network_input,
+            static=True,
+            row_steps=compiled.rows[configuration],
+        )
+        self.network_input, self.x, self.uniforms = network_input, x, uniforms
+        self.template = network_input.new_empty(len(x), network.out.out_channels, 1, 1)
+        for tensor in _state(self.cached, network_input) + [x]:  # CUDA graphs use them in place
+            torch._dynamo.mark_static_address(tensor)
+
+    def __call__(self, i: int, j: int) -> None:
+        cached = self.cached
+        cached.row_if_due(self.network_input, i, j)
+        depth = cached.depth_at(i, j)
+        self._step(cached.rows[i], cached.columns[j], depth)
+
+    def _step(self, i: torch.Tensor, j: torch.Tensor, depth: int) -> None:
+        uniforms = self.uniforms(self.template)
+        step = self.steps[depth - 1]
+        step(self.cached, self.network_input, self.x, i, j, depth, self.draw, uniforms)
+
+    def compile(self) -> None:
+        """Compile every step (a call of each; this sampler's images are scratch after it)."""
+        cached, resolutions = self.cached, self.cached.net.resolutions
+        for depth in range(1, resolutions + 1):  # where a row, a pixel starts `depth` of them
+            first = 0 if depth == resolutions else 2 ** (depth - 1)
+            cached.row_steps[depth - 1](cached, self.network_input, cached.rows[first], depth)
+            self._step(cached.rows[0], cached.columns[first], depth)
 
 
-def compile_steps(
-    network: PixelCNNNetwork, embedding: dict[int, torch.Tensor] | None, x: torch.Tensor
-) -> None:
-    """Compile every step of :func:`compiled_cached_network` for the configuration of x
-    (a call of each on scratch state), so that sampling then compiles nothing: how the first
-    call's compile time is measured apart from the time per pixel."""
-    scratch = x.clone()
-    cached = compiled_cached_network(network, embedding, scratch)
-    rows, pixels = cached.steps
-    for depth in range(1, network.resolutions + 1):  # where a row, a pixel starts `depth` of them
-        first = 0 if depth == network.resolutions else 2 ** (depth - 1)
-        rows[depth - 1](cached, scratch, cached.rows[first], depth)
-        pixels[depth - 1](cached, scratch, cached.rows[0], cached.columns[first], depth)
+def _draw_step(cached: CachedNetwork, network_input, x, i, j, depth: int, draw, uniforms) -> None:
+    """The pixel step at (i, j), its draw and the writes of the values drawn."""
+    params = CachedNetwork.pixel_step(cached, network_input, i, j, depth)
+    values, scaled = draw(params, uniforms)
+    index = i * x.shape[-1] + j  # (i, j) in the images' flattened rows
+    x.view(*x.shape[:2], -1).index_copy_(2, index, values.flatten(2))
+    network_input.view(*x.shape[:2], -1).index_copy_(2, index, scaled.to(network_input).flatten(2))
 
 
-def _compiled_steps(resolutions: int, device: torch.device) -> tuple[list, list]:
-    """The row and pixel steps, one per depth, the pixel steps compiled, each a function of
-    its own: dynamo keeps a function's graphs (and its limit on recompiling them) per code
-    object, so every network, configuration and depth gets one and none recompiles another's.
-
-    On the CPU a row step runs eagerly, once a row: the convolutions over the whole row
-    dominate it, so compiling it would double the compile time to save a few per cent; its
-    kernels are called from C++ (``cpp_wrapper``), not one Python line each. On CUDA both
-    steps compile and replay as CUDA graphs (what ``mode="reduce-overhead"`` does), where a
-    row's hundreds of kernel launches would cost more. 1x1 convolutions run as matrix
-    products (faster than convolutions of one pixel)."""
+def _compiler(device: torch.device) -> Callable:
+    """torch.compile as the steps use it. 1x1 convolutions run as matrix products (faster than
+    convolutions of one pixel); on the CPU the kernels are called from C++ (``cpp_wrapper``),
+    not one Python line each; on CUDA the steps replay as CUDA graphs (what
+    ``mode="reduce-overhead"`` does)."""
     cuda = device.type == "cuda"
     options = {"conv_1x1_as_mm": True, "triton.cudagraphs": cuda, "cpp_wrapper": not cuda}
-    compile = functools.partial(torch.compile, dynamic=False, fullgraph=True, options=options)
-    pixels = [compile(_own_code(CachedNetwork.pixel_step)) for _ in range(resolutions)]
-    if not cuda:
-        return [CachedNetwork.row_step] * resolutions, pixels
-    rows = [compile(_own_code(CachedNetwork.row_step)) for _ in range(resolutions)]
-    return [_new_step(step) for step in rows], [_new_step(step) for step in pixels]
+    return functools.partial(torch.compile, dynamic=False, fullgraph=True, options=options)
+
+
+def _draw_steps(resolutions: int, device: torch.device) -> list:
+    """:func:`_draw_step` compiled, one per depth, each a function of its own: dynamo keeps a
+    function's graphs (and its limit on recompiling them) per code object, so every network,
+    configuration, draw and depth gets one and none recompiles another's."""
+    compile = _compiler(device)
+    steps = [_unguarded(compile(_own_code(_draw_step))) for _ in range(resolutions)]
+    return steps if device.type != "cuda" else [_new_step(step) for step in steps]
+
+
+def _row_steps(resolutions: int, device: torch.device) -> list:
+    """The row steps, one per depth. On the CPU a row step runs eagerly, once a row: the
+    convolutions over the whole row dominate it, so compiling it would double the compile time
+    to save a few per cent. On CUDA they compile too, where a row's hundreds of kernel
+    launches would cost more."""
+    if device.type != "cuda":
+        return [CachedNetwork.row_step] * resolutions
+    compile = _compiler(device)
+    return [_new_step(compile(_own_code(CachedNetwork.row_step))) for _ in range(resolutions)]
+
+
+def _unguarded(step):
+    """``step``, its guards skipped from its second call on. The first call compiles its one
+    graph, for its one configuration; what the guards would check (the inputs' shapes, dtypes
+    and devices, the draw) is the key it is kept under, and checking it at every pixel costs
+    about a quarter of a small net's compiled step."""
+    compiled = False
+
+    def run(*args):
+        nonlocal compiled
+        if not compiled:
+            compiled = True
+            return step(*args)
+        with torch.compiler.set_stance(skip_guard_eval_unsafe=True):
+            return step(*args)
+
+    return run
 
 
 def _new_step(step):

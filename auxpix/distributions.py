@@ -72,11 +72,33 @@ def logistic_mixture_log_prob(x: torch.Tensor, params: torch.Tensor) -> torch.Te
     return torch.logsumexp(joint, dim=1)
 
 
-def _gumbel_argmax(logits: torch.Tensor, generator) -> torch.Tensor:
-    """Index drawn from softmax(logits) along dim 1 (the Gumbel-max trick)."""
-    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=logits.dtype)
-    u = u.clamp(_EPS, 1.0 - _EPS)
+def _uniform(shape, like: torch.Tensor, generator) -> torch.Tensor:
+    """Uniform numbers in (0, 1) of ``shape``, with the dtype and device of ``like``."""
+    u = torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return u.clamp(_EPS, 1.0 - _EPS)
+
+
+def _gumbel_argmax(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Index drawn from softmax(logits) along dim 1 (the Gumbel-max trick), u uniform as logits."""
     return (logits - torch.log(-torch.log(u))).argmax(dim=1)
+
+
+def mixture_uniforms(
+    params: torch.Tensor, *, map: bool = False, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
+    """The uniform numbers :func:`logistic_mixture_sample` draws for ``params``, in its order:
+    one per component (the component's draw), then, unless ``map``, one per channel (its noise).
+    Drawn apart, they let the draw itself run inside a compiled graph."""
+    b, c, h, w = params.shape
+    shapes = [(b, c // 10, h, w)] + ([] if map else [(b, 3, h, w)])
+    return [_uniform(shape, params, generator) for shape in shapes]
+
+
+def categorical_uniforms(
+    logits: torch.Tensor, *, map: bool = False, generator: torch.Generator | None = None
+) -> list[torch.Tensor]:
+    """The uniform numbers :func:`categorical_sample` draws for ``logits`` (none for ``map``)."""
+    return [] if map else [_uniform(logits.shape, logits, generator)]
 
 
 def _discretize(y: torch.Tensor) -> torch.Tensor:
@@ -90,6 +112,7 @@ def logistic_mixture_sample(
     log_scale_shift: float = 0.0,
     map: bool = False,
     generator: torch.Generator | None = None,
+    uniforms: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Draw pixel values [B, 3, H, W] (int64, 0..255) from the distribution that
     :func:`logistic_mixture_log_prob` scores.
@@ -105,17 +128,20 @@ def logistic_mixture_sample(
     variance of a logistic is s^2 pi^2 / 3, subtracting c from log s subtracts 2c from
     the log-variance. ``map=True`` is the paper's MAP sampling: draw the component, then
     take that component's mode (the bin that holds its mean) instead of a second draw.
+    ``uniforms``: the draw's uniform numbers, drawn beforehand (:func:`mixture_uniforms`);
+    by default drawn here from ``generator``.
     """
+    if uniforms is None:
+        uniforms = mixture_uniforms(params, map=map, generator=generator)
     logits, means, log_scales, coeffs = _unpack(params)
-    k = _gumbel_argmax(logits, generator).unsqueeze(1).unsqueeze(2)  # [B, 1, 1, H, W]
+    k = _gumbel_argmax(logits, uniforms[0]).unsqueeze(1).unsqueeze(2)  # [B, 1, 1, H, W]
     pick = lambda t: t.gather(2, k.expand(-1, t.shape[1], 1, -1, -1)).squeeze(2)  # noqa: E731
     means, coeffs = pick(means), pick(coeffs)
     scales = torch.exp((pick(log_scales) - log_scale_shift).clamp(min=MIN_LOG_SCALE))
     if map:
         noise = torch.zeros_like(means)
     else:
-        u = torch.rand(means.shape, generator=generator, device=means.device, dtype=means.dtype)
-        u = u.clamp(_EPS, 1.0 - _EPS)
+        u = uniforms[1]
         noise = scales * (torch.log(u) - torch.log1p(-u))  # logistic(0, s)
     r = _discretize(means[:, 0] + noise[:, 0])
     r_unit = r / 127.5 - 1.0
@@ -136,8 +162,16 @@ def categorical_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
 
 
 def categorical_sample(
-    logits: torch.Tensor, *, map: bool = False, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    *,
+    map: bool = False,
+    generator: torch.Generator | None = None,
+    uniforms: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Levels [B, 1, H, W] (int64) drawn from softmax(logits); ``map=True`` takes the most likely."""
-    index = logits.argmax(dim=1) if map else _gumbel_argmax(logits, generator)
-    return index.unsqueeze(1)
+    """Levels [B, 1, H, W] (int64) drawn from softmax(logits); ``map=True`` takes the most
+    likely. ``uniforms``: the draw's uniform numbers, drawn beforehand (:func:`categorical_uniforms`)."""
+    if map:
+        return logits.argmax(dim=1, keepdim=True)
+    if uniforms is None:
+        uniforms = categorical_uniforms(logits, generator=generator)
+    return _gumbel_argmax(logits, uniforms[0]).unsqueeze(1)

@@ -17,8 +17,6 @@ import functools
 import torch
 
 from .cached_sampling import CachedNetwork
-from .compiled_sampling import compiled_cached_network
-from .errors import ConfigError
 from .networks import PixelCNNNetwork
 
 METHODS = ("cached", "naive", "window")
@@ -138,20 +136,15 @@ def pixel_params(
     x: torch.Tensor,
     *,
     window: int = DEFAULT_WINDOW,
-    compile: bool = False,
 ):
     """The function (x, i, j) -> network output at (i, j) [B, out, 1, 1] that sampling
     with ``method`` calls for every pixel in raster order; x is the network's input.
-    ``window``: the window's size for ``method="window"``; ``compile``: the cached
-    sampler's steps compiled (:func:`~auxpix.compiled_sampling.compiled_cached_network`)."""
+    ``window``: the window's size for ``method="window"``. (The cached sampler compiled,
+    with its draw: :class:`~auxpix.compiled_sampling.CompiledDraws`.)"""
     if method not in METHODS:
         raise ValueError(f"sampling method must be one of {', '.join(METHODS)}, got {method!r}")
-    if compile and method != "cached":
-        raise ConfigError(f"compile=True compiles the cached sampler, not method={method!r}")
     if method == "naive":
         return functools.partial(_output_at, network, embedding)
     if method == "window":
         return WindowedNetwork(network, embedding, window)
-    if compile:
-        return compiled_cached_network(network, embedding, x)
     return CachedNetwork(network, embedding, x)

@@ -132,13 +132,15 @@ class AuxiliaryVariableModel(nn.Module):
         )
         return self.sample_stages(n, aux, sampler, map=map, log_scale_shift=log_scale_shift)
 
-    def compile_sampling(self, n: int) -> None:
+    def compile_sampling(self, n: int, *, map: bool = False, log_scale_shift: float = 0.0) -> None:
         """Compile every part's sampling steps for n images (what the first call of
-        ``sample(n, compile=True)`` does on its way), so that sampling then compiles nothing."""
+        ``sample(n, compile=True, map=map, log_scale_shift=log_scale_shift)`` does on its way),
+        so that sampling then compiles nothing."""
         images = torch.zeros(n, 3, self.image_size, self.image_size, dtype=torch.long)
         for name, part in self.parts.items():
             _, aux = self.part_inputs(name, images)
-            part.compile_sampling(n, None if aux is None else aux.to(self._device()))
+            aux = None if aux is None else aux.to(self._device())
+            part.compile_sampling(n, aux, map=map, log_scale_shift=log_scale_shift)
 
     def sample_stages(
         self, n: int, aux, sampler: dict, *, map, log_scale_shift

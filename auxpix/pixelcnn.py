@@ -15,13 +15,15 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .compiled_sampling import compile_steps
+from .compiled_sampling import CompiledDraws
 from .config import EmbeddingConfig, NetConfig
 from .distributions import (
     categorical_log_prob,
     categorical_sample,
+    categorical_uniforms,
     logistic_mixture_log_prob,
     logistic_mixture_sample,
+    mixture_uniforms,
 )
 from .errors import ConfigError
 from .fast_sampling import DEFAULT_WINDOW, pixel_params
@@ -49,6 +51,30 @@ def in_eval_mode(method):
 def to_unit(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Integer levels 0..levels-1 -> floats in [-1, 1], the networks' input scale."""
     return x.float() * (2.0 / (levels - 1)) - 1.0
+
+
+def sample_values(
+    params: torch.Tensor,
+    *,
+    channels: int,
+    map: bool = False,
+    log_scale_shift: float = 0.0,
+    generator: torch.Generator | None = None,
+    uniforms: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Pixel values drawn from the output distribution of ``channels`` channels (3: the
+    logistic mixture, else a categorical) with parameters ``params``."""
+    if channels == 3:
+        return logistic_mixture_sample(
+            params, map=map, log_scale_shift=log_scale_shift, generator=generator, uniforms=uniforms
+        )
+    return categorical_sample(params, map=map, generator=generator, uniforms=uniforms)
+
+
+def _draw_scaled(params, uniforms, *, levels: int, **options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Values drawn with ``uniforms`` (:func:`sample_values`), and the same on the networks' scale."""
+    values = sample_values(params, uniforms=uniforms, **options)
+    return values, to_unit(values, levels)
 
 
 class PixelCNN(nn.Module):
@@ -160,14 +186,23 @@ class PixelCNN(nn.Module):
             raise ValueError(f"this PixelCNN scores {want}, got {got}")
 
     def sample_pixel(
-        self, params, *, map=False, log_scale_shift=0.0, generator=None
+        self, params, *, map=False, log_scale_shift=0.0, generator=None, uniforms=None
     ) -> torch.Tensor:
-        """Draw values for the pixels whose parameters are given."""
-        if self.channels == 3:
-            return logistic_mixture_sample(
-                params, map=map, log_scale_shift=log_scale_shift, generator=generator
-            )
-        return categorical_sample(params, map=map, generator=generator)
+        """Draw values for the pixels whose parameters are given; ``uniforms``: the draw's
+        uniform numbers drawn beforehand (:meth:`pixel_uniforms`), else from ``generator``."""
+        return sample_values(
+            params,
+            channels=self.channels,
+            map=map,
+            log_scale_shift=log_scale_shift,
+            generator=generator,
+            uniforms=uniforms,
+        )
+
+    def pixel_uniforms(self, params, *, map=False, generator=None) -> list[torch.Tensor]:
+        """The uniform numbers :meth:`sample_pixel` draws for ``params``, in its order."""
+        uniforms = mixture_uniforms if self.channels == 3 else categorical_uniforms
+        return uniforms(params, map=map, generator=generator)
 
     @in_eval_mode
     def sample(
@@ -194,14 +229,43 @@ class PixelCNN(nn.Module):
         return image.to(torch.uint8)
 
     @in_eval_mode
-    def compile_sampling(self, n: int, aux: torch.Tensor | None = None) -> None:
-        """Compile the steps that ``sample(n, aux, compile=True)`` runs, for the dtype, device
-        and CPU threads of now (:func:`~auxpix.compiled_sampling.compile_steps`), so that
-        sampling then compiles nothing; nothing to do if they are compiled already."""
+    def compile_sampling(
+        self, n: int, aux: torch.Tensor | None = None, *, map=False, log_scale_shift=0.0
+    ) -> None:
+        """Compile the steps that ``sample(n, aux, compile=True, map=map,
+        log_scale_shift=log_scale_shift)`` runs, for the dtype, device and CPU threads of now,
+        so that sampling then compiles nothing; nothing to do if they are compiled already."""
         like, size = next(self.parameters()), self.image_size
-        x = torch.zeros(n, self.channels, size, size, dtype=like.dtype, device=like.device)
+        x = torch.zeros(n, self.channels, size, size, dtype=torch.long, device=like.device)
         with parametrize.cached():
-            compile_steps(self.network, self.embed(aux), x)
+            draws = self._compiled_draws(
+                self.embed(aux),
+                to_unit(x, self.levels).to(like.dtype),
+                x,
+                map=map,
+                log_scale_shift=log_scale_shift,
+            )
+            draws.compile()
+
+    def _compiled_draws(
+        self, embedding, network_input, x, *, map, log_scale_shift, generator=None
+    ) -> CompiledDraws:
+        draw = functools.partial(
+            _draw_scaled,
+            channels=self.channels,
+            levels=self.levels,
+            map=map,
+            log_scale_shift=log_scale_shift,
+        )
+        return CompiledDraws(
+            self.network,
+            embedding,
+            network_input,
+            x,
+            draw=draw,
+            draw_key=(self.channels, self.levels, map, log_scale_shift),
+            uniforms=functools.partial(self.pixel_uniforms, map=map, generator=generator),
+        )
 
     def sample_steps(
         self,
@@ -227,15 +291,31 @@ class PixelCNN(nn.Module):
         size = self.image_size
         x = torch.zeros(n, self.channels, size, size, dtype=torch.long, device=like.device)
         network_input = to_unit(x, self.levels).to(like.dtype)  # kept equal to to_unit(x)
-        params_at = pixel_params(
-            method, self.network, embedding, network_input, window=window, compile=compile
-        )
-        for i in range(size):
-            for j in range(size):
+        if compile:
+            if method != "cached":
+                raise ConfigError(
+                    f"compile=True compiles the cached sampler, not method={method!r}"
+                )
+            draw_at = self._compiled_draws(
+                embedding,
+                network_input,
+                x,
+                map=map,
+                log_scale_shift=log_scale_shift,
+                generator=generator,
+            )
+        else:
+            params_at = pixel_params(method, self.network, embedding, network_input, window=window)
+
+            def draw_at(i: int, j: int) -> None:
                 params = params_at(network_input, i, j)
                 value = self.sample_pixel(
                     params, map=map, log_scale_shift=log_scale_shift, generator=generator
                 )
                 x[:, :, i : i + 1, j : j + 1] = value
                 network_input[:, :, i : i + 1, j : j + 1] = to_unit(value, self.levels)
+
+        for i in range(size):
+            for j in range(size):
+                draw_at(i, j)
                 yield x

@@ -3,6 +3,10 @@ fails on the numbers, and the committed record of the streaked CelebA run reads 
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
+
 from auxpix.book import diagnosis
 
 
@@ -55,3 +59,40 @@ def test_the_streaked_celeba_run_fails_at_32_64_and_128_and_not_at_16():
     assert table.loc[64, "free"] > 10 * table.loc[64, "teacher"]
     text = diagnosis.reading(record, tuple(diagnosis.record(name) for name in diagnosis.CIFAR))
     assert "differ in 0 of 3,072 values" in text and "no longer after 9,204" in text
+
+
+def test_a_chapter_records_each_conditional_levels_consistency_and_shifts():
+    values = diagnosis.record_values(found(**{"16": level((1.0, 1.5))}))
+    assert values == {
+        "consistency_16": 1.0,
+        "consistency_border_16": 1.5,
+        "consistency_given_real_16": 1.25,
+        "consistency_teacher_16": 1.5,
+        "shift_ablation_16": {"aligned": 3.0, "left": 4.0, "right": 4.1},
+    }
+
+
+def test_the_fix_reads_as_steps_and_drift_before_and_after():
+    before = found(**{"16": level((20.0, 40.0))})
+    after = {**found(**{"16": level((1.0, 1.5))}), "checkpoints": {"16": "ckpt-00050000-x"}}
+    text = diagnosis.fix_reading(before, after)
+    assert "16: 16,000 → 50,000 steps, free-running 30.00 → 1.25" in text
+
+
+def test_table2_shows_the_streaked_runs_numbers_beside_at_cpu_only():
+    table2 = pd.DataFrame({"ours": [1.0, 2.0]}, index=["8x8", "16x16"])
+    shown = diagnosis.with_before_fix(table2, "cpu")
+    before = diagnosis.record(diagnosis.BEFORE_FIX_TABLE2)["values"]
+    assert list(shown[diagnosis.BEFORE_COLUMNS["whole"]]) == [before["whole_8"], before["whole_16"]]
+    assert diagnosis.with_before_fix(table2, "smoke") is table2
+
+
+def test_a_diagnosis_applies_to_the_run_whose_checkpoints_it_read(tmp_path):
+    for name, checkpoint in (("8", "ckpt-00000010-a"), ("16", "ckpt-00000020-b")):
+        (tmp_path / name).mkdir()
+        state = {"step": 1, "seed": 0, "seconds": 1.0, "checkpoint": checkpoint}
+        (tmp_path / name / "state.json").write_text(json.dumps(state))
+    read = {"checkpoints": {"8": "run/8/ckpt-00000010-a", "16": "run/16/ckpt-00000020-b"}}
+    assert diagnosis.diagnoses_run(read, tmp_path)
+    read["checkpoints"]["16"] = "run/16/ckpt-00000030-c"  # the run was trained on since
+    assert not diagnosis.diagnoses_run(read, tmp_path)

@@ -12,16 +12,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
-from .registry import results_dir
+from ..runs import read_state
+from .registry import results_dir, run_dir
 
 CONSISTENT = 3.0  # 0-255 units: real faces give about 0, a copy of the left neighbour 6-18
 BORDER_RATIO = 2.0
+FIXED = "pyramid-cpu"  # the committed CelebA run, retrained with the fix
 BEFORE_FIX = "pyramid-cpu-before-fix"  # the CelebA run whose samples were streaked
+BEFORE_FIX_TABLE2 = "celeba_pyramid-before-fix"  # its Table 2 numbers and steps, as recorded
+BEFORE_COLUMNS = {"whole": "before the fix: whole image", "level": "before the fix: level"}
 CIFAR = ("pyramid-cpu-cifar", "pyramid-cpu-cifar-32-pilot")  # 9,204 and 1,600 steps at 32x32
 NO_DIAGNOSIS = "No diagnosis at preset {preset!r}: scripts/diagnose_pyramid.py ran on the cpu runs."
+NOT_DIAGNOSED = (
+    "No diagnosis of this run: scripts/diagnose_pyramid.py results/runs/pyramid-{preset} "
+    "--kept results/samples/{preset}/celeba-pyramid-map.npz --out results/diagnosis/pyramid-{preset}.json measures it."
+)
+
+
+class Diagnoses(NamedTuple):
+    """The diagnoses chapter 03 reads: the committed CelebA run's, the streaked one's before the
+    fix, and the CIFAR-10 pair (trained long, trained briefly); None where not measured."""
+
+    fixed: dict | None
+    before: dict | None
+    cifar: tuple[dict | None, dict | None]
 
 
 def record(name: str) -> dict | None:
@@ -30,11 +48,45 @@ def record(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def records(preset: str) -> tuple[dict | None, tuple[dict | None, dict | None]]:
-    """(the streaked CelebA run's diagnosis, the CIFAR-10 pair) at ``preset``: measured at cpu."""
+def records(preset: str) -> Diagnoses:
+    """The diagnoses at ``preset``: measured at cpu only; the committed run's only while it is
+    the run diagnosed (the same checkpoints)."""
     if preset != "cpu":
-        return None, (None, None)
-    return record(BEFORE_FIX), (record(CIFAR[0]), record(CIFAR[1]))
+        return Diagnoses(None, None, (None, None))
+    fixed = record(FIXED)
+    if fixed is not None and not diagnoses_run(fixed, run_dir("pyramid", preset)):
+        fixed = None
+    return Diagnoses(fixed, record(BEFORE_FIX), (record(CIFAR[0]), record(CIFAR[1])))
+
+
+def diagnoses_run(found: dict, path: Path) -> bool:
+    """Whether the diagnosis ``found`` read the checkpoints of the run at ``path``."""
+    states = {name: read_state(Path(path) / name) for name in found["checkpoints"]}
+    return all(
+        state is not None and Path(found["checkpoints"][name]).name == state["checkpoint"]
+        for name, state in states.items()
+    )
+
+
+def record_values(found: dict) -> dict[str, float | dict]:
+    """The numbers a chapter records per conditional level r: ``consistency_<r>`` and
+    ``consistency_border_<r>`` (the shown MAP samples, interior and border band),
+    ``consistency_given_real_<r>`` (free-running given real faces' X̂, the whole image),
+    ``consistency_teacher_<r>`` (teacher-forced, the whole image) and ``shift_ablation_<r>``
+    (bits/dim per shift of X̂, the aligned one keyed "aligned")."""
+    values = {}
+    for r, level in found["levels"].items():
+        if "shift_ablation" not in level:  # the base level conditions on nothing
+            continue
+        samples = level.get("kept_map_samples") or level["map_samples"]
+        values |= {
+            f"consistency_{r}": samples["interior_mean"],
+            f"consistency_border_{r}": samples["border_mean"],
+            f"consistency_given_real_{r}": level["free_running_given_real"]["mean"],
+            f"consistency_teacher_{r}": level["teacher_forced_real"]["mean"],
+            f"shift_ablation_{r}": level["shift_ablation"],
+        }
+    return values
 
 
 def steps(found: dict, level: str) -> int:
@@ -123,3 +175,33 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
             "too few steps, not a fault of the architecture."
         )
     return " ".join(sentences)
+
+
+def fix_reading(before: dict, fixed: dict) -> str:
+    """What the fix changed, level by level: training steps and free-running consistency of
+    the streaked run against the retrained one."""
+    old, new = table(before), table(fixed)
+    changes = ", ".join(
+        f"{level}: {int(old.loc[level, 'steps']):,} → {int(new.loc[level, 'steps']):,} steps, "
+        f"free-running {old.loc[level, 'free']:.2f} → {new.loc[level, 'free']:.2f}"
+        for level in new.index
+        if level in old.index
+    )
+    return (
+        "The fix: the 64x64 and 128x128 levels train on 32x32 crops, and the levels from 32x32 "
+        f"up share the two hours equally. Before → after the fix, per level: {changes}."
+    )
+
+
+def with_before_fix(table2: pd.DataFrame, preset: str) -> pd.DataFrame:
+    """Table 2 with the streaked run's whole-image and level bits/dim beside it (at cpu, where
+    the CelebA run was retrained), on the same test faces."""
+    before = record(BEFORE_FIX_TABLE2) if preset == "cpu" else None
+    if before is None:
+        return table2
+    sizes = [label.split("x")[0] for label in table2.index]
+    columns = {
+        column: [before["values"].get(f"{key}_{r}") for r in sizes]
+        for key, column in BEFORE_COLUMNS.items()
+    }
+    return table2.assign(**columns)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import auxpix
 from auxpix.book import fidelity, registry
 
 
@@ -81,3 +82,15 @@ def test_a_part_with_only_todays_arm_gets_no_verdict_yet():
     decided = fidelity.verdicts(scores)
     assert set(decided.index.get_level_values("part")) == {fidelity.MODELS["pixelcnnpp"]}
     assert "only today trained so far, no verdict yet" in fidelity.reading(decided, scores)
+
+
+def test_the_cpu_presets_follow_the_committed_pilots_verdicts():
+    decided = fidelity.verdicts(fidelity.table(fidelity.records("cpu")))
+    assert len(decided)  # the committed pilot has verdicts
+    parts = {label: key for key, label in fidelity.MODELS.items()}
+    for (label, choice), row in decided.iterrows():
+        adopted, today = fidelity.CHOICES[choice]
+        fields = adopted if row["adopted"] else today
+        for kind, preset in fidelity.GOVERNS[parts[label]]:
+            train = auxpix.config.preset(kind, preset).train
+            assert {name: getattr(train, name) for name in fields} == fields, (preset, choice)

@@ -17,6 +17,24 @@ import pandas as pd
 from .registry import results_dir
 
 MODELS = {"pixelcnnpp": "PixelCNN++ cpu", "level16": "CIFAR-10 pyramid cpu-cifar, 16x16 level"}
+# The presets whose recipe each part's verdicts decide (they share its networks' kind: the
+# full PixelCNN++ nets, or the pyramids' light nets).
+GOVERNS = {
+    "pixelcnnpp": [("pixelcnnpp", "cpu"), ("grayscale", "cpu")],
+    "level16": [("pyramid", "cpu"), ("pyramid", "cpu-cifar")],
+}
+START_CHOICE = "openai's start (N(0, 0.05), own init batch)"
+AVERAGE_CHOICE = "constant average"
+BF16_CHOICE = "bfloat16, compiled"
+# What each choice sets in TrainConfig when adopted (and the cpu recipe's value otherwise).
+CHOICES = {
+    START_CHOICE: (
+        {"init_std": 0.05, "init_batch_size": 16},
+        {"init_std": 0.0, "init_batch_size": 0},
+    ),
+    AVERAGE_CHOICE: ({"ema_warmup": False}, {"ema_warmup": True}),
+    BF16_CHOICE: ({"precision": "bf16"}, {"precision": "fp32"}),
+}
 RAMPED, CONSTANT = "ramped average", "constant average (openai)"
 VERDICT_COLUMNS = ["part", "choice", "without", "with", "gain", "noise", "adopted"]
 NO_PILOT = "No fidelity pilot at preset {preset!r}: its recipe was not chosen by one."
@@ -75,16 +93,16 @@ def verdicts(scores: pd.DataFrame) -> pd.DataFrame:
         bf16 = "init-bf16" if start == "init" else "bf16"
         choices = [
             (
-                "openai's start (N(0, 0.05), own init batch)",
+                START_CHOICE,
                 arms.loc["today", RAMPED],
                 arms.loc["init", RAMPED],
             ),
-            ("constant average", arms.loc[start, RAMPED], arms.loc[start, CONSTANT]),
+            (AVERAGE_CHOICE, arms.loc[start, RAMPED], arms.loc[start, CONSTANT]),
         ]
         if bf16 in arms.index:
             best = min(arms.loc[start, RAMPED], arms.loc[start, CONSTANT])
             choices.append(
-                ("bfloat16, compiled", best, min(arms.loc[bf16, RAMPED], arms.loc[bf16, CONSTANT]))
+                (BF16_CHOICE, best, min(arms.loc[bf16, RAMPED], arms.loc[bf16, CONSTANT]))
             )
         for choice, before, after in choices:
             rows.append(

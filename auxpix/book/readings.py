@@ -293,19 +293,28 @@ SAMPLER_NAMES = {
 
 
 def sampling_speed(
-    comparison: pd.DataFrame, face_seconds: float, compute: str = "this device"
+    comparison: pd.DataFrame,
+    face_seconds: float,
+    compute: str = "this device",
+    compiled_face: dict | None = None,
 ) -> str:
     """What a :func:`~auxpix.book.tables.speed_comparison` table says about §4.2's claim, like
     for like: every timed sampler of the pyramid (windowed, as the paper timed it, cached, ...)
-    against the cached PixelCNN++ at 128x128, beside the paper's ratio; each side's time
-    beside the paper's (Titan X); and a whole face's time (``face_seconds``, cached), on
-    ``compute``."""
+    against the cached PixelCNN++ at 128x128 (the compiled one against the PixelCNN++
+    compiled alike), beside the paper's ratio; each side's time beside the paper's (Titan X);
+    and a whole face's time (``face_seconds``, cached; ``compiled_face``: {"seconds",
+    "compile s"} of one drawn compiled), on ``compute``."""
     r = tables.COMPARISON_RESOLUTION
     paper_ratio = comparison.loc[tables.PAPER_SPEEDS, tables.SPEED_RATIO]
     ours = comparison.drop(index=tables.PAPER_SPEEDS)
-    pixelcnnpp = ours[tables.PIXELCNNPP_SPEED].iloc[0]
+    pixelcnnpp = ours.loc[tables.OURS_CACHED, tables.PIXELCNNPP_SPEED]
     each = "; ".join(
         f"{SAMPLER_NAMES[label]} {row[tables.PYRAMID_SPEED]:.4f} s, {_times(row[tables.SPEED_RATIO], 'it')}"
+        + (
+            f" (compiled alike, {row[tables.PIXELCNNPP_SPEED]:.4f} s)"
+            if row[tables.PIXELCNNPP_SPEED] != pixelcnnpp
+            else ""
+        )
         for label, row in ours.iterrows()
     )
     text = (
@@ -315,8 +324,12 @@ def sampling_speed(
     )
     if tables.OURS_WINDOW in ours.index:
         text += _both_sides(ours.loc[tables.OURS_WINDOW], paper_ratio)
+    text += f" A whole face, 8x8 to {r}x{r}, took {face_seconds:.0f} s with the cached sampler"
+    if compiled_face is None:
+        return text + "."
     return (
-        f"{text} A whole face, 8x8 to {r}x{r}, took {face_seconds:.0f} s with the cached sampler."
+        f"{text}, {compiled_face['seconds']:.0f} s with it compiled (after "
+        f"{compiled_face['compile s']:.0f} s of compiling, once per process and batch)."
     )
 
 

@@ -90,8 +90,19 @@ def measure(
             **timing,
         )
     ]
+    comparison_rows += bench.sampling_table(
+        bench.PAPER_COMPARISON_CASES,
+        preset="paper",
+        methods=("cached",),
+        max_seconds=comparison_seconds,
+        compile=True,
+        **timing,
+    )
     face_seconds = bench.whole_sample_seconds(
         "pyramid", preset="paper", device=device, threads=threads
+    )
+    _, compiled_seconds, compiling = bench.timed_sample(
+        "pyramid", preset="paper", compile=True, device=device, threads=threads
     )
     changes = bench.window_draw_changes(
         "pyramid",
@@ -113,6 +124,7 @@ def measure(
         "rows": rows,
         "comparison_rows": comparison_rows,
         "whole_face_seconds": face_seconds,
+        "whole_face_compiled": {"seconds": compiled_seconds, "compile s": compiling},
         "window_changes": {
             "shares": changes,
             "resolution": changes_resolution,

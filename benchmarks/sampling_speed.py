@@ -15,7 +15,10 @@ whole faces 8 -> 128 drawn both ways (at the last --threads), and the share of s
 that differ between the two in float32 (the pyramid 8 -> 32, one image, and the faces). The
 compile time (torch.compile's first call, with inductor's on-disk cache as it is: run with
 TORCHINDUCTOR_CACHE_DIR set to an empty folder for a cold one) is reported apart, never in a
-figure per pixel. --smoke runs it all on the smoke presets in a few minutes, to check it works.
+figure per pixel. Beside each pyramid level, its floor: the time to read once the weights its
+pixel step uses (one matrix product with as many weights, timed alone), which no step beats at
+batch 1 without holding them in a faster memory. --smoke runs it all on the smoke presets in a
+few minutes, to check it works.
 
     .venv/bin/python benchmarks/sampling_speed.py [--threads 1] [--batch 1] [--max-seconds 10] [--json out.json]
     .venv/bin/python benchmarks/sampling_speed.py --compiled --threads 1 2 --batch 1 16 [--faces 16] [--smoke]
@@ -25,15 +28,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+
+import torch
+import torch.nn.functional as F
 
 from auxpix import bench
+from auxpix.config import preset as preset_config
 from auxpix.device import compute_label, cpu_threads
+from auxpix.models import from_config, model_class
 
 COMPILED_CASES = {  # preset: the (kind, resolution) whose top part --compiled times
     "paper": [("pyramid", 32), ("pyramid", 128), ("pixelcnnpp", 128)],
     "smoke": [("pyramid", 16), ("pyramid", 32), ("pixelcnnpp", 16)],
 }
 CHANGES_RESOLUTION = {"paper": 32, "smoke": 16}  # the pyramid whose float32 draws are compared
+FLOOR_SECONDS = 2.0  # how long weight_floor times its matrix product
 
 
 def main():
@@ -99,7 +109,7 @@ def compiled_comparison(args) -> dict:
     print(f"cached sampling, eager against compiled ({preset} presets, untrained weights)")
     print(
         f"{'model':<11}{'level':>9}{'batch':>6}{'threads':>8}{'eager ms/step':>15}"
-        f"{'compiled ms/step':>18}{'speed-up':>10}{'compile s':>11}"
+        f"{'compiled ms/step':>18}{'speed-up':>10}{'compile s':>11}{'floor ms/step':>15}"
     )
     rows = []
     for threads in args.threads:
@@ -116,6 +126,7 @@ def compiled_comparison(args) -> dict:
                         device=args.device,
                         threads=threads,
                     )
+                    | weight_floor(kind, preset, resolution, batch, threads)
                 )
                 print_row(rows[-1])
     results = {"preset": preset, "rows": rows, "max_seconds": args.max_seconds}
@@ -132,14 +143,39 @@ def compiled_comparison(args) -> dict:
     return results
 
 
+def weight_floor(kind: str, preset: str, resolution: int, n: int, threads: int) -> dict:
+    """A pyramid level's floor: {"floor s/pixel": seconds per pixel to read once the weights
+    its pixel step uses (its ul-stream, first layer and output; the u-stream runs once a row),
+    as one matrix product of ``n`` rows with that many weights, timed alone}; {} for another
+    kind. No step reads them faster without holding them in a faster memory."""
+    if kind != "pyramid":
+        return {}
+    torch.manual_seed(0)
+    config = model_class(kind).config_at(preset_config(kind, preset), resolution)
+    network = from_config(config).parts[str(resolution)].network
+    used = ("up_ul", "down_ul", "ul_first_left", "out")
+    count = sum(p.numel() for name, p in network.named_parameters() if name.startswith(used))
+    inputs = 800  # a 2x2 convolution of 200 concat_elu channels, the light nets' widest
+    weights, x = torch.randn(count // inputs, inputs), torch.randn(n, inputs)
+    with cpu_threads(threads):
+        for _ in range(10):
+            F.linear(x, weights)
+        start, calls = time.perf_counter(), 0
+        while time.perf_counter() - start < FLOOR_SECONDS:
+            F.linear(x, weights)
+            calls += 1
+    return {"floor s/pixel": (time.perf_counter() - start) / calls / n, "weights read": count}
+
+
 def print_row(row: dict) -> None:
     eager, compiled = (
         1e3 * row[f"{mode} s/pixel"] * row["batch"] for mode in ("eager", "compiled")
     )
+    floor = 1e3 * row["floor s/pixel"] * row["batch"] if "floor s/pixel" in row else float("nan")
     size = f"{row['resolution']}x{row['resolution']}"
     print(
         f"{row['model']:<11}{size:>9}{row['batch']:>6}{row['threads']:>8}{eager:>15.3f}"
-        f"{compiled:>18.3f}{eager / compiled:>9.2f}x{row['compile s']:>11.1f}",
+        f"{compiled:>18.3f}{eager / compiled:>9.2f}x{row['compile s']:>11.1f}{floor:>15.3f}",
         flush=True,
     )
 

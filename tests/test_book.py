@@ -846,7 +846,10 @@ def test_pyramid_reading_compares_the_whole_image_with_the_paper():
     reading = readings.pyramid_trend(pyramid_table([5.1, 5.84, 5.81], [5.1, 4.56, 4.35]), "cpu")
     assert reading.startswith(
         "Our whole-image bits/dim, -log p(X_r) / 3r², go 5.10 → 5.84 → 5.81 from 8x8 to 32x32: "
-        "they do not fall with every step up in resolution (they rise from 8x8 to 16x16)."
+        "they do not fall with every step up in resolution (they rise from 8x8 to 16x16). The "
+        "whole image at r has a quarter of r/2's bits/dim plus its level's own, so it rises "
+        "exactly where a level's own bits exceed three quarters of the image below it: at 16x16, "
+        "its level's own 4.56 against 3/4 × 5.10 = 3.82."
     )
     assert (
         "go 4.58 → 4.30 → 3.33: they fall with every step up in resolution, unlike ours; at 32x32 ours is 2.48 "

@@ -238,6 +238,24 @@ def _trend(series: pd.Series) -> str:
     )
 
 
+def _why_it_rises(whole: pd.Series, level: pd.Series) -> str:
+    """Why the whole image's bits/dim rise where they do: at r they are a quarter of r/2's plus
+    the level's own, so they rise exactly where the level's own exceed 3/4 of r/2's."""
+    steps = [(low, high) for low, high in zip(whole.index[:-1], whole.index[1:])]
+    rises = [(low, high) for low, high in steps if whole[high] >= whole[low]]
+    if not rises:
+        return ""
+    each = "; ".join(
+        f"at {high}, its level's own {level[high]:.2f} against 3/4 × {whole[low]:.2f} = "
+        f"{0.75 * whole[low]:.2f}"
+        for low, high in rises
+    )
+    return (
+        " The whole image at r has a quarter of r/2's bits/dim plus its level's own, so it rises "
+        f"exactly where a level's own bits exceed three quarters of the image below it: {each}."
+    )
+
+
 def pyramid_trend(table2: pd.DataFrame, preset: str) -> str:
     """How our Table 2 columns change with resolution: the whole image's (compared with the
     paper's) against the paper's trend and numbers, then the level's own bits."""
@@ -249,7 +267,8 @@ def pyramid_trend(table2: pd.DataFrame, preset: str) -> str:
     top = theirs.index[-1]
     gap = whole[top] - theirs[top]
     return (
-        f"Our whole-image bits/dim, -log p(X_r) / 3r², go {_path(whole)} {span}: they {_trend(whole)}. The "
+        f"Our whole-image bits/dim, -log p(X_r) / 3r², go {_path(whole)} {span}: they {_trend(whole)}."
+        f"{_why_it_rises(whole, level)} The "
         f"paper's Table 2 numbers for the same resolutions go {_path(theirs)}: they {_trend(theirs)}, {like}; at "
         f"{top} ours is {abs(gap):.2f} bits/dim {'above' if gap > 0 else 'below'} the paper's. Each level's own "
         f"bits, -log p(X_r | X_r/2) / 3r², go {_path(level)}: they {_trend(level)}.{smoke_caveat(preset)}"

@@ -62,6 +62,7 @@ def test_the_reading_states_the_criterion_then_each_choice():
     text = fidelity.reading(table, fidelity.table([record("today", 0, 3.6, 3.7)]))
     assert text.index("adopted when") < text.index("3.505")
     assert "**adopted**" in text and "**not adopted**" in text
+    assert "PixelCNN++ cpu: its bfloat16 arm is not trained yet" in text
 
 
 def test_the_records_are_read_only_at_the_cpu_preset(tmp_path, monkeypatch):

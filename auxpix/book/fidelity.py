@@ -137,4 +137,7 @@ def reading(decided: pd.DataFrame, scores: pd.DataFrame) -> str:
             f"{part}: {choice} {row['without']:.3f} → {row['with']:.3f} bits/dim "
             f"(gain {row['gain']:+.3f}, noise {row['noise']:.3f}): **{outcome}**."
         )
+    for part in sorted(judged):
+        if BF16_CHOICE not in decided.loc[part].index:
+            sentences.append(f"{part}: its bfloat16 arm is not trained yet, no verdict on it.")
     return " ".join(sentences)

@@ -53,7 +53,7 @@ TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps w
 EVAL_EVERY = 100  # often enough for a training curve
 # ... as long as the evaluations take at most this share of a part's time: a pyramid level's
 # 500 test images cost about 10 of its steps at 32x32, but whole 128x128 test faces cost tens
-# of that level's 64x64-crop steps.
+# of that level's crop steps.
 EVAL_SHARE = 0.1
 
 _default_results: Path | None = None

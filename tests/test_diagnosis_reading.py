@@ -47,6 +47,12 @@ def test_drifting_or_border_heavy_levels_fail():
     assert "32 (32,000 steps: free-running 30.0" in diagnosis.reading(record)
 
 
+def test_a_diagnosis_without_the_sampler_check_reads_without_it():
+    record = found(**{"16": level((1.0, 1.5))})
+    del record["levels"]["16"]["sampler"]
+    assert "sampler" not in diagnosis.reading(record)
+
+
 def test_a_shift_that_scores_better_is_called_an_alignment_fault():
     record = found(**{"16": level((1.0, 1.5), aligned=4.5, shifted=4.0)})
     assert "an alignment fault" in diagnosis.reading(record)

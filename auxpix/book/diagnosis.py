@@ -136,13 +136,19 @@ def failing(levels: pd.DataFrame) -> list[int]:
 def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) -> str:
     """What the numbers say, hypothesis by hypothesis."""
     levels = table(found)
-    sampler = next(v["sampler"] for v in found["levels"].values() if "sampler" in v)
+    sampler = next((v["sampler"] for v in found["levels"].values() if "sampler" in v), None)
     margin = (levels["bpd best shift"] - levels["bpd aligned"]).min()
     sentences = [
         f"Criterion, set before the numbers: free-running samples within {CONSISTENT:g} of "
         f"their X̂ and a border band at most {BORDER_RATIO:g}x the interior.",
-        f"The sampler is not the cause: cached and naive draws differ in {sampler['differ']} "
-        f"of {sampler['values']:,} values.",
+        *(
+            [
+                f"The sampler is not the cause: cached and naive draws differ in "
+                f"{sampler['differ']} of {sampler['values']:,} values."
+            ]
+            if sampler
+            else []
+        ),
         (
             f"Nor is alignment: X̂ as given beats every one-pixel shift at every level, by at "
             f"least {margin:.2f} bits/dim."

@@ -41,7 +41,8 @@ if registry.needs_training(kind, preset):
     done
     for pid in "${pids[@]}"; do wait "$pid" || return 1; done
     cat "$results/logs/train-$preset-$kind-$kind_preset"-stream*.log
-    stream "$1"
+    stream "$1" > "$results/logs/train-$preset-$kind-$kind_preset.log" 2>&1
+    cat "$results/logs/train-$preset-$kind-$kind_preset.log"
 }
 # Pairs of runs of equal budget, one per stream: $2 names the pairs to train (default both);
 # "celeba" trains the CelebA pyramid alone, its levels in two streams.

@@ -102,3 +102,14 @@ def test_a_diagnosis_applies_to_the_run_whose_checkpoints_it_read(tmp_path):
     assert diagnosis.diagnoses_run(read, tmp_path)
     read["checkpoints"]["16"] = "run/16/ckpt-00000030-c"  # the run was trained on since
     assert not diagnosis.diagnoses_run(read, tmp_path)
+
+
+def test_the_reading_says_where_a_level_drifts():
+    one = diagnosis.reading(found(**{"32": level((20.0, 10.0))}))
+    assert "Level 32 (32,000 steps: free-running 15.0" in one
+    assert (
+        "misses it: fed the true prefix it stays close to X̂, run on its own samples it leaves it, across the image."
+        in one
+    )
+    two = diagnosis.reading(found(**{"16": level((10.0, 20.0)), "32": level((20.0, 40.0))}))
+    assert "they leave it, most at the borders, where a pixel has the least context." in two

@@ -160,15 +160,27 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
     if not bad:
         return " ".join(sentences + ["Every level meets the criterion."])
     worst = levels.loc[bad]
-    sentences.append(
-        "Levels "
-        + ", ".join(
-            f"{level} ({int(row.steps):,} steps: free-running {row.free:.1f}, border band "
-            f"{row['free, border']:.1f}; teacher-forced {row.teacher:.2f} inside)"
-            for level, row in worst.iterrows()
+    each = ", ".join(
+        f"{level} ({int(row.steps):,} steps: free-running {row.free:.1f}, border band "
+        f"{row['free, border']:.1f}; teacher-forced {row.teacher:.2f} inside)"
+        for level, row in worst.iterrows()
+    )
+    many = len(bad) > 1
+    if (worst["teacher"] <= CONSISTENT).all():
+        where = (
+            "most at the borders, where a pixel has the least context"
+            if (worst["free, border"] > worst["free, inside"]).all()
+            else "across the image"
         )
-        + " miss it: fed the true prefix they stay close to X̂, run on their own samples they "
-        "leave it, and most at the borders, where a pixel has the least context."
+        how = (
+            f"fed the true prefix {'they stay' if many else 'it stays'} close to X̂, run on "
+            f"{'their' if many else 'its'} own samples {'they leave' if many else 'it leaves'} "
+            f"it, {where}."
+        )
+    else:
+        how = f"{'they leave' if many else 'it leaves'} X̂ even when fed the true prefix."
+    sentences.append(
+        f"{'Levels' if many else 'Level'} {each} {'miss' if many else 'misses'} it: {how}"
     )
     trained, short = cifar
     if trained and short:

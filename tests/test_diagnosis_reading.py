@@ -51,6 +51,7 @@ def test_a_diagnosis_without_the_sampler_check_reads_without_it():
     record = found(**{"16": level((1.0, 1.5))})
     del record["levels"]["16"]["sampler"]
     assert "sampler" not in diagnosis.reading(record)
+    assert "Alignment is not the cause: X̂ as given beats" in diagnosis.reading(record)
 
 
 def test_a_shift_that_scores_better_is_called_an_alignment_fault():

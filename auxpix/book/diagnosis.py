@@ -24,7 +24,7 @@ BORDER_RATIO = 2.0
 FIXED = "pyramid-cpu"  # the committed CelebA run, retrained with the fix
 BEFORE_FIX = "pyramid-cpu-before-fix"  # the CelebA run whose samples were streaked
 BEFORE_FIX_TABLE2 = "celeba_pyramid-before-fix"  # its Table 2 numbers and steps, as recorded
-BEFORE_COLUMNS = {"whole": "before the fix: whole image", "level": "before the fix: level"}
+BEFORE_COLUMNS = {"whole": "before retraining: whole image", "level": "before retraining: level"}
 CIFAR = ("pyramid-cpu-cifar", "pyramid-cpu-cifar-32-pilot")  # 9,204 and 1,600 steps at 32x32
 NO_DIAGNOSIS = "No diagnosis at preset {preset!r}: scripts/diagnose_pyramid.py ran on the cpu runs."
 NOT_DIAGNOSED = (
@@ -150,8 +150,8 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
             else []
         ),
         (
-            f"Nor is alignment: X̂ as given beats every one-pixel shift at every level, by at "
-            f"least {margin:.2f} bits/dim."
+            f"{'Nor is alignment' if sampler else 'Alignment is not the cause'}: X̂ as given "
+            f"beats every one-pixel shift at every level, by at least {margin:.2f} bits/dim."
             if margin > 0
             else "X̂ shifted by one pixel scores better at some level: an alignment fault."
         ),
@@ -206,8 +206,8 @@ def fix_reading(before: dict, fixed: dict) -> str:
         if level in old.index
     )
     return (
-        "The fix: the 64x64 and 128x128 levels train on 32x32 crops, and the levels from 32x32 "
-        f"up share the two hours equally. Before → after the fix, per level: {changes}."
+        "The change: the 64x64 and 128x128 levels train on 32x32 crops, and the levels from "
+        f"32x32 up share the two hours equally. Before → after it, per level: {changes}."
     )
 
 

@@ -11,9 +11,8 @@ sampler's order, so the draws are the eager sampler's up to the order of floatin
 in float64 the same images; in float32 a value on a bin boundary may round the other way, and
 the pixels drawn after it, which see it, then differ too.
 
-On the CPU inductor fuses the elementwise chains between the matrix products, and the row
-step, once a row, runs eagerly; on CUDA the row steps compile too and each step is replayed
-as a CUDA graph.
+The row step, once a row, compiles too. On the CPU inductor fuses the elementwise chains
+between the matrix products; on CUDA each step is replayed as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -142,14 +141,12 @@ def _draw_steps(resolutions: int, device: torch.device) -> list:
 
 
 def _row_steps(resolutions: int, device: torch.device) -> list:
-    """The row steps, one per depth. On the CPU a row step runs eagerly, once a row: the
-    convolutions over the whole row dominate it, so compiling it would double the compile time
-    to save a few per cent. On CUDA they compile too, where a row's hundreds of kernel
-    launches would cost more."""
-    if device.type != "cuda":
-        return [CachedNetwork.row_step] * resolutions
+    """The row steps, compiled, one per depth (a function of its own each): once a row, but a
+    row's hundreds of small operations still cost a 32x32 pyramid level about a seventh of its
+    time per pixel when run eagerly (benchmarks/README.md)."""
     compile = _compiler(device)
-    return [_new_step(compile(_own_code(CachedNetwork.row_step))) for _ in range(resolutions)]
+    steps = [_unguarded(compile(_own_code(CachedNetwork.row_step))) for _ in range(resolutions)]
+    return steps if device.type != "cuda" else [_new_step(step) for step in steps]
 
 
 def _unguarded(step):

@@ -3,7 +3,7 @@ compiled once.
 
 In float64 not one value differs from the eager cached draws, for every kind of model (the
 conditional parts, a given X̂ to start from, MAP and the log-scale shift included); a part's
-pixel step compiles once (once per resolution of its net where a pixel may start several),
+row and pixel steps compile once (once per resolution of its net where a row or pixel may start several),
 never once per pixel or row, and later draws compile nothing (another way of drawing, MAP
 or a log-scale shift, compiles steps of its own once). Compiling dominates the time
 here, so the nets are small (PixelCNN++ at two resolutions, enough to compile its down- and
@@ -93,12 +93,12 @@ def test_a_given_auxiliary_image_is_upscaled_or_colorized_as_eagerly(compiled):
 def test_each_step_compiles_once_and_later_draws_compile_nothing(compiled, kind):
     model, first = compiled(kind)
     steps = sum(part.network.resolutions for part in model.parts.values())
-    assert first == steps  # a pixel-and-draw step per resolution of each part (rows: eager)
+    assert first == 2 * steps  # a row step and a pixel-and-draw step per resolution of each part
     before = graphs()
     model.sample(N, compile=True, generator=torch.Generator().manual_seed(4))
     model.compile_sampling(N)
     assert graphs() == before
-    shift = 0.3  # another draw (no other test draws it): steps of its own, compiled once
+    shift = 0.3  # another draw (no other test draws it): pixel steps of its own, compiled once
     model.compile_sampling(N, log_scale_shift=shift)
     model.sample(N, compile=True, log_scale_shift=shift)
     assert graphs() == before + steps

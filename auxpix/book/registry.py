@@ -23,7 +23,6 @@ import io
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import sys
@@ -44,11 +43,11 @@ from ..models import from_config
 from ..runs import EMA_FILE, load_run, read_run, read_state, run_model, write_atomic
 from ..sampling_io import draw
 from ..train import train_part
+from .training_record import record_training
 
 RESULTS_ENV = "AUXPIX_RESULTS"
 # The book's results when nothing else is named: the repository's, wherever a chapter is started.
 REPOSITORY_RESULTS = Path(__file__).resolve().parents[2] / "results"
-TRAINING_FILE = "training.json"  # how a book run was trained: command and compute
 TEST_SUBSET_DURING_TRAINING = 500  # test images scored every EVAL_EVERY steps while training
 EVAL_EVERY = 100  # often enough for a training curve
 # ... as long as the evaluations take at most this share of a part's time: a pyramid level's
@@ -282,22 +281,6 @@ def part_streams(kind: str, preset: str, streams: int = 2) -> list[list[str]]:
     return dealt
 
 
-def record_training(path: Path, *, command: str | None, compile: bool) -> None:
-    """Write ``training.json`` beside the run's parts: how it was trained (the command, whether
-    through torch.compile, torch's version and the machine's processor) and, per part, its
-    compute (steps, minutes, threads, core-hours) from its state files."""
-    summary = training_summary(path)
-    record = {
-        "command": command,
-        "compile": compile,
-        "torch": torch.__version__,
-        "processor": platform.processor() or platform.machine(),
-        "parts": summary,
-        "core_hours": round(sum(part["core_hours"] for part in summary.values()), 3),
-    }
-    (path / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n")
-
-
 # scripts/finetune_exact.sh's runs: the book's PixelCNN++ trained on for the same extra budget
 # on each data set, into <results>/runs/pixelcnnpp-<preset>-then-<data set>.
 FINE_TUNES = {
@@ -328,25 +311,6 @@ def model_images(model, split: str, *, data_dir=None, limit=None):
         limit=limit,
         celeba_split=celeba_split_of(model.config),
     )
-
-
-def training_summary(path: Path) -> dict:
-    """Per part: steps, epochs, minutes, threads and core-hours (minutes x threads x processes)
-    trained (from the run's state files)."""
-    model = run_model(path)
-    summary = {}
-    for name in model.parts:
-        state = read_state(path / name)
-        metrics = state["metrics"]
-        threads = metrics.get("threads", 1) * metrics.get("world_size", 1)
-        summary[name] = {
-            "steps": state["step"],
-            "epochs": round(metrics["epoch"], 2),
-            "minutes": round(state["seconds"] / 60, 1),
-            "threads": threads,
-            "core_hours": round(state["seconds"] / 3600 * threads, 3),
-        }
-    return summary
 
 
 # A re-run reproduces a record when every number agrees to this relative precision: far

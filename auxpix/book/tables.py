@@ -20,6 +20,7 @@ from ..auxvars import GRAY_LEVELS
 from ..evaluate import evaluate
 from ..runs import read_metrics, read_run
 from . import registry
+from .training_record import training_summary
 
 # The CIFAR-10 test sets the book scores on: our copy's JPEG-decoded pixels, its first 500
 # images (what training scores every 100 steps, and the issues' goals use), and the official
@@ -159,7 +160,7 @@ def cifar10_table(scores: dict, runs: dict) -> pd.DataFrame:
         row.update({ours(label, r["n_images"]): r["bpd"]["total"] for label, r in by_data.items()})
         row["paper (exact test set)"] = paper_cifar10_bpd(run["kind"])
         row["preset"] = run["preset"]
-        row["training"] = _minutes(registry.training_summary(runs[name]))
+        row["training"] = _minutes(training_summary(runs[name]))
         if run.get(
             "init_from"
         ):  # a fine-tuning run: its minutes come after those of the run it started from
@@ -414,7 +415,7 @@ def training_note(kind: str, preset: str) -> str:
     path = registry.run_dir(kind, preset)
     if not (path / "run.json").is_file():
         return "not trained yet"
-    summary = registry.training_summary(path)
+    summary = training_summary(path)
     minutes = sum(part["minutes"] for part in summary.values())
     epochs = ", ".join(f"{name} {part['epochs']:g}" for name, part in summary.items())
     return f"trained {round(minutes, 1):g} min in all (epochs: {epochs})"

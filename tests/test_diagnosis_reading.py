@@ -114,3 +114,11 @@ def test_the_reading_says_where_a_level_drifts():
     )
     two = diagnosis.reading(found(**{"16": level((10.0, 20.0)), "32": level((20.0, 40.0))}))
     assert "they leave it, most at the borders, where a pixel has the least context." in two
+
+
+def test_the_figures_say_which_levels_samples_stray():
+    text = diagnosis.samples_reading(found(**{"16": level((1.0, 1.5)), "32": level((20.0, 9.0))}))
+    assert "16: 1.00, 32: 20.00; level 32 strays further than 3: its faces are broken" in text
+    assert "every level stays within 3" in diagnosis.samples_reading(
+        found(**{"16": level((1.0, 1.5))})
+    )

@@ -223,3 +223,23 @@ def with_before_fix(table2: pd.DataFrame, preset: str) -> pd.DataFrame:
         for key, column in BEFORE_COLUMNS.items()
     }
     return table2.assign(**columns)
+
+
+def samples_reading(found: dict) -> str:
+    """One line beside the figures: how far the shown MAP samples stray from the X̂ each level
+    refines (interior), against the criterion, level by level."""
+    levels = table(found)
+    each = ", ".join(f"{level}: {row.samples:.2f}" for level, row in levels.iterrows())
+    bad = [str(level) for level, row in levels.iterrows() if row.samples > CONSISTENT]
+    many = len(bad) > 1
+    verdict = (
+        f"level{'s' if many else ''} {' and '.join(bad)} {'stray' if many else 'strays'} further "
+        f"than {CONSISTENT:g}: {'their' if many else 'its'} faces are broken (the diagnosis "
+        "below says why)"
+        if bad
+        else f"every level stays within {CONSISTENT:g}"
+    )
+    return (
+        "How far these samples stray from the X̂ each level refines (mean |round(avg_pool(X, 2)) − X̂| "
+        f"inside the border band, 0–255 units): {each}; {verdict}."
+    )

@@ -132,20 +132,23 @@ def _compiler(device: torch.device) -> Callable:
 
 
 def _draw_steps(resolutions: int, device: torch.device) -> list:
-    """:func:`_draw_step` compiled, one per depth, each a function of its own: dynamo keeps a
-    function's graphs (and its limit on recompiling them) per code object, so every network,
-    configuration, draw and depth gets one and none recompiles another's."""
-    compile = _compiler(device)
-    steps = [_unguarded(compile(_own_code(_draw_step))) for _ in range(resolutions)]
-    return steps if device.type != "cuda" else [_new_step(step) for step in steps]
+    """:func:`_draw_step` compiled, one per depth (:func:`_per_depth`)."""
+    return _per_depth(_draw_step, resolutions, device)
 
 
 def _row_steps(resolutions: int, device: torch.device) -> list:
-    """The row steps, compiled, one per depth (a function of its own each): once a row, but a
-    row's hundreds of small operations still cost a 32x32 pyramid level about a seventh of its
-    time per pixel when run eagerly (benchmarks/README.md)."""
+    """The row steps, compiled, one per depth (:func:`_per_depth`): once a row, but a row's
+    hundreds of small operations still cost a 32x32 pyramid level about a seventh of its time
+    per pixel when run eagerly (benchmarks/README.md)."""
+    return _per_depth(CachedNetwork.row_step, resolutions, device)
+
+
+def _per_depth(function, resolutions: int, device: torch.device) -> list:
+    """``function`` compiled once per depth, each a function of its own: dynamo keeps a
+    function's graphs (and its limit on recompiling them) per code object, so every network,
+    configuration, draw and depth gets one and none recompiles another's."""
     compile = _compiler(device)
-    steps = [_unguarded(compile(_own_code(CachedNetwork.row_step))) for _ in range(resolutions)]
+    steps = [_unguarded(compile(_own_code(function))) for _ in range(resolutions)]
     return steps if device.type != "cuda" else [_new_step(step) for step in steps]
 
 

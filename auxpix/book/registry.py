@@ -230,7 +230,8 @@ def train_parts(
     """Train parts ``parts`` of the run of ``kind`` at ``preset`` into ``<run>.training`` for
     their budgets (resuming any begun), and return that folder: two processes can train a
     model's parts side by side; :func:`trained` then finishes the run."""
-    staging = run_dir(kind, preset).with_name(run_dir(kind, preset).name + ".training")
+    final = run_dir(kind, preset)
+    staging = final.with_name(final.name + ".training")
     model = from_config(preset_config(kind, preset))
     unknown = sorted(set(parts) - set(model.parts))
     if unknown:

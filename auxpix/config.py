@@ -174,6 +174,11 @@ class PyramidConfig:
     # crop trains them at a fraction of the cost; they are still evaluated on whole images.
     # 0: every level trains on whole images.
     crop: int = 0
+    # Not in the paper: the std of Gaussian noise added, while training, to the pixels each
+    # conditional level's network reads (in its [-1, 1] scale; the pixels it scores stay
+    # exact), one per level of resolutions[1:], () for none
+    # (:meth:`auxpix.models.PyramidPixelCNN.training_noise`).
+    input_noise: tuple[float, ...] = ()
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(lr_decay=0.999995, batch_size=16, **OPENAI_START)
     )
@@ -249,12 +254,14 @@ PRESETS: dict[str, dict[str, object]] = {
             resolutions=(8, 16, 32), dataset="cifar10", train=TrainConfig(**OPENAI_START)
         ),
         # To 128x128 as the paper's; the 64x64 and 128x128 levels train on aligned 32x32 crops,
-        # for as many steps as the 32x32 level (auxpix.budgets.MINUTE_SHARES).
+        # for as many steps as the 32x32 level (auxpix.budgets.MINUTE_SHARES), their inputs
+        # noisy: without, their samples leave X̂ (chapter 03, "what went wrong").
         "cpu": _light_pyramid(
             _CPU_LIGHT_NET,
             _CPU_PYRAMID_EMBEDDING,
             resolutions=(8, 16, 32, 64, 128),
             crop=32,
+            input_noise=(0.0, 0.0, 0.04, 0.04),
             train=_CPU_TRAIN,
         ),
         "cpu-cifar": _light_pyramid(

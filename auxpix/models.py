@@ -60,16 +60,22 @@ class AuxiliaryVariableModel(nn.Module):
         """What part ``name`` trains on for the batch x: x itself, unless a model says otherwise."""
         return x
 
+    def training_noise(self, name: str, x: torch.Tensor, generator: torch.Generator):
+        """Noise added to the pixels part ``name``'s network reads while it trains on x (its
+        targets stay exact), or None: none, unless a model says otherwise."""
+        return None
+
     def check_images(self, x: torch.Tensor) -> None:
         check_images(x, channels=3, size=self.image_size, who=self.kind)
 
-    def part_bpd(self, name: str, x: torch.Tensor) -> torch.Tensor:
+    def part_bpd(self, name: str, x: torch.Tensor, *, input_noise=None) -> torch.Tensor:
         """Bits per dimension of part ``name`` for each image of x, [B].
 
         Differentiable: its batch mean is the training loss. Only this part runs, so training
-        or evaluating one part does not pay for the others.
+        or evaluating one part does not pay for the others. ``input_noise``: added to the
+        pixels its network reads (:meth:`training_noise`).
         """
-        nll = -self.parts[name].log_prob(*self.part_inputs(name, x))
+        nll = -self.parts[name].log_prob(*self.part_inputs(name, x), input_noise=input_noise)
         crop = (
             x.shape[-2] * x.shape[-1] / self.image_size**2
         )  # a training crop's share of the image (else 1)
@@ -259,6 +265,12 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
             raise ConfigError(
                 f"pyramid crop must be an even size below {sizes[-1]}, got {config.crop}"
             )
+        noise = config.input_noise
+        if noise and (len(noise) != len(sizes) - 1 or min(noise) < 0):
+            raise ConfigError(
+                f"pyramid input_noise must give a std >= 0 for each of the {len(sizes) - 1} "
+                f"conditional levels {', '.join(map(str, sizes[1:]))}, got {noise}"
+            )
         self.parts[str(sizes[0])] = PixelCNN(
             config.base_net, channels=3, levels=256, image_size=sizes[0]
         )
@@ -293,6 +305,17 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
             torch.randint((size - crop) // 2 + 1, (2,), generator=generator) * 2 * scale
         ).tolist()
         return x[..., top : top + crop * scale, left : left + crop * scale]
+
+    def training_noise(self, name, x, generator):
+        """Gaussian noise of ``config.input_noise``'s std for level ``name`` training on x (a
+        batch or crop at the top resolution), or None. Trained only on true prefixes, a level
+        may lean on its last pixels rather than on X̂ and, drawing, follow its own errors away
+        from X̂ (chapter 03); noisy inputs leave X̂ the reliable source of each pixel."""
+        std = dict(zip(self.config.resolutions[1:], self.config.input_noise)).get(int(name))
+        if not std:
+            return None
+        side = x.shape[-1] * int(name) // self.image_size
+        return std * torch.randn(x.shape[0], 3, side, side, generator=generator)
 
     def part_dims(self, name):
         return 3 * int(name) ** 2

@@ -136,12 +136,16 @@ class PixelCNN(nn.Module):
         return next(self.parameters()).dtype
 
     def forward(
-        self, x: torch.Tensor, aux: torch.Tensor | None = None, *, embedding=None
+        self, x: torch.Tensor, aux: torch.Tensor | None = None, *, embedding=None, input_noise=None
     ) -> torch.Tensor:
-        """Distribution parameters for every pixel (mixture parameters or logits)."""
+        """Distribution parameters for every pixel (mixture parameters or logits);
+        ``input_noise`` is added to the pixels the network reads (in its [-1, 1] scale)."""
         if embedding is None:
             embedding = self.embed(aux)
-        return self.network(to_unit(x, self.levels).to(self._dtype()), embedding)
+        inputs = to_unit(x, self.levels)
+        if input_noise is not None:
+            inputs = inputs + input_noise.to(inputs)
+        return self.network(inputs.to(self._dtype()), embedding)
 
     def log_prob_from_params(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """log p(x) per pixel from the network's output; in float32 at least, also when the
@@ -153,14 +157,20 @@ class PixelCNN(nn.Module):
             return categorical_log_prob(x, params)
 
     def log_prob(
-        self, x: torch.Tensor, aux: torch.Tensor | None = None, reduction: str = "sum"
+        self,
+        x: torch.Tensor,
+        aux: torch.Tensor | None = None,
+        reduction: str = "sum",
+        *,
+        input_noise=None,
     ) -> torch.Tensor:
-        """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``).
+        """log p(x) in nats: per image [B] (``"sum"``) or per pixel [B, H, W] (``"none"``);
+        ``input_noise``: added to the pixels the network reads, not to those it scores.
 
         The networks are convolutional: besides images of its own size, it scores crops of
         them (a pyramid level's training crops), with X̂ cropped in proportion."""
         self._check_size(x, aux)
-        per_pixel = self.log_prob_from_params(x, self(x, aux))
+        per_pixel = self.log_prob_from_params(x, self(x, aux, input_noise=input_noise))
         if reduction == "none":
             return per_pixel
         if reduction == "sum":

@@ -167,14 +167,19 @@ class PartTrainee:
         else:
             runs.load_part(self.net, self.init_from, self.part, kind=self.model.kind)
 
-    def batch(self, step: int) -> torch.Tensor:
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the images of ``step``, the noise its network's inputs get or None): pure
+        functions of the seed and the step, so a resumed run sees the same batches."""
         view = self.model.training_view(
             self.part, self._images_of(step), generator(self.seed, "crop", step)
         )
-        return distributed.local_slice(view).to(self.device)
+        noise = self.model.training_noise(self.part, view, generator(self.seed, "noise", step))
+        if noise is not None:
+            noise = distributed.local_slice(noise).to(self.device)
+        return distributed.local_slice(view).to(self.device), noise
 
-    def loss(self, batch: torch.Tensor):
-        return _bits_per_dim(self._loss, batch)
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor | None]):
+        return _bits_per_dim(self._loss, *batch)
 
     def learning_rate(self, step: int, progress: float) -> float:
         return learning_rate(self.cfg, step, progress)
@@ -226,8 +231,8 @@ class PartLoss(nn.Module):
         self.net = model.parts[part]
         self.bpd = functools.partial(model.part_bpd, part)  # runs self.net
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.bpd(batch).mean()
+    def forward(self, batch: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        return self.bpd(batch, input_noise=noise).mean()
 
 
 def part_loss(
@@ -250,10 +255,11 @@ def train_step(
     return metrics["train_bpd"]
 
 
-def _bits_per_dim(loss: nn.Module, batch: torch.Tensor):
-    """(the loss of ``batch`` in training mode, {"train_bpd": it, detached})."""
+def _bits_per_dim(loss: nn.Module, batch: torch.Tensor, noise: torch.Tensor | None = None):
+    """(the loss of ``batch`` in training mode, its network's inputs plus ``noise`` if any,
+    {"train_bpd": it, detached})."""
     loss.train()
-    value = loss(batch)
+    value = loss(batch, noise)
     return value, {"train_bpd": value.detach()}
 
 

@@ -131,7 +131,7 @@ def test_batches_flip_only_when_the_recipe_says_so(tmp_path):
         )
         for flip in (True, False)
     )
-    batches = [(flipped.batch(step), unflipped.batch(step)) for step in range(4)]
+    batches = [(flipped.batch(step)[0], unflipped.batch(step)[0]) for step in range(4)]
     assert all(
         torch.equal(b, images[batch_indices(16, s, 2, 8, 0)]) for s, (_, b) in enumerate(batches)
     )

@@ -20,6 +20,7 @@ from auxpix import loop, runs
 from auxpix import train as training
 from auxpix.errors import CheckpointError, ConfigError, DataError
 from auxpix.evaluate import evaluate, evaluate_part
+from auxpix.pixelcnn import to_unit
 from auxpix.runs import load_run, load_weights
 from auxpix.train import train, train_part
 
@@ -672,9 +673,9 @@ def test_fine_tuning_starts_from_the_runs_averaged_weights_and_records_it(
     )
     started, bits_per_dim = {}, training._bits_per_dim
 
-    def first_weights(loss, batch):
+    def first_weights(loss, *batch):
         started.setdefault("weights", {k: v.clone() for k, v in loss.net.state_dict().items()})
-        return bits_per_dim(loss, batch)
+        return bits_per_dim(loss, *batch)
 
     monkeypatch.setattr(training, "_bits_per_dim", first_weights)
     model = small_model(
@@ -754,6 +755,62 @@ def test_a_cropped_pyramid_level_trains(tmp_path):
         model, "16", random_images(16, size=16), run_dir=tmp_path, steps=2, **quiet()
     )
     assert state["done"] and math.isfinite(state["metrics"]["train_bpd"])
+
+
+def test_input_noise_reaches_the_network_not_the_pixels_it_scores():
+    model = auxpix.build(
+        "pyramid", preset="smoke", resolutions=(4, 8, 16), crop=8, input_noise=(0.0, 0.05)
+    ).eval()
+    images = random_images(2, size=16)
+    assert model.training_noise("8", images, torch.Generator()) is None  # std 0 at 8x8
+    noise = model.training_noise("16", images, torch.Generator().manual_seed(0))
+    assert noise.shape == (2, 3, 16, 16) and 0.04 < noise.std() < 0.06
+    crop = model.training_view("16", images, torch.Generator())
+    assert model.training_noise("16", crop, torch.Generator()).shape == (2, 3, 8, 8)
+    target, aux = model.part_inputs("16", images)
+    part = model.parts["16"]
+    with torch.no_grad():
+        noisy = model.part_bpd("16", images, input_noise=noise)
+        inputs = part.embed(aux), to_unit(target, 256) + noise
+        expected = part.log_prob_from_params(target, part.network(inputs[1], inputs[0]))
+        assert torch.allclose(noisy, -expected.sum((1, 2)) / (3 * 16 * 16 * math.log(2)))
+        assert not torch.allclose(noisy, model.part_bpd("16", images))
+    with pytest.raises(ConfigError, match="input_noise must give a std >= 0 for each of the 2"):
+        auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), input_noise=(0.1,))
+
+
+def test_a_noisy_level_trains_on_the_same_noise_when_resumed(tmp_path):
+    model = auxpix.build("pyramid", preset="smoke", resolutions=(4, 8, 16), input_noise=(0, 0.05))
+    trainees = [
+        training.PartTrainee(model, "16", random_images(16, size=16), device=torch.device("cpu"))
+        for _ in range(2)
+    ]
+    (images, noise), (again, same) = (trainee.batch(3) for trainee in trainees)
+    assert torch.equal(images, again) and torch.equal(noise, same)
+    assert not torch.equal(noise, trainees[0].batch(4)[1])
+    assert (
+        trainees[0].batch(3)[1] is not None
+        and training.PartTrainee(
+            model, "8", random_images(16, size=16), device=torch.device("cpu")
+        ).batch(3)[1]
+        is None
+    )
+    state = train_part(
+        model, "16", random_images(16, size=16), run_dir=tmp_path, steps=2, **quiet()
+    )
+    assert state["done"] and math.isfinite(state["metrics"]["train_bpd"])
+
+
+def test_the_cpu_celeba_pyramid_trains_its_64_and_128_levels_on_noisy_inputs():
+    """Chapter 03's diagnosis: without, their free-running samples leave X̂."""
+    config = auxpix.preset("pyramid", "cpu")
+    assert dict(zip(config.resolutions[1:], config.input_noise)) == {
+        16: 0.0,
+        32: 0.0,
+        64: 0.04,
+        128: 0.04,
+    }
+    assert auxpix.preset("pyramid", "paper").input_noise == ()  # the paper's recipe has none
 
 
 @pytest.mark.parametrize("kind", ["grayscale", "pyramid"])

@@ -14,7 +14,9 @@ import json
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
+import torch
 
 from ..runs import read_state
 from .registry import results_dir, run_dir
@@ -23,6 +25,15 @@ CONSISTENT = 3.0  # 0-255 units: real faces give about 0, a copy of the left nei
 BORDER_RATIO = 2.0
 FIXED = "pyramid-cpu"  # the committed CelebA run, retrained with the fix
 BEFORE_FIX = "pyramid-cpu-before-fix"  # the CelebA run whose samples were streaked
+MORE_STEPS = "pyramid-cpu-more-steps"  # its first retraining: more steps, no input noise
+MORE_STEPS_SAMPLES = "celeba-pyramid-map-more-steps"  # that run's MAP samples, kept
+# What each retraining changed, in the order they were made (fix_reading's ``change``).
+CHANGES = {
+    "more steps": "the 64x64 and 128x128 levels train on 32x32 crops, and the levels from "
+    "32x32 up share the two hours equally",
+    "noisy inputs": "the 64x64 and 128x128 levels train again, their networks reading their "
+    "pixels with Gaussian noise of std 0.04 (in the [-1, 1] scale) added",
+}
 BEFORE_FIX_TABLE2 = "celeba_pyramid-before-fix"  # its Table 2 numbers and steps, as recorded
 BEFORE_COLUMNS = {"whole": "before retraining: whole image", "level": "before retraining: level"}
 CIFAR = ("pyramid-cpu-cifar", "pyramid-cpu-cifar-32-pilot")  # 9,204 and 1,600 steps at 32x32
@@ -35,10 +46,12 @@ NOT_DIAGNOSED = (
 
 class Diagnoses(NamedTuple):
     """The diagnoses chapter 03 reads: the committed CelebA run's, the streaked one's before the
-    fix, and the CIFAR-10 pair (trained long, trained briefly); None where not measured."""
+    fixes, its first retraining's (more steps), and the CIFAR-10 pair (trained long, trained
+    briefly); None where not measured."""
 
     fixed: dict | None
     before: dict | None
+    more_steps: dict | None
     cifar: tuple[dict | None, dict | None]
 
 
@@ -52,11 +65,22 @@ def records(preset: str) -> Diagnoses:
     """The diagnoses at ``preset``: measured at cpu only; the committed run's only while it is
     the run diagnosed (the same checkpoints)."""
     if preset != "cpu":
-        return Diagnoses(None, None, (None, None))
+        return Diagnoses(None, None, None, (None, None))
     fixed = record(FIXED)
     if fixed is not None and not diagnoses_run(fixed, run_dir("pyramid", preset)):
         fixed = None
-    return Diagnoses(fixed, record(BEFORE_FIX), (record(CIFAR[0]), record(CIFAR[1])))
+    cifar = (record(CIFAR[0]), record(CIFAR[1]))
+    return Diagnoses(fixed, record(BEFORE_FIX), record(MORE_STEPS), cifar)
+
+
+def kept_faces(name: str, preset: str) -> torch.Tensor | None:
+    """The top level of the kept samples <results>/samples/<preset>/<name>.npz of a run that
+    is no longer the committed one (read as kept, not checked against today's run), or None."""
+    path = results_dir() / "samples" / preset / f"{name}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as kept:
+        return torch.from_numpy(kept[max((k for k in kept.files if k.isdigit()), key=int)])
 
 
 def diagnoses_run(found: dict, path: Path) -> bool:
@@ -195,20 +219,19 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
     return " ".join(sentences)
 
 
-def fix_reading(before: dict, fixed: dict) -> str:
-    """What the fix changed, level by level: training steps and free-running consistency of
-    the streaked run against the retrained one."""
+def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
+    """What a retraining (``change``, a key of CHANGES) changed, level by level: training steps,
+    free-running consistency and test bits/dim given X̂ of the run before it against the run
+    after it."""
     old, new = table(before), table(fixed)
     changes = ", ".join(
         f"{level}: {int(old.loc[level, 'steps']):,} → {int(new.loc[level, 'steps']):,} steps, "
-        f"free-running {old.loc[level, 'free']:.2f} → {new.loc[level, 'free']:.2f}"
+        f"free-running {old.loc[level, 'free']:.2f} → {new.loc[level, 'free']:.2f}, "
+        f"bits/dim {old.loc[level, 'bpd aligned']:.3f} → {new.loc[level, 'bpd aligned']:.3f}"
         for level in new.index
         if level in old.index
     )
-    return (
-        "The change: the 64x64 and 128x128 levels train on 32x32 crops, and the levels from "
-        f"32x32 up share the two hours equally. Before → after it, per level: {changes}."
-    )
+    return f"The change: {CHANGES[change]}. Before → after it, per level: {changes}."
 
 
 def with_before_fix(table2: pd.DataFrame, preset: str) -> pd.DataFrame:

@@ -83,6 +83,7 @@ def test_the_fix_reads_as_steps_and_drift_before_and_after():
     before = found(**{"16": level((20.0, 40.0))})
     after = {**found(**{"16": level((1.0, 1.5))}), "checkpoints": {"16": "ckpt-00050000-x"}}
     text = diagnosis.fix_reading(before, after)
+    assert "16" not in diagnosis.fix_reading(before, before).split("retrained:")[1]
     assert "16: 16,000 → 50,000 steps, free-running 30.00 → 1.25, bits/dim 3.000 → 3.000" in text
     assert "share the two hours equally" in text
     noisy = diagnosis.fix_reading(before, after, "noisy inputs")
@@ -111,6 +112,9 @@ def test_a_diagnosis_applies_to_the_run_whose_checkpoints_it_read(tmp_path):
 def test_the_reading_says_where_a_level_drifts():
     one = diagnosis.reading(found(**{"32": level((20.0, 10.0))}))
     assert "Level 32 (32,000 steps: free-running 15.0" in one
+    assert "teacher-forced 1.00 inside; above 3)" in one
+    border = diagnosis.reading(found(**{"32": level((1.0, 2.5))}))
+    assert "inside; border band over 2x the interior)" in border
     assert (
         "misses it: fed the true prefix it stays close to X̂, run on its own samples it leaves it, across the image."
         in one
@@ -121,7 +125,10 @@ def test_the_reading_says_where_a_level_drifts():
 
 def test_the_figures_say_which_levels_samples_stray():
     text = diagnosis.samples_reading(found(**{"16": level((1.0, 1.5)), "32": level((20.0, 9.0))}))
-    assert "16: 1.00, 32: 20.00; level 32 strays further than 3: its faces are broken" in text
+    assert (
+        "16: 1.00, 32: 20.00; level 32 strays further than the criterion's 3 (the diagnosis below "
+        "measures why)" in text
+    )
     assert "every level stays within 3" in diagnosis.samples_reading(
         found(**{"16": level((1.0, 1.5))})
     )

@@ -186,7 +186,7 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
     worst = levels.loc[bad]
     each = ", ".join(
         f"{level} ({int(row.steps):,} steps: free-running {row.free:.1f}, border band "
-        f"{row['free, border']:.1f}; teacher-forced {row.teacher:.2f} inside)"
+        f"{row['free, border']:.1f}; teacher-forced {row.teacher:.2f} inside; {_missed(row)})"
         for level, row in worst.iterrows()
     )
     many = len(bad) > 1
@@ -219,19 +219,34 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
     return " ".join(sentences)
 
 
+def _missed(row: pd.Series) -> str:
+    """Which half of the criterion a level's free-running samples miss."""
+    missed = []
+    if row.free > CONSISTENT:
+        missed.append(f"above {CONSISTENT:g}")
+    if row["free, border"] > BORDER_RATIO * row["free, inside"]:
+        missed.append(f"border band over {BORDER_RATIO:g}x the interior")
+    return " and ".join(missed)
+
+
 def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
     """What a retraining (``change``, a key of CHANGES) changed, level by level: training steps,
     free-running consistency and test bits/dim given X̂ of the run before it against the run
     after it."""
     old, new = table(before), table(fixed)
+    retrained = [
+        level
+        for level in new.index
+        if level in old.index
+        and before["checkpoints"][str(level)] != fixed["checkpoints"][str(level)]
+    ]
     changes = ", ".join(
         f"{level}: {int(old.loc[level, 'steps']):,} → {int(new.loc[level, 'steps']):,} steps, "
         f"free-running {old.loc[level, 'free']:.2f} → {new.loc[level, 'free']:.2f}, "
         f"bits/dim {old.loc[level, 'bpd aligned']:.3f} → {new.loc[level, 'bpd aligned']:.3f}"
-        for level in new.index
-        if level in old.index
+        for level in retrained
     )
-    return f"The change: {CHANGES[change]}. Before → after it, per level: {changes}."
+    return f"The change: {CHANGES[change]}. Before → after it, per level retrained: {changes}."
 
 
 def with_before_fix(table2: pd.DataFrame, preset: str) -> pd.DataFrame:
@@ -257,8 +272,7 @@ def samples_reading(found: dict) -> str:
     many = len(bad) > 1
     verdict = (
         f"level{'s' if many else ''} {' and '.join(bad)} {'stray' if many else 'strays'} further "
-        f"than {CONSISTENT:g}: {'their' if many else 'its'} faces are broken (the diagnosis "
-        "below says why)"
+        f"than the criterion's {CONSISTENT:g} (the diagnosis below measures why)"
         if bad
         else f"every level stays within {CONSISTENT:g}"
     )

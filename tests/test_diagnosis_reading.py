@@ -7,6 +7,7 @@ import json
 
 import pandas as pd
 
+import auxpix
 from auxpix.book import diagnosis
 
 
@@ -132,3 +133,12 @@ def test_the_figures_say_which_levels_samples_stray():
     assert "every level stays within 3" in diagnosis.samples_reading(
         found(**{"16": level((1.0, 1.5))})
     )
+
+
+def test_table2_says_which_levels_trained_on_noisy_inputs():
+    config = auxpix.preset("pyramid", "cpu")
+    assert diagnosis.noise_training(config).startswith(
+        "Not in the paper: the 64x64 and 128x128 levels trained reading their pixels with "
+        "Gaussian noise of std 0.04"
+    )
+    assert diagnosis.noise_training(auxpix.preset("pyramid", "paper")) == ""

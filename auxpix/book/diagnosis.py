@@ -249,6 +249,21 @@ def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
     return f"The change: {CHANGES[change]}. Before → after it, per level retrained: {changes}."
 
 
+def noise_training(config) -> str:
+    """Which levels of a pyramid config trained on noisy inputs, and with what std; "" if none."""
+    noisy = {r: std for r, std in zip(config.resolutions[1:], config.input_noise) if std}
+    if not noisy:
+        return ""
+    levels = " and ".join(f"{r}x{r}" for r in noisy)
+    stds = " and ".join(f"{std:g}" for std in dict.fromkeys(noisy.values()))
+    return (
+        f"Not in the paper: the {levels} level{'s' if len(noisy) > 1 else ''} trained reading "
+        f"{'their' if len(noisy) > 1 else 'its'} pixels with Gaussian noise of std {stds} (in "
+        'the networks\' [-1, 1] scale) added, the pixels scored left exact; "what went wrong" '
+        "below says why."
+    )
+
+
 def with_before_fix(table2: pd.DataFrame, preset: str) -> pd.DataFrame:
     """Table 2 with the streaked run's whole-image and level bits/dim beside it (at cpu, where
     the CelebA run was retrained), on the same test faces."""

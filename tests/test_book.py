@@ -1081,6 +1081,7 @@ def test_readme_quotes_the_recorded_sampling_speeds():
         "paper (Titan X), without caching": tables.PAPER_SPEEDS,
         "ours, window": tables.OURS_WINDOW,
         "ours, cached": tables.OURS_CACHED,
+        "ours, compiled": tables.OURS_COMPILED,
         "ours, naive": tables.OURS_NAIVE,
     }
     assert [labels[row[0]] for row in comparison_quoted] == list(comparison.index)

@@ -14,39 +14,56 @@ export AUXPIX_RESULTS="${AUXPIX_RESULTS:-$PWD/results}"  # the book registry's f
 results="$AUXPIX_RESULTS"
 mkdir -p "$results/logs"
 stream() {
+    local kind_preset
     for kind_preset in "$@"; do
         echo "auxpix: training $kind_preset ($(date -u +%H:%M:%S))"
         OMP_NUM_THREADS=1 python -c "
 import sys
 from auxpix.book import registry
-kind, preset = sys.argv[1:]
-registry.trained(kind, preset, train=registry.needs_training(kind, preset), compile=True,
-                 command='scripts/train_book_runs.sh $preset $pair')" ${kind_preset/:/ }
+kind, preset, *retrain = sys.argv[1:]
+registry.trained(kind, preset, train=bool(retrain) or registry.needs_training(kind, preset),
+                 compile=True, command='scripts/train_book_runs.sh $preset $pair $parts'.strip())" ${kind_preset//:/ }
     done
 }
-# One run's parts in two streams (registry.part_streams deals them by budget), then the run
-# finished (recorded and moved into place) once both are done.
+# One run's parts in two streams (retraining.part_streams deals them by budget), then the run
+# finished (recorded and moved into place) once both are done. With $parts ($3: a comma-separated
+# list, "celeba" only), just those are retrained, the others kept from the committed run.
 split() {
     kind="${1%%:*}" kind_preset="${1#*:}"
+    finish="$1"
+    if [ -n "$parts" ]; then
+        python -c "
+import sys
+from auxpix.book import retraining
+retraining.stage_retraining(sys.argv[1], sys.argv[2], sys.argv[3].split(','))" \
+            "$kind" "$kind_preset" "$parts" || return 1
+        finish="$1:retrain"
+    fi
     for stream in 0 1; do
         OMP_NUM_THREADS=1 python -c "
 import sys
-from auxpix.book import registry
-kind, preset, stream = sys.argv[1:]
-parts = registry.part_streams(kind, preset)[int(stream)]
-if registry.needs_training(kind, preset):
-    registry.train_parts(kind, preset, parts, compile=True)" "$kind" "$kind_preset" "$stream" \
+from auxpix.book import registry, retraining
+kind, preset, stream, parts = sys.argv[1:]
+parts = parts.split(',') if parts else None
+dealt = retraining.part_streams(kind, preset, parts=parts)[int(stream)]
+if parts or registry.needs_training(kind, preset):
+    registry.train_parts(kind, preset, dealt, compile=True)" "$kind" "$kind_preset" "$stream" "$parts" \
             > "$results/logs/train-$preset-$kind-$kind_preset-stream$stream.log" 2>&1 &
         pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid" || return 1; done
     cat "$results/logs/train-$preset-$kind-$kind_preset"-stream*.log
-    stream "$1" > "$results/logs/train-$preset-$kind-$kind_preset.log" 2>&1
+    stream "$finish" > "$results/logs/train-$preset-$kind-$kind_preset.log" 2>&1
     cat "$results/logs/train-$preset-$kind-$kind_preset.log"
 }
 # Pairs of runs of equal budget, one per stream: $2 names the pairs to train (default both);
-# "celeba" trains the CelebA pyramid alone, its levels in two streams.
+# "celeba" trains the CelebA pyramid alone, its levels in two streams; then $3 may name the levels
+# to retrain (e.g. 16,32,128), the others kept from the committed run.
 pairs="${2:-cifar pyramids}"
+parts="${3:-}"
+if [ -n "$parts" ] && [ "$pairs" != celeba ]; then
+    echo "scripts/train_book_runs.sh: parts ($parts) are retrained for the pair celeba only" >&2; exit 2
+fi
 status=0
 for pair in $pairs; do
     case "$pair" in

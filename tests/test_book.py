@@ -17,7 +17,7 @@ import torch
 
 import auxpix
 from auxpix import bench, paper
-from auxpix.book import readings, registry, status, tables
+from auxpix.book import readings, registry, retraining, status, tables
 from auxpix.budgets import budget, paper_epochs
 from auxpix.errors import CheckpointError, ConfigError, RunUnavailable
 from auxpix.runs import RUN_FILE, read_metrics, read_state
@@ -278,8 +278,51 @@ def test_cpu_celeba_pyramid_gives_the_levels_trained_on_32x32_equal_minutes():
 
 
 def test_part_streams_balance_a_models_budget():
-    assert registry.part_streams("pyramid", "cpu") == [["32", "128"], ["64", "16", "8"]]
-    assert sorted(sum(registry.part_streams("pyramid", "smoke", 3), [])) == ["16", "32", "8"]
+    assert retraining.part_streams("pyramid", "cpu") == [["32", "128"], ["64", "16", "8"]]
+    assert sorted(sum(retraining.part_streams("pyramid", "smoke", 3), [])) == ["16", "32", "8"]
+    assert retraining.part_streams("pyramid", "cpu", parts=["16", "32", "128"]) == [
+        ["32", "16"],
+        ["128"],
+    ]
+
+
+def finished_run(path: Path, kind: str, preset: str) -> Path:
+    """A run folder whose parts all say they are done (no weights: enough for staging)."""
+    model = auxpix.build(kind, preset=preset)
+    run = {"kind": kind, "preset": preset, "config": auxpix.config.config_to_dict(model.config)}
+    path.mkdir(parents=True)
+    (path / RUN_FILE).write_text(json.dumps(run))
+    for part in model.parts:
+        (path / part).mkdir()
+        state = {
+            "step": 1,
+            "seed": 0,
+            "seconds": 1.0,
+            "checkpoint": "ckpt-00000001-x",
+            "done": True,
+        }
+        (path / part / "state.json").write_text(json.dumps(state))
+    return path
+
+
+def test_a_retraining_keeps_the_other_parts_and_takes_todays_preset(results):
+    final = finished_run(registry.run_dir("pyramid", "smoke"), "pyramid", "smoke")
+    edit_config(final, input_noise=[0.5, 0.5])  # as saved before a change of recipe
+    staging = retraining.stage_retraining("pyramid", "smoke", ["16"])
+    assert sorted(p.name for p in staging.iterdir()) == ["32", "8", RUN_FILE]
+    assert read_state(staging / "8") == read_state(final / "8")
+    today = auxpix.config.preset("pyramid", "smoke")
+    assert auxpix.runs.read_run(staging)["config"] == today
+    (staging / "32" / "begun").touch()  # a retraining begun is resumed, not staged again
+    assert retraining.stage_retraining("pyramid", "smoke", ["16"]) == staging
+    assert (staging / "32" / "begun").exists()
+
+
+def test_a_retraining_needs_a_finished_run_and_real_parts(results):
+    with pytest.raises(RunUnavailable, match="train it whole .* before retraining some"):
+        retraining.stage_retraining("pyramid", "smoke", ["16"])
+    with pytest.raises(ConfigError, match="no part 64: its parts are 8, 16, 32"):
+        retraining.stage_retraining("pyramid", "smoke", ["64"])
 
 
 def test_other_budgets():

@@ -172,7 +172,7 @@ def trained(
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
-    elif not _complete(final):
+    elif not complete(final):
         raise RunUnavailable(f"{final} is missing or unfinished: {_how_to_train(preset)}")
     try:
         return load_run(final, device=device)
@@ -191,7 +191,7 @@ def needs_training(kind: str, preset: str) -> bool:
     """Whether the run of ``kind`` at ``preset`` is missing, unfinished, or saved by an older
     version of auxpix (its saved config no longer builds a model, or its weights do not fit it)."""
     path = run_dir(kind, preset)
-    return not _complete(path) or not loads(path)
+    return not complete(path) or not loads(path)
 
 
 def loads(path: Path) -> bool:
@@ -205,7 +205,7 @@ def loads(path: Path) -> bool:
     return True
 
 
-def _complete(path: Path) -> bool:
+def complete(path: Path) -> bool:
     """Whether every part of the run at ``path`` finished training; a run whose config no
     longer builds a model counts as complete (:func:`loads` tells it apart)."""
     if not (path / "run.json").is_file():
@@ -215,6 +215,18 @@ def _complete(path: Path) -> bool:
     except ArchitectureError:
         return True
     return all((read_state(path / name) or {}).get("done") for name in model.parts)
+
+
+def preset_model(kind: str, preset: str, parts: list[str]):
+    """A new model of ``kind`` at ``preset``, checked to have the parts named ``parts``."""
+    model = from_config(preset_config(kind, preset))
+    unknown = sorted(set(parts) - set(model.parts))
+    if unknown:
+        raise ConfigError(
+            f"{kind} at preset {preset} has no part {', '.join(unknown)}: "
+            f"its parts are {', '.join(model.parts)}"
+        )
+    return model
 
 
 def train_parts(
@@ -232,13 +244,7 @@ def train_parts(
     model's parts side by side; :func:`trained` then finishes the run."""
     final = run_dir(kind, preset)
     staging = final.with_name(final.name + ".training")
-    model = from_config(preset_config(kind, preset))
-    unknown = sorted(set(parts) - set(model.parts))
-    if unknown:
-        raise ConfigError(
-            f"{kind} at preset {preset} has no part {', '.join(unknown)}: "
-            f"its parts are {', '.join(model.parts)}"
-        )
+    model = preset_model(kind, preset, parts)
     train_images = model_images(model, "train", data_dir=data_dir)
     test_images = model_images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
     for part in parts:
@@ -268,18 +274,6 @@ def train_parts(
             flush=True,
         )
     return staging
-
-
-def part_streams(kind: str, preset: str, streams: int = 2) -> list[list[str]]:
-    """The parts of ``kind`` at ``preset`` dealt to ``streams`` processes so that their budgets
-    are as even as they can be (the longest part first, to the least loaded stream)."""
-    model = from_config(preset_config(kind, preset))
-    parts = list(model.parts)
-    cost = {part: list(budget(kind, preset, part, parts).values())[0] for part in parts}
-    dealt: list[list[str]] = [[] for _ in range(streams)]
-    for part in sorted(parts, key=lambda name: -cost[name]):
-        min(dealt, key=lambda names: sum(cost[name] for name in names)).append(part)
-    return dealt
 
 
 # scripts/finetune_exact.sh's runs: the book's PixelCNN++ trained on for the same extra budget

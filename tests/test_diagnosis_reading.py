@@ -138,7 +138,11 @@ def test_the_figures_say_which_levels_samples_stray():
 def test_table2_says_which_levels_trained_on_noisy_inputs():
     config = auxpix.preset("pyramid", "cpu")
     assert diagnosis.noise_training(config).startswith(
-        "Not in the paper: the 64x64 and 128x128 levels trained reading their pixels with "
-        "Gaussian noise of std 0.04"
+        "Not in the paper: the 16x16, 32x32 and 64x64 levels with std 0.04 and the 128x128 "
+        "level with std 0.08 trained reading their pixels with Gaussian noise"
+    )
+    one = auxpix.preset("pyramid", "smoke", resolutions=(4, 8, 16), input_noise=(0, 0.05))
+    assert diagnosis.noise_training(one).startswith(
+        "Not in the paper: the 16x16 level with std 0.05 trained"
     )
     assert diagnosis.noise_training(auxpix.preset("pyramid", "paper")) == ""

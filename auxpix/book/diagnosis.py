@@ -27,12 +27,16 @@ FIXED = "pyramid-cpu"  # the committed CelebA run, retrained with the fix
 BEFORE_FIX = "pyramid-cpu-before-fix"  # the CelebA run whose samples were streaked
 MORE_STEPS = "pyramid-cpu-more-steps"  # its first retraining: more steps, no input noise
 MORE_STEPS_SAMPLES = "celeba-pyramid-map-more-steps"  # that run's MAP samples, kept
+NOISY_TOP = "pyramid-cpu-noisy-top"  # its second: noisy inputs at 64x64 and 128x128 only
+NOISY_TOP_SAMPLES = "celeba-pyramid-map-noisy-top"  # that run's MAP samples, kept
 # What each retraining changed, in the order they were made (fix_reading's ``change``).
 CHANGES = {
     "more steps": "the 64x64 and 128x128 levels train on 32x32 crops, and the levels from "
     "32x32 up share the two hours equally",
     "noisy inputs": "the 64x64 and 128x128 levels train again, their networks reading their "
     "pixels with Gaussian noise of std 0.04 (in the [-1, 1] scale) added",
+    "noisy everywhere": "the 16x16 and 32x32 levels train again on inputs with noise of std "
+    "0.04 too, and the 128x128 level with noise of std 0.08",
 }
 BEFORE_FIX_TABLE2 = "celeba_pyramid-before-fix"  # its Table 2 numbers and steps, as recorded
 BEFORE_COLUMNS = {"whole": "before retraining: whole image", "level": "before retraining: level"}
@@ -46,12 +50,14 @@ NOT_DIAGNOSED = (
 
 class Diagnoses(NamedTuple):
     """The diagnoses chapter 03 reads: the committed CelebA run's, the streaked one's before the
-    fixes, its first retraining's (more steps), and the CIFAR-10 pair (trained long, trained
+    fixes, its first retraining's (more steps), its second's (noisy inputs at the top two
+    levels), and the CIFAR-10 pair (trained long, trained
     briefly); None where not measured."""
 
     fixed: dict | None
     before: dict | None
     more_steps: dict | None
+    noisy_top: dict | None
     cifar: tuple[dict | None, dict | None]
 
 
@@ -65,12 +71,12 @@ def records(preset: str) -> Diagnoses:
     """The diagnoses at ``preset``: measured at cpu only; the committed run's only while it is
     the run diagnosed (the same checkpoints)."""
     if preset != "cpu":
-        return Diagnoses(None, None, None, (None, None))
+        return Diagnoses(None, None, None, None, (None, None))
     fixed = record(FIXED)
     if fixed is not None and not diagnoses_run(fixed, run_dir("pyramid", preset)):
         fixed = None
     cifar = (record(CIFAR[0]), record(CIFAR[1]))
-    return Diagnoses(fixed, record(BEFORE_FIX), record(MORE_STEPS), cifar)
+    return Diagnoses(fixed, record(BEFORE_FIX), record(MORE_STEPS), record(NOISY_TOP), cifar)
 
 
 def kept_faces(name: str, preset: str) -> torch.Tensor | None:
@@ -251,17 +257,27 @@ def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
 
 def noise_training(config) -> str:
     """Which levels of a pyramid config trained on noisy inputs, and with what std; "" if none."""
-    noisy = {r: std for r, std in zip(config.resolutions[1:], config.input_noise) if std}
-    if not noisy:
+    by_std: dict[float, list[str]] = {}
+    for r, std in zip(config.resolutions[1:], config.input_noise):
+        if std:
+            by_std.setdefault(std, []).append(f"{r}x{r}")
+    if not by_std:
         return ""
-    levels = " and ".join(f"{r}x{r}" for r in noisy)
-    stds = " and ".join(f"{std:g}" for std in dict.fromkeys(noisy.values()))
-    return (
-        f"Not in the paper: the {levels} level{'s' if len(noisy) > 1 else ''} trained reading "
-        f"{'their' if len(noisy) > 1 else 'its'} pixels with Gaussian noise of std {stds} (in "
-        'the networks\' [-1, 1] scale) added, the pixels scored left exact; "what went wrong" '
-        "below says why."
+    groups = _and(
+        f"the {_and(levels)} level{'s' if len(levels) > 1 else ''} with std {std:g}"
+        for std, levels in by_std.items()
     )
+    return (
+        f"Not in the paper: {groups} trained reading their pixels with Gaussian noise (in the "
+        'networks\' [-1, 1] scale) added, the pixels scored left exact; "what went wrong" below '
+        "says why."
+    )
+
+
+def _and(items) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def with_before_fix(table2: pd.DataFrame, preset: str) -> pd.DataFrame:

@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..runs import read_state
+from ..runs import read_metrics, read_state
+from . import tables
 from .registry import results_dir, run_dir
 
 CONSISTENT = 3.0  # 0-255 units: real faces give about 0, a copy of the left neighbour 6-18
 BORDER_RATIO = 2.0
+FLAT = 0.05  # bits/dim over a training curve's last quarter below which it has flattened
 FIXED = "pyramid-cpu"  # the committed CelebA run, retrained with the fix
 BEFORE_FIX = "pyramid-cpu-before-fix"  # the CelebA run whose samples were streaked
 MORE_STEPS = "pyramid-cpu-more-steps"  # its first retraining: more steps, no input noise
@@ -278,6 +280,34 @@ def _and(items) -> str:
     """ "a", "a and b", "a, b and c"."""
     items = list(items)
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def rise_reason(table2: pd.DataFrame, run: Path) -> str:
+    """Where Table 2's whole-image bits/dim rise, which level makes them rise and by how much,
+    against the paper's level there (its Table 2's whole image at r less a quarter of r/2's)
+    and against that level's own training curve (the test bits/dim over its last quarter of
+    steps, from the run's metrics); "" where they fall at every step."""
+    whole, level, theirs = (table2[c] for c in (tables.WHOLE_IMAGE, tables.LEVEL, tables.PAPER))
+    labels = list(table2.index)
+    each = []
+    for low, high in zip(labels[:-1], labels[1:]):
+        if whole[high] < whole[low]:
+            continue
+        needed, paper_level = 0.75 * whole[low], theirs[high] - theirs[low] / 4
+        curve = [m for m in read_metrics(run, high.split("x")[0]) if "test_bpd" in m]
+        quarter = next(m for m in curve if m["step"] >= 0.75 * curve[-1]["step"])
+        change = curve[-1]["test_bpd"] - quarter["test_bpd"]
+        trend = "had flattened" if abs(change) < FLAT else "was still falling"
+        each.append(
+            f"the {high} level's own bits/dim are {level[high]:.2f}, {level[high] - needed:.2f} "
+            f"above the {needed:.2f} at which the whole {high} image would fall below {low}'s; "
+            f"the paper's {high} level's own, from its Table 2, are {paper_level:.2f}; ours "
+            f"changed by {change:+.3f} over the last quarter of its {curve[-1]['step']:,} steps "
+            f"(test bits/dim on the faces scored during training): its curve {trend}"
+        )
+    if not each:
+        return ""
+    return "Why the whole image's bits/dim rise: " + "; ".join(each) + "."
 
 
 def with_before_fix(table2: pd.DataFrame, preset: str) -> pd.DataFrame:

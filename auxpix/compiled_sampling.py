@@ -6,7 +6,7 @@ them. The cached steps are shape-static, so :class:`CompiledDraws` compiles with
 ``torch.compile``, once, a function that runs the pixel step, draws the pixel's values from
 its parameters and writes them into the images: one graph per number of resolutions a pixel
 starts (1 for a pyramid level's one-resolution net, 3 for PixelCNN++'s three), never one per
-pixel or row. The draw's uniform numbers are drawn eagerly before each call, in the eager
+pixel or row. The draw's uniform numbers are drawn eagerly, a row's at its start, in the eager
 sampler's order, so the draws are the eager sampler's up to the order of floating-point sums:
 in float64 the same images; in float32 a value on a bin boundary may round the other way, and
 the pixels drawn after it, which see it, then differ too.
@@ -49,8 +49,10 @@ class CompiledDraws:
     into x and into ``network_input`` (x on the network's scale, its input).
 
     ``draw(params, uniforms) -> (values, values on the input scale)`` draws a pixel from its
-    parameters with the uniform numbers ``uniforms(params)``, which are drawn eagerly before
-    the compiled step, in the order the eager sampler draws them. ``draw_key`` names the draw's
+    parameters with the uniform numbers ``uniforms(params, draws=width)``, drawn eagerly for a
+    whole row at its start, in the order the eager sampler draws them pixel by pixel (one call
+    instead of one a pixel; a row left unfinished has drawn the rest of its numbers). The CPU
+    generator gives the same numbers either way; a CUDA one gives others, as random. ``draw_key`` names the draw's
     settings. The steps are compiled at their first call and kept with the network per
     configuration (the images' shape, dtype and device, the CPU threads) and draw: later
     images compile nothing (:meth:`compile` compiles them all at once). They run on a copy of
@@ -95,13 +97,14 @@ class CompiledDraws:
     def __call__(self, i: int, j: int) -> None:
         cached = self.cached
         cached.row_if_due(self.network_input, i, j)
+        if j == 0:
+            self.row_uniforms = self.uniforms(self.template, draws=self.x.shape[-1])
         depth = cached.depth_at(i, j)
         self._step(cached.rows[i], cached.columns[j], depth)
 
     def _step(self, i: torch.Tensor, j: torch.Tensor, depth: int) -> None:
-        uniforms = self.uniforms(self.template)
         step = self.steps[depth - 1]
-        step(self.cached, self.network_input, self.x, i, j, depth, self.draw, uniforms)
+        step(self.cached, self.network_input, self.x, i, j, depth, self.draw, self.row_uniforms)
 
     def compile(self) -> None:
         """Compile every step (a call of each; this sampler's images are scratch after it)."""
@@ -109,13 +112,17 @@ class CompiledDraws:
         for depth in range(1, resolutions + 1):  # where a row, a pixel starts `depth` of them
             first = 0 if depth == resolutions else 2 ** (depth - 1)
             cached.row_steps[depth - 1](cached, self.network_input, cached.rows[first], depth)
+            self.row_uniforms = self.uniforms(self.template, draws=self.x.shape[-1])
             self._step(cached.rows[0], cached.columns[first], depth)
 
 
-def _draw_step(cached: CachedNetwork, network_input, x, i, j, depth: int, draw, uniforms) -> None:
-    """The pixel step at (i, j), its draw and the writes of the values drawn."""
+def _draw_step(
+    cached: CachedNetwork, network_input, x, i, j, depth: int, draw, row_uniforms
+) -> None:
+    """The pixel step at (i, j), its draw (with pixel j's of the row's uniform numbers) and the
+    writes of the values drawn."""
     params = CachedNetwork.pixel_step(cached, network_input, i, j, depth)
-    values, scaled = draw(params, uniforms)
+    values, scaled = draw(params, [u.index_select(0, j).squeeze(0) for u in row_uniforms])
     index = i * x.shape[-1] + j  # (i, j) in the images' flattened rows
     x.view(*x.shape[:2], -1).index_copy_(2, index, values.flatten(2))
     network_input.view(*x.shape[:2], -1).index_copy_(2, index, scaled.to(network_input).flatten(2))
@@ -127,8 +134,18 @@ def _compiler(device: torch.device) -> Callable:
     not one Python line each; on CUDA the steps replay as CUDA graphs (what
     ``mode="reduce-overhead"`` does)."""
     cuda = device.type == "cuda"
-    options = {"conv_1x1_as_mm": True, "triton.cudagraphs": cuda, "cpp_wrapper": not cuda}
+    options = {
+        "conv_1x1_as_mm": True,
+        "triton.cudagraphs": cuda,
+        "cpp_wrapper": not cuda,
+        "guard_filter_fn": _no_guards,
+    }
     return functools.partial(torch.compile, dynamic=False, fullgraph=True, options=options)
+
+
+def _no_guards(entries) -> list[bool]:
+    """Keep none of dynamo's guards: a step is kept under its configuration (see _Unguarded)."""
+    return [False] * len(entries)
 
 
 def _draw_steps(resolutions: int, device: torch.device) -> list:
@@ -148,26 +165,30 @@ def _per_depth(function, resolutions: int, device: torch.device) -> list:
     function's graphs (and its limit on recompiling them) per code object, so every network,
     configuration, draw and depth gets one and none recompiles another's."""
     compile = _compiler(device)
-    steps = [_unguarded(compile(_own_code(function))) for _ in range(resolutions)]
+    steps = [_Unguarded(compile(_own_code(function))) for _ in range(resolutions)]
     return steps if device.type != "cuda" else [_new_step(step) for step in steps]
 
 
-def _unguarded(step):
-    """``step``, its guards skipped from its second call on. The first call compiles its one
-    graph, for its one configuration; what the guards would check (the inputs' shapes, dtypes
-    and devices, the draw) is the key it is kept under, and checking it at every pixel costs
-    about a quarter of a small net's compiled step."""
-    compiled = False
+class _Unguarded:
+    """``step`` compiled ahead (``aot_compile``) at its first call, for that call's inputs, and
+    from then on called as plain Python around the compiled graph: no frame evaluation and no
+    guards. What the guards would check (the inputs' shapes, dtypes and devices, the draw) is
+    the key the step is kept under; checking it at every pixel, and entering dynamo, cost
+    about a third of a small net's compiled step (benchmarks/README.md)."""
 
-    def run(*args):
-        nonlocal compiled
-        if not compiled:
-            compiled = True
-            return step(*args)
-        with torch.compiler.set_stance(skip_guard_eval_unsafe=True):
-            return step(*args)
+    def __init__(self, step):
+        self.step, self.compiled = step, None
 
-    return run
+    def __call__(self, *args):
+        if self.compiled is None:
+            self.compiled = self.step.aot_compile((args, {}))
+            self.compiled.disable_guard_check()
+        return self.compiled(*args)
+
+    def __reduce__(self):
+        # aot_compile pickles what a step reads (the cached network holds the row steps) with
+        # its guards, which nothing here loads: a step pickles as a new, empty one.
+        return (_Unguarded, (None,))
 
 
 def _new_step(step):

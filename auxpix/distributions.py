@@ -84,21 +84,41 @@ def _gumbel_argmax(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 def mixture_uniforms(
-    params: torch.Tensor, *, map: bool = False, generator: torch.Generator | None = None
+    params: torch.Tensor,
+    *,
+    map: bool = False,
+    generator: torch.Generator | None = None,
+    draws: int | None = None,
 ) -> list[torch.Tensor]:
     """The uniform numbers :func:`logistic_mixture_sample` draws for ``params``, in its order:
     one per component (the component's draw), then, unless ``map``, one per channel (its noise).
-    Drawn apart, they let the draw itself run inside a compiled graph."""
+    Drawn apart, they let the draw itself run inside a compiled graph. ``draws``: those of
+    that many draws, one after the other, each tensor with a leading dimension of ``draws``."""
     b, c, h, w = params.shape
     shapes = [(b, c // 10, h, w)] + ([] if map else [(b, 3, h, w)])
-    return [_uniform(shape, params, generator) for shape in shapes]
+    return _uniforms(shapes, params, generator, draws)
 
 
 def categorical_uniforms(
-    logits: torch.Tensor, *, map: bool = False, generator: torch.Generator | None = None
+    logits: torch.Tensor,
+    *,
+    map: bool = False,
+    generator: torch.Generator | None = None,
+    draws: int | None = None,
 ) -> list[torch.Tensor]:
-    """The uniform numbers :func:`categorical_sample` draws for ``logits`` (none for ``map``)."""
-    return [] if map else [_uniform(logits.shape, logits, generator)]
+    """The uniform numbers :func:`categorical_sample` draws for ``logits`` (none for ``map``);
+    ``draws`` as in :func:`mixture_uniforms`."""
+    return [] if map else _uniforms([tuple(logits.shape)], logits, generator, draws)
+
+
+def _uniforms(shapes, like: torch.Tensor, generator, draws: int | None) -> list[torch.Tensor]:
+    """Uniform numbers of ``shapes`` in turn; with ``draws``, those of ``draws`` such turns from
+    one call (the CPU generator draws a tensor's numbers in order: the same numbers)."""
+    if draws is None:
+        return [_uniform(shape, like, generator) for shape in shapes]
+    sizes = [math.prod(shape) for shape in shapes]
+    numbers = _uniform((draws, sum(sizes)), like, generator)
+    return [part.reshape(draws, *shape) for part, shape in zip(numbers.split(sizes, dim=1), shapes)]
 
 
 def _discretize(y: torch.Tensor) -> torch.Tensor:

@@ -209,10 +209,13 @@ class PixelCNN(nn.Module):
             uniforms=uniforms,
         )
 
-    def pixel_uniforms(self, params, *, map=False, generator=None) -> list[torch.Tensor]:
-        """The uniform numbers :meth:`sample_pixel` draws for ``params``, in its order."""
+    def pixel_uniforms(
+        self, params, *, map=False, generator=None, draws=None
+    ) -> list[torch.Tensor]:
+        """The uniform numbers :meth:`sample_pixel` draws for ``params``, in its order (those
+        of ``draws`` pixels in turn, each tensor with a leading dimension of ``draws``)."""
         uniforms = mixture_uniforms if self.channels == 3 else categorical_uniforms
-        return uniforms(params, map=map, generator=generator)
+        return uniforms(params, map=map, generator=generator, draws=draws)
 
     @in_eval_mode
     def sample(

@@ -8,8 +8,10 @@ import torch
 from auxpix.distributions import (
     categorical_log_prob,
     categorical_sample,
+    categorical_uniforms,
     logistic_mixture_log_prob,
     logistic_mixture_sample,
+    mixture_uniforms,
 )
 
 K = 3
@@ -198,3 +200,17 @@ def test_log_prob_is_finite_and_differentiable_for_extreme_parameters():
     lp = logistic_mixture_log_prob(x, params)
     lp.sum().backward()
     assert torch.isfinite(lp).all() and torch.isfinite(params.grad).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("map", [False, True])
+def test_a_rows_uniform_numbers_drawn_at_once_are_those_drawn_pixel_by_pixel(dtype, map):
+    """The compiled sampler draws a row's numbers in one call (auxpix.compiled_sampling)."""
+    mixture, logits = torch.zeros(2, 100, 1, 1, dtype=dtype), torch.zeros(2, 16, 1, 1, dtype=dtype)
+    for uniforms, params in ((mixture_uniforms, mixture), (categorical_uniforms, logits)):
+        generator = torch.Generator().manual_seed(5)
+        one_by_one = [uniforms(params, map=map, generator=generator) for _ in range(7)]
+        at_once = uniforms(params, map=map, generator=torch.Generator().manual_seed(5), draws=7)
+        assert len(at_once) == len(one_by_one[0])
+        for k, numbers in enumerate(at_once):
+            assert torch.equal(numbers, torch.stack([pixel[k] for pixel in one_by_one]))

@@ -203,6 +203,12 @@ class CachedNetwork:
             _Outputs(*([self._row(k) for _ in blocks] for blocks in passes))
             for k, passes in enumerate(zip(self.u.up, reversed(self.u.down)))
         ]
+        # The ul-stream's up-pass blocks see the u-stream's outputs and the embedding, both
+        # known a row at a time: their 1x1 aux path runs once a row (row_step), not a pixel.
+        self.ul_aux_rows = [
+            [None if block.aux_in is None else self._row(k) for block in blocks]
+            for k, blocks in enumerate(self.ul.up)
+        ]
         self.rows, self.columns = (  # apart: a step must not see its row and column as one tensor
             [[torch.tensor([p], device=x.device) for p in range(self.size)] for _ in "ij"]
             if static
@@ -281,6 +287,14 @@ class CachedNetwork:
         for kept, new in zip(self.u_rows, outputs):
             for old, value in zip(kept.up + kept.down, new.up + new.down):
                 old.copy_(value)
+        for k in range(len(outputs)):
+            site = (k, i >> k, None)
+            for b, block in enumerate(self.ul.up[k]):
+                if block.aux_in is not None:
+                    aux = cat_present(
+                        self._cross(self.u_rows, k, "up", b, site), self._embedding(site)
+                    )
+                    self.ul_aux_rows[k][b].copy_(block.aux_in(concat_elu(aux)))
 
     def pixel_step(self, x: torch.Tensor, i, j, depth: int) -> torch.Tensor:
         """The output at (i, j): the ul-stream's input there (the row above, plus the pixel to
@@ -305,8 +319,11 @@ class CachedNetwork:
             site = (k, i >> k, None if j is None else j >> k)
             skips.append([x])
             for b, block in enumerate(stream.up[k]):
-                aux = cat_present(self._cross(cross, k, "up", b, site), self._embedding(site))
-                x = self._block(block, x, aux, site)
+                if stream is self.ul and block.aux_in is not None:  # its aux path: row_step's
+                    x = self._block(block, x, None, site, _at(self.ul_aux_rows[k][b], site[2]))
+                else:
+                    aux = cat_present(self._cross(cross, k, "up", b, site), self._embedding(site))
+                    x = self._block(block, x, aux, site)
                 skips[k].append(x)
             if k == last:
                 break
@@ -328,10 +345,13 @@ class CachedNetwork:
         return x, outputs
 
     @staticmethod
-    def _block(block: _CachedBlock, x, aux, site):
-        """:class:`~auxpix.layers.GatedResnet`'s forward (without dropout) at one site."""
+    def _block(block: _CachedBlock, x, aux, site, aux_path=None):
+        """:class:`~auxpix.layers.GatedResnet`'s forward (without dropout) at one site;
+        ``aux_path``: its aux path's output there, computed already (else from ``aux``)."""
         h = _conv(block.conv_in, concat_elu(x), site[2])
-        if block.aux_in is not None:
+        if aux_path is not None:
+            h = h + aux_path
+        elif block.aux_in is not None:
             h = h + block.aux_in(concat_elu(aux))
         a, b = _conv(block.conv_out, concat_elu(h), site[2]).chunk(2, dim=1)
         return x + a * torch.sigmoid(b)

@@ -238,5 +238,6 @@ def _state(cached: CachedNetwork, x: torch.Tensor) -> list[torch.Tensor]:
     caches = [cache.window for caches in cached.shifting for cache in caches]
     upsampled = [rows for stream in (cached.u, cached.ul) for _, rows in stream.upsample]
     rows = [t for outputs in cached.u_rows for t in outputs.up + outputs.down]
+    rows += [t for level in cached.ul_aux_rows for t in level if t is not None]
     embedding = list(cached.embedding.values()) if cached.embedding is not None else []
     return [x, cached.above, *caches, *upsampled, *rows, *embedding]

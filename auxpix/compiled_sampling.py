@@ -52,12 +52,12 @@ class CompiledDraws:
     parameters with the uniform numbers ``uniforms(params, draws=width)``, drawn eagerly for a
     whole row at its start, in the order the eager sampler draws them pixel by pixel (one call
     instead of one a pixel; a row left unfinished has drawn the rest of its numbers). The CPU
-    generator gives the same numbers either way; a CUDA one gives others, as random. ``draw_key`` names the draw's
-    settings. The steps are compiled at their first call and kept with the network per
-    configuration (the images' shape, dtype and device, the CPU threads) and draw: later
-    images compile nothing (:meth:`compile` compiles them all at once). They run on a copy of
-    the network whose weights are the network's, weight-normalized once (copied for every
-    sampler, so training in between is seen).
+    generator gives the same numbers either way; a CUDA one gives others, as random.
+    ``draw_key`` names the draw's settings. The steps are compiled at their first call and
+    kept with the network per configuration (the images' shape, dtype and device, the CPU
+    threads) and draw: later images compile nothing (:meth:`compile` compiles them all at
+    once). They run on a copy of the network whose weights are the network's,
+    weight-normalized once (copied for every sampler, so training in between is seen).
     """
 
     def __init__(
@@ -173,8 +173,8 @@ class _Unguarded:
     """``step`` compiled ahead (``aot_compile``) at its first call, for that call's inputs, and
     from then on called as plain Python around the compiled graph: no frame evaluation and no
     guards. What the guards would check (the inputs' shapes, dtypes and devices, the draw) is
-    the key the step is kept under; checking it at every pixel, and entering dynamo, cost
-    about a third of a small net's compiled step (benchmarks/README.md)."""
+    the key the step is kept under; checking it at every pixel, and entering dynamo, cost a
+    good share of a small net's compiled step (benchmarks/README.md)."""
 
     def __init__(self, step):
         self.step, self.compiled = step, None

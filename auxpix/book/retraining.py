@@ -34,8 +34,9 @@ def part_streams(
 def stage_retraining(kind: str, preset: str, parts: list[str]):
     """Begin retraining ``parts`` of the committed run of ``kind`` at ``preset``: its staging
     folder ``<run>.training`` gets every other part as trained and today's preset config, so
-    that :func:`~auxpix.book.registry.trained` trains only ``parts`` and then replaces the run. A staging
-    folder already there is a retraining begun: it is kept, to resume. Returns the folder."""
+    that :func:`~auxpix.book.registry.trained` trains only ``parts``, then replaces the run.
+    A staging folder already there is a retraining begun: it is kept, to resume. Returns the
+    folder."""
     final = run_dir(kind, preset)
     staging = final.with_name(final.name + ".training")
     config = preset_model(kind, preset, parts).config

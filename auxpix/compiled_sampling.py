@@ -181,8 +181,11 @@ class _Unguarded:
 
     def __call__(self, *args):
         if self.compiled is None:
-            self.compiled = self.step.aot_compile((args, {}))
-            self.compiled.disable_guard_check()
+            if hasattr(self.step, "aot_compile"):
+                self.compiled = self.step.aot_compile((args, {}))
+                self.compiled.disable_guard_check()
+            else:  # torch.compile turned off (TORCHDYNAMO_DISABLE=1, or replaced): as it is
+                self.compiled = self.step
         return self.compiled(*args)
 
     def __reduce__(self):

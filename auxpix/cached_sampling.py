@@ -291,9 +291,7 @@ class CachedNetwork:
             site = (k, i >> k, None)
             for b, block in enumerate(self.ul.up[k]):
                 if block.aux_in is not None:
-                    aux = cat_present(
-                        self._cross(self.u_rows, k, "up", b, site), self._embedding(site)
-                    )
+                    aux = self._up_aux(self.u_rows, k, b, site)
                     self.ul_aux_rows[k][b].copy_(block.aux_in(concat_elu(aux)))
 
     def pixel_step(self, x: torch.Tensor, i, j, depth: int) -> torch.Tensor:
@@ -322,8 +320,7 @@ class CachedNetwork:
                 if stream is self.ul and block.aux_in is not None:  # its aux path: row_step's
                     x = self._block(block, x, None, site, _at(self.ul_aux_rows[k][b], site[2]))
                 else:
-                    aux = cat_present(self._cross(cross, k, "up", b, site), self._embedding(site))
-                    x = self._block(block, x, aux, site)
+                    x = self._block(block, x, self._up_aux(cross, k, b, site), site)
                 skips[k].append(x)
             if k == last:
                 break
@@ -343,6 +340,11 @@ class CachedNetwork:
             if k > 0:
                 self._upsample(stream.upsample[down], x, site)
         return x, outputs
+
+    def _up_aux(self, cross: list[_Outputs] | None, k: int, b: int, site):
+        """What up-pass block b at resolution k sees beside its input at site: the u-stream's
+        output there (if ``cross``) and the embedding."""
+        return cat_present(self._cross(cross, k, "up", b, site), self._embedding(site))
 
     @staticmethod
     def _block(block: _CachedBlock, x, aux, site, aux_path=None):

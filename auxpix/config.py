@@ -187,6 +187,11 @@ class PyramidConfig:
     def image_size(self) -> int:
         return self.resolutions[-1]
 
+    @property
+    def level_noise(self) -> dict[int, float]:
+        """``input_noise`` by conditional level's resolution ({} for none)."""
+        return dict(zip(self.resolutions[1:], self.input_noise))
+
 
 _SMOKE_NET = NetConfig(nr_resnet=1, nr_filters=8, nr_logistic_mix=5)
 _SMOKE_EMBEDDING = EmbeddingConfig(

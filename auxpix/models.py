@@ -311,7 +311,7 @@ class PyramidPixelCNN(AuxiliaryVariableModel):
         batch or crop at the top resolution), or None. Trained only on true prefixes, a level
         may lean on its last pixels rather than on X̂ and, drawing, follow its own errors away
         from X̂ (chapter 03); noisy inputs leave X̂ the reliable source of each pixel."""
-        std = dict(zip(self.config.resolutions[1:], self.config.input_noise)).get(int(name))
+        std = self.config.level_noise.get(int(name))
         if not std:
             return None
         side = x.shape[-1] * int(name) // self.image_size

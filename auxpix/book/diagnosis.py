@@ -260,7 +260,7 @@ def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
 def noise_training(config) -> str:
     """Which levels of a pyramid config trained on noisy inputs, and with what std; "" if none."""
     by_std: dict[float, list[str]] = {}
-    for r, std in zip(config.resolutions[1:], config.input_noise):
+    for r, std in config.level_noise.items():
         if std:
             by_std.setdefault(std, []).append(f"{r}x{r}")
     if not by_std:

@@ -35,7 +35,11 @@ split() {
         python -c "
 import sys
 from auxpix.book import retraining
-retraining.stage_retraining(sys.argv[1], sys.argv[2], sys.argv[3].split(','))" \
+from auxpix.errors import AuxpixError
+try:
+    retraining.stage_retraining(sys.argv[1], sys.argv[2], sys.argv[3].split(','))
+except AuxpixError as e:
+    sys.exit(f'scripts/train_book_runs.sh: {e}')" \
             "$kind" "$kind_preset" "$parts" || return 1
         finish="$1:retrain"
     fi

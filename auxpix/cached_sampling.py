@@ -300,7 +300,7 @@ class CachedNetwork:
         left = _unless_first(j, add_ones_channel(_take(_take(x, 2, i), 3, _before(j))))
         ul = _at(self.above, j) + _unless_first(j, self.first[2].pixel(left, _before(j)))
         ul, _ = self._pass(self.ul, ul, i, j, depth, cross=self.u_rows)
-        return self.net.out(F.elu(ul))
+        return self.net.output(ul, self._embedding((0, i, j)))
 
     def _pass(self, stream: _Stream, x, i, j, depth: int, cross: list[_Outputs] | None):
         """Run ``stream`` from its first activation x at image site (i, j) through the up and

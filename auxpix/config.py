@@ -74,6 +74,10 @@ class EmbeddingConfig:
     downsample_after: tuple[int, ...] = (3,)  # 1-based block numbers
     upsample_after: tuple[int, ...] = (9, 12)
     dropout: float = 0.5
+    # Not in the paper: f_w(X̂) also feeds the network's output layer (a 1x1 path). The first
+    # pixel has no pixels before it, so f_w is all it has; through the blocks alone a cpu
+    # level never learnt it (chapter 03, "what went wrong").
+    to_output: bool = False
 
 
 LR_SCHEDULES = ("exponential", "linear", "cosine")
@@ -260,11 +264,11 @@ PRESETS: dict[str, dict[str, object]] = {
         ),
         # To 128x128 as the paper's; the 64x64 and 128x128 levels train on aligned 32x32 crops,
         # for as many steps as the 32x32 level (auxpix.budgets.MINUTE_SHARES). Every level's
-        # inputs are noisy, the 128x128 level's most: without, samples leave X̂ (chapter 03,
-        # "what went wrong").
+        # inputs are noisy, the 128x128 level's most: without, samples leave X̂; f_w also feeds
+        # the output, without which the first pixel ignores X̂ (chapter 03, "what went wrong").
         "cpu": _light_pyramid(
             _CPU_LIGHT_NET,
-            _CPU_PYRAMID_EMBEDDING,
+            dataclasses.replace(_CPU_PYRAMID_EMBEDDING, to_output=True),
             resolutions=(8, 16, 32, 64, 128),
             crop=32,
             input_noise=(0.04, 0.04, 0.04, 0.08),

@@ -21,6 +21,7 @@ from .config import EmbeddingConfig, NetConfig
 from .errors import ConfigError
 from .layers import (
     GatedResnet,
+    concat_elu,
     down_right_shifted_conv,
     down_right_shifted_transposed_conv,
     down_shift,
@@ -57,10 +58,18 @@ class PixelCNNNetwork(nn.Module):
     A ``light`` net is the Pyramid PixelCNN's (the authors' code): the same input
     convolutions, then ``nr_resnet`` blocks per stream with 3x3 shifted kernels, at one
     resolution, with no down pass and no skip connections.
+
+    ``embed_to_output``: the output layer also reads the embedding (``EmbeddingConfig.to_output``).
     """
 
     def __init__(
-        self, cfg: NetConfig, in_channels: int, out_channels: int, embed_channels: int = 0
+        self,
+        cfg: NetConfig,
+        in_channels: int,
+        out_channels: int,
+        embed_channels: int = 0,
+        *,
+        embed_to_output: bool = False,
     ):
         super().__init__()
         f, e, n, r = cfg.nr_filters, embed_channels, cfg.nr_resnet, cfg.nr_resolutions
@@ -97,6 +106,7 @@ class PixelCNNNetwork(nn.Module):
             down_right_shifted_transposed_conv(f, f) for _ in range(r - 1)
         )
         self.out = nin(f, out_channels)
+        self.out_aux = nin(2 * e, out_channels) if embed_to_output and e else None
         self.resolutions = r
 
     def forward(
@@ -129,7 +139,15 @@ class PixelCNNNetwork(nn.Module):
                 ul = ul_block(ul, cat_present(u, ul_skips.pop(), e))
             if i < self.resolutions - 1:
                 u, ul = self.upsample_u[i](u), self.upsample_ul[i](ul)
-        return self.out(F.elu(ul))
+        return self.output(ul, emb(ul))
+
+    def output(self, ul: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        """The output from the ul-stream's last activation and, with ``out_aux``, from the
+        embedding at the same pixels."""
+        out = self.out(F.elu(ul))
+        if self.out_aux is not None:
+            out = out + self.out_aux(concat_elu(embedding))
+        return out
 
 
 class EmbeddingNetwork(nn.Module):

@@ -116,7 +116,13 @@ class PixelCNN(nn.Module):
             scales = {image_size / 2**i / aux_size for i in range(net.nr_resolutions)}
             self.embedding = EmbeddingNetwork(embedding, aux_channels, sorted(scales))
         embed_channels = self.embedding.out_channels if self.embedding is not None else 0
-        self.network = PixelCNNNetwork(net, channels, out_channels, embed_channels)
+        self.network = PixelCNNNetwork(
+            net,
+            channels,
+            out_channels,
+            embed_channels,
+            embed_to_output=embedding is not None and embedding.to_output,
+        )
 
     @property
     def conditional(self) -> bool:

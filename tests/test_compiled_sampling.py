@@ -25,7 +25,8 @@ MODELS = {  # kind: smoke-preset overrides
         "aux_net": {"nr_resolutions": 1},
         "cond_net": {"nr_resolutions": 1},
     },
-    "pyramid": {"resolutions": (8, 16)},  # as bench builds the smoke pyramid at 16
+    # At 16 as bench builds the smoke pyramid; f_w(X̂) into the output too (the cpu preset's).
+    "pyramid": {"resolutions": (8, 16), "embedding": {"to_output": True}},
 }
 DRAWS = {"ancestral": {}, "map": {"map": True}, "variance-reduced": {"log_scale_shift": 0.5}}
 N = 2  # images drawn at once

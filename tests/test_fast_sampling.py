@@ -28,6 +28,8 @@ CONFIGS = {  # name: (kind, smoke-preset overrides)
     "pixelcnnpp-4": ("pixelcnnpp", {"image_size": 4}),  # the coarsest resolution is one pixel
     "grayscale-8": ("grayscale", {"image_size": 8}),
     "pyramid-4-8": ("pyramid", {"resolutions": (4, 8)}),
+    # f_w(X̂) into the output layer too (the cpu CelebA preset's)
+    "pyramid-4-8-to-output": ("pyramid", {"resolutions": (4, 8), "embedding": {"to_output": True}}),
     # Larger: PixelCNN++ with wider layers; a pyramid level with the paper's light net (3 blocks, 100 filters).
     "pixelcnnpp-16-wide": ("pixelcnnpp", {"image_size": 16, "net": {"nr_filters": 32}}),
     "pyramid-8-16-paper": ("pyramid", {"resolutions": (8, 16), "level_net": PAPER_LIGHT_NET}),
@@ -48,6 +50,7 @@ SAMPLED = [
     "pixelcnnpp-8",
     "grayscale-8",
     "pyramid-4-8",
+    "pyramid-4-8-to-output",
     "pixelcnnpp-16-wide",
 ]  # end to end, naive vs cached
 DRAWS = {"ancestral": {}, "map": {"map": True}, "variance-reduced": {"log_scale_shift": 0.5}}

@@ -32,6 +32,8 @@ def all_parts():
         model = small(kind)
         for name in model.parts:
             yield pytest.param(model, name, id=f"{kind}-{name}")
+    model = small("pyramid", embedding={"to_output": True})  # the cpu preset's output path
+    yield pytest.param(model, "8", id="pyramid-to-output-8")
 
 
 @pytest.mark.parametrize("model,name", list(all_parts()))

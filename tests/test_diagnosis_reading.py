@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 import auxpix
@@ -173,3 +174,48 @@ def test_a_rise_in_table2_is_put_down_to_its_level_and_that_levels_curve(tmp_pat
         "curve was still falling."
     )
     assert diagnosis.rise_reason(table2([5.0, 4.9, 4.5], [5.0, 3.6, 3.3]), tmp_path) == ""
+
+
+def corner_maps(level: int, bits_first: float, free_corner: float) -> dict:
+    """A diagnosis's maps at one level: 1 bit a pixel, consistency 1 everywhere but the first
+    pixel and its block."""
+    bits = np.ones((level, level))
+    bits[0, 0] = bits_first
+    free = np.ones((level // 2, level // 2))
+    free[0, 0] = free_corner
+    return {
+        f"{level}/pixel_bits": bits,
+        f"{level}/free_running_given_real": free,
+        f"{level}/teacher_forced_real": free / 2,
+    }
+
+
+def test_the_first_pixel_table_takes_the_corner_out_of_the_border_band():
+    table = diagnosis.first_pixel(corner_maps(8, 9.0, 13.0))  # a 4x4 pooled map: 12 border pixels
+    row = table.loc[8]
+    assert row["bits first pixel"] == 9.0 and row["bits mean"] == 1.125
+    assert (row["free corner"], row["teacher corner"]) == (13.0, 6.5)
+    assert (row["free border"], row["free border, no corner"], row["free inside"]) == (
+        2.0,
+        1.0,
+        1.0,
+    )
+    text = diagnosis.first_pixel_reading(table)
+    assert (
+        "8: pixel (0, 0) 9.00 bits/dim against 1.12 on average, its block 13.0 off X̂ "
+        "free-running (6.5 teacher-forced), the border band 2.00x the interior, 1.00x without "
+        "that block." in text
+    )
+
+
+def test_the_first_pixel_is_read_at_each_stage_of_the_celeba_run_at_cpu_only():
+    stages = diagnosis.first_pixel_stages("cpu")
+    noisy = stages.loc["noisy inputs everywhere"]
+    assert list(noisy.index) == [16, 32, 64, 128]
+    assert noisy.loc[32, "free corner"] > 10 * noisy.loc[32, "free inside"]
+    assert diagnosis.first_pixel_stages("smoke") is None
+
+
+def test_table2_says_when_fw_feeds_the_output_layer():
+    assert "f_w(X̂) also feeds" in diagnosis.output_path(auxpix.preset("pyramid", "cpu"))
+    assert diagnosis.output_path(auxpix.preset("pyramid", "paper")) == ""

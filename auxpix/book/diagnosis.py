@@ -31,6 +31,8 @@ MORE_STEPS = "pyramid-cpu-more-steps"  # its first retraining: more steps, no in
 MORE_STEPS_SAMPLES = "celeba-pyramid-map-more-steps"  # that run's MAP samples, kept
 NOISY_TOP = "pyramid-cpu-noisy-top"  # its second: noisy inputs at 64x64 and 128x128 only
 NOISY_TOP_SAMPLES = "celeba-pyramid-map-noisy-top"  # that run's MAP samples, kept
+NOISY = "pyramid-cpu-noisy"  # its third: noisy inputs at every conditional level
+NOISY_SAMPLES = "celeba-pyramid-map-noisy"  # that run's MAP samples, kept
 # What each retraining changed, in the order they were made (fix_reading's ``change``).
 CHANGES = {
     "more steps": "the 64x64 and 128x128 levels train on 32x32 crops, and the levels from "
@@ -39,6 +41,8 @@ CHANGES = {
     "pixels with Gaussian noise of std 0.04 (in the [-1, 1] scale) added",
     "noisy everywhere": "the 16x16 and 32x32 levels train again on inputs with noise of std "
     "0.04 too, and the 128x128 level with noise of std 0.08",
+    "output path": "every conditional level trains again with f_w(X̂) also feeding its output "
+    "layer (EmbeddingConfig.to_output)",
 }
 BEFORE_FIX_TABLE2 = "celeba_pyramid-before-fix"  # its Table 2 numbers and steps, as recorded
 BEFORE_COLUMNS = {"whole": "before retraining: whole image", "level": "before retraining: level"}
@@ -53,13 +57,14 @@ NOT_DIAGNOSED = (
 class Diagnoses(NamedTuple):
     """The diagnoses chapter 03 reads: the committed CelebA run's, the streaked one's before the
     fixes, its first retraining's (more steps), its second's (noisy inputs at the top two
-    levels), and the CIFAR-10 pair (trained long, trained
-    briefly); None where not measured."""
+    levels), its third's (noisy inputs everywhere), and the CIFAR-10 pair (trained long,
+    trained briefly); None where not measured."""
 
     fixed: dict | None
     before: dict | None
     more_steps: dict | None
     noisy_top: dict | None
+    noisy: dict | None
     cifar: tuple[dict | None, dict | None]
 
 
@@ -73,12 +78,88 @@ def records(preset: str) -> Diagnoses:
     """The diagnoses at ``preset``: measured at cpu only; the committed run's only while it is
     the run diagnosed (the same checkpoints)."""
     if preset != "cpu":
-        return Diagnoses(None, None, None, None, (None, None))
+        return Diagnoses(None, None, None, None, None, (None, None))
     fixed = record(FIXED)
     if fixed is not None and not diagnoses_run(fixed, run_dir("pyramid", preset)):
         fixed = None
     cifar = (record(CIFAR[0]), record(CIFAR[1]))
-    return Diagnoses(fixed, record(BEFORE_FIX), record(MORE_STEPS), record(NOISY_TOP), cifar)
+    stages = (record(name) for name in (BEFORE_FIX, MORE_STEPS, NOISY_TOP, NOISY))
+    return Diagnoses(fixed, *stages, cifar)
+
+
+def maps(name: str) -> dict[str, np.ndarray] | None:
+    """The maps of diagnosis <name> (results/diagnosis/<name>.npz), keyed "<level>/<measure>":
+    consistency per pooled pixel and bits per pixel, each averaged over the faces; None where
+    not measured."""
+    path = results_dir() / "diagnosis" / f"{name}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as found:
+        return {key: found[key] for key in found.files}
+
+
+def first_pixel(found: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per conditional level, from a diagnosis's ``maps``: the bits/dim of pixel (0, 0), the
+    first drawn, which sees nothing but X̂, against the level's mean; the consistency of its 2x2
+    block (the first pooled pixel), teacher-forced and free-running; and the free-running border
+    band (one pooled pixel wide) with and without that block, against the interior."""
+    rows = {}
+    for level in sorted(
+        {int(key.split("/")[0]) for key in found if key.endswith("/free_running_given_real")}
+    ):
+        bits, free = found[f"{level}/pixel_bits"], found[f"{level}/free_running_given_real"]
+        band = np.ones_like(free, dtype=bool)
+        band[1:-1, 1:-1] = False
+        rows[level] = {
+            "bits first pixel": bits[0, 0],
+            "bits mean": bits.mean(),
+            "teacher corner": found[f"{level}/teacher_forced_real"][0, 0],
+            "free corner": free[0, 0],
+            "free border": free[band].mean(),
+            "free border, no corner": (free[band].sum() - free[0, 0]) / (band.sum() - 1),
+            "free inside": free[~band].mean(),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("level")
+
+
+STAGES = {  # the CelebA run's stages in order: their diagnoses (results/diagnosis/<name>)
+    "before the fix": BEFORE_FIX,
+    "more steps": MORE_STEPS,
+    "noisy inputs at 64x64 and 128x128": NOISY_TOP,
+    "noisy inputs everywhere": NOISY,
+    "f_w into the output too": FIXED,
+}
+
+
+def first_pixel_stages(preset: str) -> pd.DataFrame | None:
+    """:func:`first_pixel` at every stage measured (at cpu only; the last stage only while it
+    is the committed run's diagnosis), rows keyed (stage, level); None where none was."""
+    committed = records(preset).fixed is not None
+    found = {
+        label: maps(name)
+        for label, name in STAGES.items()
+        if preset == "cpu" and (name != FIXED or committed)
+    }
+    found = {label: m for label, m in found.items() if m is not None}
+    if not found:
+        return None
+    return pd.concat({label: first_pixel(m) for label, m in found.items()}, names=["stage"])
+
+
+def first_pixel_reading(levels: pd.DataFrame) -> str:
+    """What :func:`first_pixel`'s table says, level by level."""
+    each = "; ".join(
+        f"{level}: pixel (0, 0) {row['bits first pixel']:.2f} bits/dim against "
+        f"{row['bits mean']:.2f} on average, its block {row['free corner']:.1f} off X̂ "
+        f"free-running ({row['teacher corner']:.1f} teacher-forced), the border band "
+        f"{row['free border'] / row['free inside']:.2f}x the interior, "
+        f"{row['free border, no corner'] / row['free inside']:.2f}x without that block"
+        for level, row in levels.iterrows()
+    )
+    return (
+        "The first pixel, which sees nothing but X̂ (a uniform guess over 256 values costs 8 "
+        f"bits): {each}."
+    )
 
 
 def kept_faces(name: str, preset: str) -> torch.Tensor | None:
@@ -273,6 +354,16 @@ def noise_training(config) -> str:
         f"Not in the paper: {groups} trained reading their pixels with Gaussian noise (in the "
         'networks\' [-1, 1] scale) added, the pixels scored left exact; "what went wrong" below '
         "says why."
+    )
+
+
+def output_path(config) -> str:
+    """Whether a pyramid config's conditional levels feed f_w(X̂) to their output layer; "" if not."""
+    if not config.embedding.to_output:
+        return ""
+    return (
+        "Not in the paper: f_w(X̂) also feeds each conditional level's output layer (a 1x1 path); "
+        '"what went wrong" below says why.'
     )
 
 

@@ -219,3 +219,10 @@ def test_the_first_pixel_is_read_at_each_stage_of_the_celeba_run_at_cpu_only():
 def test_table2_says_when_fw_feeds_the_output_layer():
     assert "f_w(X̂) also feeds" in diagnosis.output_path(auxpix.preset("pyramid", "cpu"))
     assert diagnosis.output_path(auxpix.preset("pyramid", "paper")) == ""
+
+
+def test_the_cifar_pyramids_first_pixel_is_read_beside_at_cpu_only():
+    text = diagnosis.cifar_first_pixel("cpu")
+    assert text.startswith("The first pixel of the CIFAR-10 pyramid (cpu-cifar; 9,204 steps")
+    assert "32: pixel (0, 0)" in text
+    assert diagnosis.cifar_first_pixel("smoke") == ""

@@ -146,8 +146,8 @@ def first_pixel_stages(preset: str) -> pd.DataFrame | None:
     return pd.concat({label: first_pixel(m) for label, m in found.items()}, names=["stage"])
 
 
-def first_pixel_reading(levels: pd.DataFrame) -> str:
-    """What :func:`first_pixel`'s table says, level by level."""
+def first_pixel_reading(levels: pd.DataFrame, run: str = "") -> str:
+    """What :func:`first_pixel`'s table of ``run`` (named in the sentence) says, level by level."""
     each = "; ".join(
         f"{level}: pixel (0, 0) {row['bits first pixel']:.2f} bits/dim against "
         f"{row['bits mean']:.2f} on average, its block {row['free corner']:.1f} off X̂ "
@@ -157,9 +157,20 @@ def first_pixel_reading(levels: pd.DataFrame) -> str:
         for level, row in levels.iterrows()
     )
     return (
-        "The first pixel, which sees nothing but X̂ (a uniform guess over 256 values costs 8 "
-        f"bits): {each}."
+        f"The first pixel{' of ' + run if run else ''}, which sees nothing but X̂ (a uniform "
+        f"guess over 256 values costs 8 bits): {each}."
     )
+
+
+def cifar_first_pixel(preset: str) -> str:
+    """:func:`first_pixel_reading` for the CIFAR-10 pyramid trained long (at cpu); "" where its
+    diagnosis has no maps."""
+    found = maps(CIFAR[0]) if preset == "cpu" else None
+    if found is None:
+        return ""
+    steps32 = steps(record(CIFAR[0]), "32")
+    run = f"the CIFAR-10 pyramid (cpu-cifar; {steps32:,} steps at 32x32, no f_w into the output)"
+    return first_pixel_reading(first_pixel(found), run)
 
 
 def kept_faces(name: str, preset: str) -> torch.Tensor | None:

@@ -15,7 +15,8 @@ et al. 2017, "Fast PixelCNN++"):
 
 Every shifted convolution keeps the last rows of its zero-padded input
 (:class:`_ConvCache`), so its output at the new row or pixel is one small conv2d over the
-same inputs and weights as in the full pass. The result is exact up to the order in which a
+same inputs and weights as in the full pass (a ul-stream convolution applies its kernel's
+upper rows to a whole row at once, when the row starts, and only its bottom row a pixel). The result is exact up to the order in which a
 convolution routine adds its products (~1e-16 in float64, where the sampled images are
 identical; in float32 a draw that sits on a bin boundary may rarely round the other way).
 
@@ -25,7 +26,7 @@ and a pixel step, whose work depends only on how many resolutions the position s
 positions as index tensors (``static=True``), every tensor a step touches keeps its shape
 from pixel to pixel: gathers and in-place writes at index tensors, no slicing at Python
 ints, so that a compiled step serves every pixel (:mod:`auxpix.compiled_sampling`). With
-int positions (eager), the sampler runs the operations it always ran, to the bit.
+int positions (eager), the same arithmetic runs on slices.
 """
 
 from __future__ import annotations
@@ -49,9 +50,13 @@ class _ConvCache:
     zeros); :meth:`shift` slides it one row down when a row of its resolution starts. A
     stride-s convolution has an output only where its window is aligned: the caller says
     whether it is (``due``). Columns are ints or index tensors (:func:`_take`).
+
+    ``pixelwise`` (stride 1): at each shift, the kernel's rows above the new one are applied to
+    the whole row at once (``above``, bias included), so that a pixel applies only the kernel's
+    bottom row: a row's matrix product is cheaper than a pixel's matrix-vector products.
     """
 
-    def __init__(self, conv: Conv, width: int, like: torch.Tensor):
+    def __init__(self, conv: Conv, width: int, like: torch.Tensor, pixelwise: bool = False):
         self.conv = conv.conv
         left, right, top, bottom = conv.padding
         (self.kh, self.kw), (self.stride, _) = self.conv.kernel_size, self.conv.stride
@@ -61,11 +66,20 @@ class _ConvCache:
         self.window = like.new_zeros(
             like.shape[0], self.conv.in_channels, self.kh, left + width + right
         )
+        self.above = None
+        if pixelwise and self.stride == 1 and self.kh > 1:
+            weight = self.conv.weight.detach()  # normalized once: a sampler's weights are fixed
+            self.top_weight = weight[:, :, :-1].contiguous()
+            self.bottom_weight = weight[:, :, -1].flatten(1)  # [C_out, C_in * kw]
+            self.above = like.new_zeros(like.shape[0], self.conv.out_channels, 1, width)
 
     def shift(self) -> None:
         """Slide one row down the image; the new bottom row is zero for now."""
         self.window.copy_(self.window.roll(-1, dims=2))
         self.window[:, :, -1].zero_()
+        if self.above is not None:
+            rows = self.window[:, :, :-1]
+            self.above.copy_(F.conv2d(rows, self.top_weight, self.conv.bias))
 
     def row(self, x: torch.Tensor, due: bool = True) -> torch.Tensor | None:
         """The output row [B, C_out, 1, W_out] (if ``due``), given the input's whole next row."""
@@ -82,6 +96,9 @@ class _ConvCache:
         _put(self.window, self.kh - 1, col + self.left, x)
         if not due:
             return None
+        if self.above is not None:
+            bottom = _take(self.window[:, :, -1], 2, col, self.kw).flatten(1)
+            return _take(self.above, 3, col) + F.linear(bottom, self.bottom_weight)[..., None, None]
         patch = _take(self.window, 3, col, self.kw)
         if isinstance(col, int):
             return self.conv(patch)
@@ -191,12 +208,17 @@ class CachedNetwork:
         self.batch, self.size = x.shape[0], x.shape[-1]
         self.shifting = [[] for _ in range(network.resolutions)]  # the caches of each resolution
         first = (network.u_first, network.ul_first_above, network.ul_first_left)
-        self.first = [self._cache(conv, 0, x) for conv in first]
+        self.first = [self._cache(conv, 0, x, pixelwise=conv is first[2]) for conv in first]
         self.u = self._stream(
             network.up_u, network.down_u, network.downsample_u, network.upsample_u, x
         )
         self.ul = self._stream(
-            network.up_ul, network.down_ul, network.downsample_ul, network.upsample_ul, x
+            network.up_ul,
+            network.down_ul,
+            network.downsample_ul,
+            network.upsample_ul,
+            x,
+            pixelwise=True,
         )
         self.above = x.new_zeros(self.batch, network.u_first.conv.out_channels, 1, self.size)
         self.u_rows = [  # the u-stream's block outputs at the current row of each resolution
@@ -221,26 +243,26 @@ class CachedNetwork:
         """A new row activation of resolution k, zero."""
         return self.above.new_zeros(*self.above.shape[:-1], self.size >> k)
 
-    def _cache(self, conv: Conv, k: int, like: torch.Tensor) -> _ConvCache:
-        cache = _ConvCache(conv, self.size >> k, like)
+    def _cache(self, conv: Conv, k: int, like: torch.Tensor, pixelwise=False) -> _ConvCache:
+        cache = _ConvCache(conv, self.size >> k, like, pixelwise)
         self.shifting[k].append(cache)
         return cache
 
-    def _stream(self, up, down, downsample, upsample, like) -> _Stream:
+    def _stream(self, up, down, downsample, upsample, like, pixelwise=False) -> _Stream:
         last = self.net.resolutions - 1
+
+        def cache(conv, k):
+            return self._cache(conv, k, like, pixelwise)
 
         def blocks(modules, k):
             return [
-                _CachedBlock(
-                    self._cache(b.conv_in, k, like), b.aux_in, self._cache(b.conv_out, k, like)
-                )
-                for b in modules
+                _CachedBlock(cache(b.conv_in, k), b.aux_in, cache(b.conv_out, k)) for b in modules
             ]
 
         return _Stream(
             up=[blocks(modules, k) for k, modules in enumerate(up)],
             down=[blocks(modules, last - d) for d, modules in enumerate(down)],
-            downsample=[self._cache(conv, k, like) for k, conv in enumerate(downsample)],
+            downsample=[cache(conv, k) for k, conv in enumerate(downsample)],
             upsample=[
                 (
                     module,

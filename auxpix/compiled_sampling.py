@@ -130,12 +130,15 @@ def _draw_step(
 
 def _compiler(device: torch.device) -> Callable:
     """torch.compile as the steps use it. 1x1 convolutions run as matrix products (faster than
-    convolutions of one pixel); on the CPU the kernels are called from C++ (``cpp_wrapper``),
+    convolutions of one pixel); the convolutions keep the layout they are given (inductor's
+    channels-last layout would transpose their weights at every call: the weights are inputs
+    of the step, not constants); on the CPU the kernels are called from C++ (``cpp_wrapper``),
     not one Python line each; on CUDA the steps replay as CUDA graphs (what
     ``mode="reduce-overhead"`` does)."""
     cuda = device.type == "cuda"
     options = {
         "conv_1x1_as_mm": True,
+        "layout_optimization": False,
         "triton.cudagraphs": cuda,
         "cpp_wrapper": not cuda,
         "guard_filter_fn": _no_guards,
@@ -239,6 +242,13 @@ def _state(cached: CachedNetwork, x: torch.Tensor) -> list[torch.Tensor]:
     """Every tensor the steps read or write throughout an image but the weights (not the
     positions: a CUDA graph copies those in, where a new address would make it record again)."""
     caches = [cache.window for caches in cached.shifting for cache in caches]
+    caches += [  # a ul-stream convolution's kernel rows apart, and their output a row
+        t
+        for caches in cached.shifting
+        for cache in caches
+        if cache.above is not None
+        for t in (cache.above, cache.top_weight, cache.bottom_weight)
+    ]
     upsampled = [rows for stream in (cached.u, cached.ul) for _, rows in stream.upsample]
     rows = [t for outputs in cached.u_rows for t in outputs.up + outputs.down]
     rows += [t for level in cached.ul_aux_rows for t in level if t is not None]

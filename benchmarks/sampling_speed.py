@@ -32,6 +32,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from auxpix import bench
 from auxpix.config import preset as preset_config
@@ -145,17 +146,25 @@ def compiled_comparison(args) -> dict:
 
 def weight_floor(kind: str, preset: str, resolution: int, n: int, threads: int) -> dict:
     """A pyramid level's floor: {"floor s/pixel": seconds per pixel to read once the weights
-    its pixel step uses (its ul-stream, first layer and output; the u-stream runs once a row),
-    as one matrix product of ``n`` rows with that many weights, timed alone}; {} for another
-    kind. No step reads them faster without holding them in a faster memory."""
+    its pixel step uses (the bottom kernel row of each ul-stream convolution, and the output:
+    the u-stream, the kernels' upper rows and the blocks' aux paths run once a row), as one
+    matrix product of ``n`` rows with that many weights, timed alone}; {} for another kind. No
+    step reads them faster without holding them in a faster memory."""
     if kind != "pyramid":
         return {}
     torch.manual_seed(0)
     config = model_class(kind).config_at(preset_config(kind, preset), resolution)
     network = from_config(config).parts[str(resolution)].network
-    used = ("up_ul", "down_ul", "ul_first_left", "out")
-    count = sum(p.numel() for name, p in network.named_parameters() if name.startswith(used))
-    inputs = 800  # a 2x2 convolution of 200 concat_elu channels, the light nets' widest
+    convs = [
+        module
+        for name, module in network.named_modules()
+        if name.startswith(("up_ul", "ul_first_left"))
+        and isinstance(module, nn.Conv2d)
+        and ".aux_in" not in name
+    ]
+    count = sum(conv.weight.numel() // conv.kernel_size[0] for conv in convs)
+    count += sum(p.numel() for name, p in network.named_parameters() if name.startswith("out"))
+    inputs = 600  # a 3x3 kernel's bottom row over 200 concat_elu channels, the light nets' widest
     weights, x = torch.randn(count // inputs, inputs), torch.randn(n, inputs)
     with cpu_threads(threads):
         for _ in range(10):

@@ -16,8 +16,8 @@ et al. 2017, "Fast PixelCNN++"):
 Every shifted convolution keeps the last rows of its zero-padded input
 (:class:`_ConvCache`), so its output at the new row or pixel is one small conv2d over the
 same inputs and weights as in the full pass (a ul-stream convolution applies its kernel's
-upper rows to a whole row at once, when the row starts, and only its bottom row a pixel). The result is exact up to the order in which a
-convolution routine adds its products (~1e-16 in float64, where the sampled images are
+upper rows to a whole row at once, when the row starts, and only its bottom row a pixel). The
+result is exact up to the order in which a convolution routine adds its products (~1e-16 in float64, where the sampled images are
 identical; in float32 a draw that sits on a bin boundary may rarely round the other way).
 
 Shape-static steps. Each call of :class:`CachedNetwork` runs a row step (at a row's start)
@@ -72,6 +72,11 @@ class _ConvCache:
             self.top_weight = weight[:, :, :-1].contiguous()
             self.bottom_weight = weight[:, :, -1].flatten(1)  # [C_out, C_in * kw]
             self.above = like.new_zeros(like.shape[0], self.conv.out_channels, 1, width)
+
+    def state(self) -> list[torch.Tensor]:
+        """The tensors the cache reads or writes throughout an image."""
+        split = [] if self.above is None else [self.above, self.top_weight, self.bottom_weight]
+        return [self.window, *split]
 
     def shift(self) -> None:
         """Slide one row down the image; the new bottom row is zero for now."""

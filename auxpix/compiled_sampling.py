@@ -241,14 +241,7 @@ def _copy_weights(network: PixelCNNNetwork, plain: PixelCNNNetwork, like: torch.
 def _state(cached: CachedNetwork, x: torch.Tensor) -> list[torch.Tensor]:
     """Every tensor the steps read or write throughout an image but the weights (not the
     positions: a CUDA graph copies those in, where a new address would make it record again)."""
-    caches = [cache.window for caches in cached.shifting for cache in caches]
-    caches += [  # a ul-stream convolution's kernel rows apart, and their output a row
-        t
-        for caches in cached.shifting
-        for cache in caches
-        if cache.above is not None
-        for t in (cache.above, cache.top_weight, cache.bottom_weight)
-    ]
+    caches = [t for caches in cached.shifting for cache in caches for t in cache.state()]
     upsampled = [rows for stream in (cached.u, cached.ul) for _, rows in stream.upsample]
     rows = [t for outputs in cached.u_rows for t in outputs.up + outputs.down]
     rows += [t for level in cached.ul_aux_rows for t in level if t is not None]

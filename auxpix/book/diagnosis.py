@@ -79,12 +79,18 @@ def records(preset: str) -> Diagnoses:
     the run diagnosed (the same checkpoints)."""
     if preset != "cpu":
         return Diagnoses(None, None, None, None, None, (None, None))
-    fixed = record(FIXED)
-    if fixed is not None and not diagnoses_run(fixed, run_dir("pyramid", preset)):
-        fixed = None
+    fixed = _committed_run_diagnosis(preset)
     cifar = (record(CIFAR[0]), record(CIFAR[1]))
     stages = (record(name) for name in (BEFORE_FIX, MORE_STEPS, NOISY_TOP, NOISY))
     return Diagnoses(fixed, *stages, cifar)
+
+
+def _committed_run_diagnosis(preset: str) -> dict | None:
+    """The diagnosis of the committed CelebA run, while it is the run diagnosed; else None."""
+    fixed = record(FIXED)
+    if fixed is None or not diagnoses_run(fixed, run_dir("pyramid", preset)):
+        return None
+    return fixed
 
 
 def maps(name: str) -> dict[str, np.ndarray] | None:
@@ -134,12 +140,10 @@ STAGES = {  # the CelebA run's stages in order: their diagnoses (results/diagnos
 def first_pixel_stages(preset: str) -> pd.DataFrame | None:
     """:func:`first_pixel` at every stage measured (at cpu only; the last stage only while it
     is the committed run's diagnosis), rows keyed (stage, level); None where none was."""
-    committed = records(preset).fixed is not None
-    found = {
-        label: maps(name)
-        for label, name in STAGES.items()
-        if preset == "cpu" and (name != FIXED or committed)
-    }
+    if preset != "cpu":
+        return None
+    committed = _committed_run_diagnosis(preset) is not None
+    found = {label: maps(name) for label, name in STAGES.items() if name != FIXED or committed}
     found = {label: m for label, m in found.items() if m is not None}
     if not found:
         return None

@@ -274,8 +274,12 @@ PRESETS: dict[str, dict[str, object]] = {
             input_noise=(0.04, 0.04, 0.04, 0.08),
             train=_CPU_TRAIN,
         ),
+        # f_w feeds the output as in "cpu": its first pixel ignored X̂ too (chapter 03).
         "cpu-cifar": _light_pyramid(
-            _CPU_LIGHT_NET, _CPU_PYRAMID_EMBEDDING, dataset="cifar10", train=_CPU_TRAIN
+            _CPU_LIGHT_NET,
+            dataclasses.replace(_CPU_PYRAMID_EMBEDDING, to_output=True),
+            dataset="cifar10",
+            train=_CPU_TRAIN,
         ),
         "smoke": _light_pyramid(_SMOKE_LIGHT_NET, _SMOKE_EMBEDDING, train=_SMOKE_TRAIN),
         "smoke-cifar": _light_pyramid(

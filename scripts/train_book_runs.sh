@@ -27,7 +27,8 @@ registry.trained(kind, preset, train=bool(retrain) or registry.needs_training(ki
 }
 # One run's parts in two streams (retraining.part_streams deals them by budget), then the run
 # finished (recorded and moved into place) once both are done. With $parts ($3: a comma-separated
-# list, "celeba" only), just those are retrained, the others kept from the committed run.
+# list, for "celeba" and "cifar-pyramid" only), just those are retrained, the others kept from
+# the committed run.
 split() {
     kind="${1%%:*}" kind_preset="${1#*:}"
     finish="$1"
@@ -61,12 +62,13 @@ if parts or registry.needs_training(kind, preset):
     cat "$results/logs/train-$preset-$kind-$kind_preset.log"
 }
 # Pairs of runs of equal budget, one per stream: $2 names the pairs to train (default both);
-# "celeba" trains the CelebA pyramid alone, its levels in two streams; then $3 may name the levels
-# to retrain (e.g. 16,32,128), the others kept from the committed run.
+# "celeba" trains the CelebA pyramid alone, its levels in two streams, "cifar-pyramid" the CIFAR-10
+# one; then $3 may name the levels to retrain (e.g. 16,32,128), the others kept from the
+# committed run.
 pairs="${2:-cifar pyramids}"
 parts="${3:-}"
-if [ -n "$parts" ] && [ "$pairs" != celeba ]; then
-    echo "scripts/train_book_runs.sh: parts ($parts) are retrained for the pair celeba only" >&2; exit 2
+if [ -n "$parts" ] && [ "$pairs" != celeba ] && [ "$pairs" != cifar-pyramid ]; then
+    echo "scripts/train_book_runs.sh: parts ($parts) are retrained for celeba or cifar-pyramid only" >&2; exit 2
 fi
 status=0
 for pair in $pairs; do
@@ -74,7 +76,8 @@ for pair in $pairs; do
         cifar) first=pixelcnnpp:"$preset"; second=grayscale:"$preset" ;;
         pyramids) first=pyramid:"$preset-cifar"; second=pyramid:"$preset" ;;
         celeba) pids=(); split pyramid:"$preset" || status=1; continue ;;
-        *) echo "scripts/train_book_runs.sh: unknown pair '$pair' (use: cifar, pyramids, celeba)" >&2; exit 2 ;;
+        cifar-pyramid) pids=(); split pyramid:"$preset-cifar" || status=1; continue ;;
+        *) echo "scripts/train_book_runs.sh: unknown pair '$pair' (use: cifar, pyramids, celeba, cifar-pyramid)" >&2; exit 2 ;;
     esac
     stream "$first" > "$results/logs/train-$preset-${first/:/-}.log" 2>&1 &
     one=$!

@@ -80,7 +80,8 @@ def consistency(x: torch.Tensor, aux: torch.Tensor, *, border: int = 1) -> dict:
     ``share_off`` (the share of values more than ``OFF`` = 8 away), each also over the band of
     ``border`` pooled pixels along the edges and over the interior; ``rows`` and ``columns``
     (the mean of each pooled row and column) and ``map`` (the mean over images and colours,
-    [H/2, W/2]) as lists. Real images' own pyramid gives 0 at the top level."""
+    [H/2, W/2]) as lists; ``border_ratio``, the band's mean over the interior's, with its
+    :func:`ratio_interval` over the images. Real images' own pyramid gives 0 at the top level."""
     gap = pooled_gap(x, aux)
     off = (gap > OFF).double()
     band = border_mask(gap.shape[-1], border).to(gap.device)
@@ -88,10 +89,25 @@ def consistency(x: torch.Tensor, aux: torch.Tensor, *, border: int = 1) -> dict:
     for where, mask in (("border", band), ("interior", ~band)):
         summary[f"{where}_mean"] = gap[..., mask].mean().item()
         summary[f"{where}_share_off"] = off[..., mask].mean().item()
+    inside = summary["interior_mean"]
+    summary["border_ratio"] = summary["border_mean"] / inside if inside else math.nan
+    summary["border_ratio_interval"] = ratio_interval(
+        gap[..., band].mean(dim=(1, 2)), gap[..., ~band].mean(dim=(1, 2))
+    )
     summary["rows"] = gap.mean(dim=(0, 1, 3)).tolist()
     summary["columns"] = gap.mean(dim=(0, 1, 2)).tolist()
     summary["map"] = gap.mean(dim=(0, 1)).tolist()
     return summary
+
+
+def ratio_interval(border: torch.Tensor, interior: torch.Tensor, draws: int = 2000) -> list[float]:
+    """The 5th and 95th percentiles of mean(border) / mean(interior) over the images resampled
+    with replacement (a bootstrap; fixed seed): how far the ratio of per-image means ``border``
+    and ``interior`` [B] could move with other images."""
+    generator = torch.Generator().manual_seed(0)
+    picks = torch.randint(len(border), (draws, len(border)), generator=generator)
+    ratios = border.cpu()[picks].mean(dim=1) / interior.cpu()[picks].mean(dim=1)
+    return torch.quantile(ratios, torch.tensor([0.05, 0.95], dtype=ratios.dtype)).tolist()
 
 
 def level_inputs(model: PyramidPixelCNN, name: str, x: torch.Tensor):

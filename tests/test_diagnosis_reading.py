@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 import auxpix
-from auxpix.book import diagnosis
+from auxpix.book import diagnosis, first_pixel
 
 
 def summary(inside: float, border: float) -> dict:
@@ -59,6 +59,17 @@ def test_a_diagnosis_without_the_sampler_check_reads_without_it():
 def test_a_shift_that_scores_better_is_called_an_alignment_fault():
     record = found(**{"16": level((1.0, 1.5), aligned=4.5, shifted=4.0)})
     assert "an alignment fault" in diagnosis.reading(record)
+
+
+def test_the_border_ratios_interval_is_read_where_the_record_has_it():
+    record = found(**{"16": level((1.0, 1.5)), "32": level((2.0, 4.2))})
+    assert "bootstrap" not in diagnosis.reading(record)
+    record["sample_faces"] = 64
+    free = record["levels"]["32"]["free_running_given_real"]
+    free |= {"border_ratio": 2.1, "border_ratio_interval": [1.84, 2.37]}
+    text = diagnosis.reading(record)
+    assert "Free-running from 64 test images' X̂" in text and "32: 2.10x (1.84–2.37)" in text
+    assert "16:" not in text.split("bootstrap")[1].split(".")[0]  # no interval, not read
 
 
 def test_the_streaked_celeba_run_fails_at_32_64_and_128_and_not_at_16():
@@ -191,7 +202,7 @@ def corner_maps(level: int, bits_first: float, free_corner: float) -> dict:
 
 
 def test_the_first_pixel_table_takes_the_corner_out_of_the_border_band():
-    table = diagnosis.first_pixel(corner_maps(8, 9.0, 13.0))  # a 4x4 pooled map: 12 border pixels
+    table = first_pixel.table(corner_maps(8, 9.0, 13.0))  # a 4x4 pooled map: 12 border pixels
     row = table.loc[8]
     assert row["bits first pixel"] == 9.0 and row["bits mean"] == 1.125
     assert (row["free corner"], row["teacher corner"]) == (13.0, 6.5)
@@ -200,7 +211,7 @@ def test_the_first_pixel_table_takes_the_corner_out_of_the_border_band():
         1.0,
         1.0,
     )
-    text = diagnosis.first_pixel_reading(table)
+    text = first_pixel.reading(table)
     assert (
         "8: pixel (0, 0) 9.00 bits/dim against 1.12 on average, its block 13.0 off X̂ "
         "free-running (6.5 teacher-forced), the border band 2.00x the interior, 1.00x without "
@@ -209,11 +220,11 @@ def test_the_first_pixel_table_takes_the_corner_out_of_the_border_band():
 
 
 def test_the_first_pixel_is_read_at_each_stage_of_the_celeba_run_at_cpu_only():
-    stages = diagnosis.first_pixel_stages("cpu")
+    stages = first_pixel.stages("cpu")
     noisy = stages.loc["noisy inputs everywhere"]
     assert list(noisy.index) == [16, 32, 64, 128]
     assert noisy.loc[32, "free corner"] > 10 * noisy.loc[32, "free inside"]
-    assert diagnosis.first_pixel_stages("smoke") is None
+    assert first_pixel.stages("smoke") is None
 
 
 def test_table2_says_when_fw_feeds_the_output_layer():
@@ -222,7 +233,7 @@ def test_table2_says_when_fw_feeds_the_output_layer():
 
 
 def test_the_cifar_pyramids_first_pixel_is_read_beside_at_cpu_only():
-    text = diagnosis.cifar_first_pixel("cpu")
+    text = first_pixel.cifar("cpu")
     assert text.startswith("The first pixel of the CIFAR-10 pyramid (cpu-cifar; 9,204 steps")
     assert "32: pixel (0, 0)" in text
-    assert diagnosis.cifar_first_pixel("smoke") == ""
+    assert first_pixel.cifar("smoke") == ""

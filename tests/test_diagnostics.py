@@ -57,6 +57,24 @@ def test_consistency_counts_values_more_than_eight_off():
     assert summary["mean"] == pytest.approx(17 / 27)
 
 
+def test_the_border_ratio_comes_with_a_bootstrap_interval_that_narrows_with_more_images():
+    def summary(n):
+        x = images(n=n, size=16, seed=1)
+        return diagnostics.consistency(x, diagnostics.shift(downsample(x, 2), "left"))
+
+    few, many = summary(4), summary(64)
+    for s in few, many:
+        low, high = s["border_ratio_interval"]
+        assert s["border_ratio"] == pytest.approx(s["border_mean"] / s["interior_mean"])
+        assert low < s["border_ratio"] < high
+    assert many["border_ratio_interval"][1] - many["border_ratio_interval"][0] < (
+        few["border_ratio_interval"][1] - few["border_ratio_interval"][0]
+    )
+    same = images(n=1, size=16).expand(5, -1, -1, -1)  # one image five times: nothing to move
+    one = diagnostics.consistency(same, diagnostics.shift(downsample(same, 2), "left"))
+    assert one["border_ratio_interval"] == pytest.approx([one["border_ratio"]] * 2)
+
+
 def test_pooled_gap_needs_a_view_at_half_resolution():
     with pytest.raises(ValueError, match="half the images' size"):
         diagnostics.pooled_gap(images(), images(size=8))

@@ -97,10 +97,14 @@ def test_the_fix_reads_as_steps_and_drift_before_and_after():
     after = {**found(**{"16": level((1.0, 1.5))}), "checkpoints": {"16": "ckpt-00050000-x"}}
     text = diagnosis.fix_reading(before, after)
     assert "16" not in diagnosis.fix_reading(before, before).split("retrained:")[1]
-    assert "16: 16,000 → 50,000 steps, free-running 30.00 → 1.25, bits/dim 3.000 → 3.000" in text
+    assert (
+        "16: 16,000 → 50,000 steps, free-running 30.00 → 1.25 (border band 2.00x → 1.50x the "
+        "interior), bits/dim 3.000 → 3.000" in text
+    )
     assert "share the two hours equally" in text
     noisy = diagnosis.fix_reading(before, after, "noisy inputs")
     assert "Gaussian noise of std 0.04" in noisy and "30.00 → 1.25" in noisy
+    assert "on a core of its own" in diagnosis.fix_reading(before, after, "alone")
 
 
 def test_table2_shows_the_streaked_runs_numbers_beside_at_cpu_only():

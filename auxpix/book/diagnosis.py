@@ -33,6 +33,7 @@ NOISY_TOP = "pyramid-cpu-noisy-top"  # its second: noisy inputs at 64x64 and 128
 NOISY_TOP_SAMPLES = "celeba-pyramid-map-noisy-top"  # that run's MAP samples, kept
 NOISY = "pyramid-cpu-noisy"  # its third: noisy inputs at every conditional level
 NOISY_SAMPLES = "celeba-pyramid-map-noisy"  # that run's MAP samples, kept
+SHARED_CORES = "pyramid-cpu-output-path-shared"  # the output path's first run (cores shared)
 # What each retraining changed, in the order they were made (fix_reading's ``change``).
 CHANGES = {
     "more steps": "the 64x64 and 128x128 levels train on 32x32 crops, and the levels from "
@@ -43,6 +44,8 @@ CHANGES = {
     "0.04 too, and the 128x128 level with noise of std 0.08",
     "output path": "every conditional level trains again with f_w(X̂) also feeding its output "
     "layer (EmbeddingConfig.to_output)",
+    "alone": "the 64x64 level trains again for its minutes on a core of its own (the first time, "
+    "other work shared the two cores for part of them)",
 }
 BEFORE_FIX_TABLE2 = "celeba_pyramid-before-fix"  # its Table 2 numbers and steps, as recorded
 BEFORE_COLUMNS = {"whole": "before retraining: whole image", "level": "before retraining: level"}
@@ -289,11 +292,17 @@ def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
     ]
     changes = ", ".join(
         f"{level}: {int(old.loc[level, 'steps']):,} → {int(new.loc[level, 'steps']):,} steps, "
-        f"free-running {old.loc[level, 'free']:.2f} → {new.loc[level, 'free']:.2f}, "
+        f"free-running {old.loc[level, 'free']:.2f} → {new.loc[level, 'free']:.2f} (border "
+        f"band {_ratio(old.loc[level]):.2f}x → {_ratio(new.loc[level]):.2f}x the interior), "
         f"bits/dim {old.loc[level, 'bpd aligned']:.3f} → {new.loc[level, 'bpd aligned']:.3f}"
         for level in retrained
     )
     return f"The change: {CHANGES[change]}. Before → after it, per level retrained: {changes}."
+
+
+def _ratio(row: pd.Series) -> float:
+    """A level's free-running border band over its interior."""
+    return row["free, border"] / row["free, inside"]
 
 
 def noise_training(config) -> str:

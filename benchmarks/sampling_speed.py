@@ -21,7 +21,7 @@ batch 1 without holding them in a faster memory. --smoke runs it all on the smok
 few minutes, to check it works.
 
     .venv/bin/python benchmarks/sampling_speed.py [--threads 1] [--batch 1] [--max-seconds 10] [--json out.json]
-    .venv/bin/python benchmarks/sampling_speed.py --compiled --threads 1 2 --batch 1 16 [--faces 16] [--smoke]
+    .venv/bin/python benchmarks/sampling_speed.py --compiled --threads 1 2 --batch 1 16 [--faces 16] [--smoke] [--kinds pyramid]
 """
 
 from __future__ import annotations
@@ -63,6 +63,13 @@ def main():
     parser.add_argument("--compiled", action="store_true", help="eager against compiled cached")
     parser.add_argument("--faces", type=int, default=16, help="--compiled: faces drawn at once")
     parser.add_argument("--smoke", action="store_true", help="--compiled on the smoke presets")
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        choices=("pyramid", "pixelcnnpp"),
+        default=["pyramid", "pixelcnnpp"],
+        help="--compiled: the models timed (default both)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results to this JSON file")
     args = parser.parse_args()
     if args.max_seconds is None:
@@ -116,6 +123,8 @@ def compiled_comparison(args) -> dict:
     for threads in args.threads:
         for batch in args.batch:
             for kind, resolution in COMPILED_CASES[preset]:
+                if kind not in args.kinds:
+                    continue
                 rows.append(
                     {"model": kind, "resolution": resolution, "batch": batch, "threads": threads}
                     | bench.compiled_speed(

@@ -7,7 +7,8 @@ rounding included), the per-pixel distributions are the part's own forward pass.
 
 * :func:`consistency`: how far images X of a level are from the X̂ they were conditioned on,
   ``|downsample(X, 2) - X̂|`` in 0..255 units, overall, in a border band and the interior, per
-  row, per column and as a map.
+  row, per column and as a map; the band's ratio to the interior with a bootstrap interval
+  over the images (:func:`ratio_interval`).
 * :func:`teacher_forced`: every pixel of a level drawn given the *true* prefix of an image (one
   forward pass), against the free-running sampler's own prefix.
 * :func:`shift_ablation`: bits/dim given X̂ and given X̂ moved by one pixel (an off-by-one in

@@ -234,6 +234,8 @@ def test_the_first_pixel_is_read_at_each_stage_of_the_celeba_run_at_cpu_only():
 def test_table2_says_when_fw_feeds_the_output_layer():
     assert "f_w(X̂) also feeds" in diagnosis.output_path(auxpix.preset("pyramid", "cpu"))
     assert diagnosis.output_path(auxpix.preset("pyramid", "paper")) == ""
+    cifar = diagnosis.output_path(auxpix.preset("pyramid", "cpu-cifar"), "chapter 03 says why")
+    assert cifar.endswith("(a 1x1 path); chapter 03 says why.")
 
 
 def test_the_cifar_pyramids_first_pixel_is_read_beside_at_cpu_only():

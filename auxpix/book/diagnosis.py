@@ -324,13 +324,13 @@ def noise_training(config) -> str:
     )
 
 
-def output_path(config) -> str:
+def output_path(config, why: str = '"what went wrong" below says why') -> str:
     """Whether a pyramid config's conditional levels feed f_w(X̂) to their output layer; "" if not."""
     if not config.embedding.to_output:
         return ""
     return (
         "Not in the paper: f_w(X̂) also feeds each conditional level's output layer (a 1x1 path); "
-        '"what went wrong" below says why.'
+        f"{why}."
     )
 
 

@@ -274,7 +274,7 @@ PRESETS: dict[str, dict[str, object]] = {
             input_noise=(0.04, 0.04, 0.04, 0.08),
             train=_CPU_TRAIN,
         ),
-        # f_w feeds the output as in "cpu": its first pixel ignored X̂ too (chapter 03).
+        # f_w feeds the output as in "cpu": its 32x32 level's first pixel ignored X̂ too (chapter 03).
         "cpu-cifar": _light_pyramid(
             _CPU_LIGHT_NET,
             dataclasses.replace(_CPU_PYRAMID_EMBEDDING, to_output=True),

@@ -107,8 +107,9 @@ def ratio_interval(border: torch.Tensor, interior: torch.Tensor, draws: int = 20
     and ``interior`` [B] could move with other images."""
     generator = torch.Generator().manual_seed(0)
     picks = torch.randint(len(border), (draws, len(border)), generator=generator)
-    ratios = border.cpu()[picks].mean(dim=1) / interior.cpu()[picks].mean(dim=1)
-    return torch.quantile(ratios, torch.tensor([0.05, 0.95], dtype=ratios.dtype)).tolist()
+    inside = interior.cpu()[picks].mean(dim=1)
+    ratios = border.cpu()[picks].mean(dim=1) / inside.masked_fill(inside == 0, math.nan)
+    return torch.nanquantile(ratios, torch.tensor([0.05, 0.95], dtype=ratios.dtype)).tolist()
 
 
 def level_inputs(model: PyramidPixelCNN, name: str, x: torch.Tensor):

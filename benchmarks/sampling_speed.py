@@ -140,6 +140,8 @@ def compiled_comparison(args) -> dict:
                 )
                 print_row(rows[-1])
     results = {"preset": preset, "rows": rows, "max_seconds": args.max_seconds}
+    if "pyramid" not in args.kinds:  # the draws compared and the faces are the pyramid's
+        return results
     resolution = CHANGES_RESOLUTION[preset]
     changes = bench.compiled_draw_changes(
         "pyramid", preset=preset, resolution=resolution, device=args.device, threads=args.threads[0]

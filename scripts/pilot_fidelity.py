@@ -76,12 +76,14 @@ def main():
     parser.add_argument("--results", default="results")
     args = parser.parse_args()
     kind, preset, part = MODELS[args.model]
+    # the pilot ran before f_w fed the levels' output layer (EmbeddingConfig.to_output)
+    original = {"embedding": {"to_output": False}} if kind == "pyramid" else {}
     out = Path(args.results) / "pilot" / f"fidelity-{args.model}-{args.arm}-s{args.seed}"
     if (out / "pilot.json").is_file():
         print(f"{out}: done")
         return
     shutil.rmtree(out, ignore_errors=True)
-    config = preset_config(kind, preset, train=ARMS[args.arm])
+    config = preset_config(kind, preset, train=ARMS[args.arm], **original)
     assert config.train.ema_warmup, "the arms keep the cpu presets' ramped average"
     torch.manual_seed(args.seed)
     model = from_config(config)

@@ -2,7 +2,8 @@
 # Trains every run the book loads, at preset $1 (default cpu), into results/runs/: the
 # commands behind the committed cpu runs. Two runs train side by side with one thread each
 # (on 2 cores, more throughput than one run with two threads): PixelCNN++ beside the Grayscale
-# PixelCNN (pair "cifar"), then the CIFAR-10 pyramid beside the CelebA one (pair "pyramids"). A model's budget is
+# PixelCNN (pair "cifar"), then the CIFAR-10 pyramid beside the CelebA one (pair "pyramids"); the
+# pairs "celeba" and "cifar-pyramid" train one pyramid's levels in two streams. A model's budget is
 # auxpix.budgets.budget's, through torch.compile (faster steps after a compile; see
 # benchmarks/README.md). An interrupted run resumes when this is
 # started again; a finished run is kept (delete it to train it again), a run of an earlier

@@ -78,7 +78,27 @@ def test_the_streaked_celeba_run_fails_at_32_64_and_128_and_not_at_16():
     assert diagnosis.failing(table) == [32, 64, 128]
     assert table.loc[64, "free"] > 10 * table.loc[64, "teacher"]
     text = diagnosis.reading(record, tuple(diagnosis.record(name) for name in diagnosis.CIFAR))
-    assert "differ in 0 of 3,072 values" in text and "no longer after 9,204" in text
+    assert "differ in 0 of 3,072 values" in text
+    assert "was 9.10 off X̂ after 1,600 steps and 1.41 after 9,204: there, more steps" in text
+
+
+def test_the_cifar_step_comparison_says_what_more_steps_did():
+    def cifar(free):
+        return {**found(**{"32": level((free, free))}), "checkpoints": {"32": "ckpt-00000100-x"}}
+
+    record = found(**{"16": level((1.0, 2.5))})  # failing: the comparison follows its verdict
+    for long, short, said in (
+        (1.0, 9.0, "more steps kept the samples on X̂"),
+        (4.0, 9.0, "more steps did not bring it within 3."),
+        (1.0, 2.0, "within the criterion both times."),
+    ):
+        assert said in diagnosis.reading(record, (cifar(long), cifar(short)))
+
+
+def test_without_the_retrained_cifar_diagnosis_nothing_is_read_of_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUXPIX_RESULTS", str(tmp_path))
+    assert diagnosis.records("cpu").cifar_fixed is None
+    assert first_pixel.cifar("cpu", retrained=True) == first_pixel.cifar("cpu") == ""
 
 
 def test_a_chapter_records_each_conditional_levels_consistency_and_shifts():
@@ -105,6 +125,11 @@ def test_the_fix_reads_as_steps_and_drift_before_and_after():
     noisy = diagnosis.fix_reading(before, after, "noisy inputs")
     assert "Gaussian noise of std 0.04" in noisy and "30.00 → 1.25" in noisy
     assert "on a core of its own" in diagnosis.fix_reading(before, after, "alone")
+    assert "test images' X̂" not in text
+    before["sample_faces"], after["sample_faces"] = 16, 64
+    assert "per level retrained (free-running from 16 → 64 test images' X̂): 16:" in (
+        diagnosis.fix_reading(before, after)
+    )
 
 
 def test_table2_shows_the_streaked_runs_numbers_beside_at_cpu_only():
@@ -234,8 +259,12 @@ def test_the_first_pixel_is_read_at_each_stage_of_the_celeba_run_at_cpu_only():
 def test_table2_says_when_fw_feeds_the_output_layer():
     assert "f_w(X̂) also feeds" in diagnosis.output_path(auxpix.preset("pyramid", "cpu"))
     assert diagnosis.output_path(auxpix.preset("pyramid", "paper")) == ""
-    cifar = diagnosis.output_path(auxpix.preset("pyramid", "cpu-cifar"), "chapter 03 says why")
-    assert cifar.endswith("(a 1x1 path); chapter 03 says why.")
+    cifar = diagnosis.output_path(
+        auxpix.preset("pyramid", "cpu-cifar"), "chapter 03 says why", "each pyramid level"
+    )
+    assert cifar.endswith(
+        "feeds each pyramid level's output layer (a 1x1 path); chapter 03 says why."
+    )
 
 
 def test_the_cifar_pyramids_first_pixel_is_read_beside_at_cpu_only():

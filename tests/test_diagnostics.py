@@ -70,6 +70,10 @@ def test_the_border_ratio_comes_with_a_bootstrap_interval_that_narrows_with_more
     assert many["border_ratio_interval"][1] - many["border_ratio_interval"][0] < (
         few["border_ratio_interval"][1] - few["border_ratio_interval"][0]
     )
+    exact = diagnostics.consistency(images(), downsample(images(), 2))  # every gap 0
+    assert math.isnan(exact["border_ratio"]) and all(
+        map(math.isnan, exact["border_ratio_interval"])
+    )
     same = images(n=1, size=16).expand(5, -1, -1, -1)  # one image five times: nothing to move
     one = diagnostics.consistency(same, diagnostics.shift(downsample(same, 2), "left"))
     assert one["border_ratio_interval"] == pytest.approx([one["border_ratio"]] * 2)

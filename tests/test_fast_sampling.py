@@ -28,7 +28,7 @@ CONFIGS = {  # name: (kind, smoke-preset overrides)
     "pixelcnnpp-4": ("pixelcnnpp", {"image_size": 4}),  # the coarsest resolution is one pixel
     "grayscale-8": ("grayscale", {"image_size": 8}),
     "pyramid-4-8": ("pyramid", {"resolutions": (4, 8)}),
-    # f_w(X̂) into the output layer too (the cpu CelebA preset's)
+    # f_w(X̂) into the output layer too (the cpu pyramid presets')
     "pyramid-4-8-to-output": ("pyramid", {"resolutions": (4, 8), "embedding": {"to_output": True}}),
     # Larger: PixelCNN++ with wider layers; a pyramid level with the paper's light net (3 blocks, 100 filters).
     "pixelcnnpp-16-wide": ("pixelcnnpp", {"image_size": 16, "net": {"nr_filters": 32}}),

@@ -50,7 +50,8 @@ CHANGES = {
 BEFORE_FIX_TABLE2 = "celeba_pyramid-before-fix"  # its Table 2 numbers and steps, as recorded
 BEFORE_COLUMNS = {"whole": "before retraining: whole image", "level": "before retraining: level"}
 CIFAR_FIXED = "pyramid-cpu-cifar"  # the committed CIFAR-10 run, f_w into the output too
-# Its run before that (trained long) and the pilot of its 32x32 level (trained briefly).
+# Its run before f_w fed the output (9,204 steps at 32x32) and the pilot of its 32x32 level
+# (1,600 steps).
 CIFAR = ("pyramid-cpu-cifar-before-output-path", "pyramid-cpu-cifar-32-pilot")
 NO_DIAGNOSIS = "No diagnosis at preset {preset!r}: scripts/diagnose_pyramid.py ran on the cpu runs."
 NOT_DIAGNOSED = (
@@ -62,8 +63,9 @@ NOT_DIAGNOSED = (
 class Diagnoses(NamedTuple):
     """The diagnoses chapter 03 reads: the committed CelebA run's, the streaked one's before the
     fixes, its first retraining's (more steps), its second's (noisy inputs at the top two
-    levels), its third's (noisy inputs everywhere), the CIFAR-10 pair (trained long,
-    trained briefly) and the committed CIFAR-10 run's; None where not measured."""
+    levels), its third's (noisy inputs everywhere), the CIFAR-10 pair (its run before f_w fed
+    the output, and the brief pilot of its 32x32 level) and the committed CIFAR-10 run's; None
+    where not measured."""
 
     fixed: dict | None
     before: dict | None
@@ -152,9 +154,10 @@ def _pair(summary: dict | None) -> tuple[float | None, float | None]:
 
 def table(found: dict) -> pd.DataFrame:
     """One row per conditional level: steps, consistency (interior, border band) of the kept MAP
-    samples, of free-running MAP draws given real faces' X̂ (also over the whole image, and with
-    the real border band given) and of teacher-forced ones, the copy-the-left-neighbour baseline, the bits/dim given X̂ aligned and
-    shifted by the best single pixel, and the per-pixel bits of border and interior."""
+    samples, of free-running MAP draws given real faces' X̂ (also over the whole image, and
+    inside when the real border band is given) and of teacher-forced ones, the
+    copy-the-left-neighbour baseline, the bits/dim given X̂ aligned and shifted by the best single
+    pixel, and the per-pixel bits of border and interior."""
     rows = {}
     for level, values in found["levels"].items():
         if "shift_ablation" not in values:  # the base level conditions on nothing
@@ -166,7 +169,7 @@ def table(found: dict) -> pd.DataFrame:
             **dict(zip(("samples", "samples, border"), _pair(samples))),
             "free": values["free_running_given_real"]["mean"],
             **dict(zip(("free, inside", "free, border"), _pair(values["free_running_given_real"]))),
-            "free, border given": values.get("free_running_border_given", {}).get("mean"),
+            "free, border given": values.get("free_running_border_given", {}).get("interior_mean"),
             **dict(zip(("teacher", "teacher, border"), _pair(values["teacher_forced_real"]))),
             "copy left": values["left_neighbour_copy"]["mean"],
             "bpd aligned": values["shift_ablation"]["aligned"],
@@ -237,20 +240,29 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
     )
     trained, short = cifar
     if trained and short:
-        long_steps, short_steps = steps(trained, "32"), steps(short, "32")
+        long_free, short_free = (
+            run["levels"]["32"]["free_running_given_real"]["mean"] for run in (trained, short)
+        )
         sentences.append(
-            f"The same light net on CIFAR-10's 32x32 level drifted too after {short_steps:,} "
-            f"steps ({short['levels']['32']['free_running_given_real']['mean']:.2f}) "
-            f"and no longer after {long_steps:,} "
-            f"({trained['levels']['32']['free_running_given_real']['mean']:.2f}): there, more "
-            "steps kept the samples on X̂, though its first pixel still ignored X̂ (below)."
+            f"The same light net on CIFAR-10's 32x32 level, free-running, was "
+            f"{short_free:.2f} off X̂ after {steps(short, '32'):,} steps and {long_free:.2f} after "
+            f"{steps(trained, '32'):,}: "
+            + (
+                "there, more steps kept the samples on X̂ (its first pixel is read in "
+                '"The first pixel" below)."'
+                if long_free <= CONSISTENT < short_free
+                else f"more steps did not bring it within {CONSISTENT:g}."
+                if long_free > CONSISTENT
+                else "within the criterion both times."
+            )
         )
     return " ".join(sentences)
 
 
 def _ratio_intervals(found: dict) -> list[str]:
     """The free-running border band's ratio to the interior per level with its bootstrap
-    interval over the faces, where the record has them (those before it do not)."""
+    interval over the images, where the record has them (records written before
+    :func:`~auxpix.diagnostics.ratio_interval` existed do not)."""
     free = {
         int(r): level["free_running_given_real"]
         for r, level in found["levels"].items()
@@ -264,8 +276,8 @@ def _ratio_intervals(found: dict) -> list[str]:
         for r, s in sorted(free.items())
     )
     return [
-        f"Free-running from {found['sample_faces']} test images' X̂, the border band over the interior "
-        f"with its 90 % interval when the faces are resampled (a bootstrap): {each}."
+        f"Free-running from {found['sample_faces']} test images' X̂, the border band over the "
+        f"interior with its 90 % interval when the images are resampled (a bootstrap): {each}."
     ]
 
 
@@ -281,8 +293,9 @@ def _missed(row: pd.Series) -> str:
 
 def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
     """What a retraining (``change``, a key of CHANGES) changed, level by level: training steps,
-    free-running consistency and test bits/dim given X̂ of the run before it against the run
-    after it."""
+    free-running consistency with its border band's ratio to the interior, and test bits/dim
+    given X̂ of the run before it against the run after it (and the number of images the
+    free-running draws started from, where the two diagnoses differ in it)."""
     old, new = table(before), table(fixed)
     retrained = [
         level
@@ -297,7 +310,15 @@ def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
         f"bits/dim {old.loc[level, 'bpd aligned']:.3f} → {new.loc[level, 'bpd aligned']:.3f}"
         for level in retrained
     )
-    return f"The change: {CHANGES[change]}. Before → after it, per level retrained: {changes}."
+    images = [found.get("sample_faces") for found in (before, fixed)]
+    drawn = (
+        f" (free-running from {images[0]} → {images[1]} test images' X̂)"
+        if images[0] != images[1]
+        else ""
+    )
+    return (
+        f"The change: {CHANGES[change]}. Before → after it, per level retrained{drawn}: {changes}."
+    )
 
 
 def _ratio(row: pd.Series) -> float:
@@ -324,14 +345,13 @@ def noise_training(config) -> str:
     )
 
 
-def output_path(config, why: str = '"what went wrong" below says why') -> str:
+def output_path(
+    config, why: str = '"what went wrong" below says why', levels: str = "each conditional level"
+) -> str:
     """Whether a pyramid config's conditional levels feed f_w(X̂) to their output layer; "" if not."""
     if not config.embedding.to_output:
         return ""
-    return (
-        "Not in the paper: f_w(X̂) also feeds each conditional level's output layer (a 1x1 path); "
-        f"{why}."
-    )
+    return f"Not in the paper: f_w(X̂) also feeds {levels}'s output layer (a 1x1 path); {why}."
 
 
 def _and(items) -> str:

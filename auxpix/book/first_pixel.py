@@ -1,6 +1,6 @@
 """The first pixel a pyramid level draws, read from the maps behind
 ``scripts/diagnose_pyramid.py``'s records (results/diagnosis/<name>.npz, each averaged over the
-faces): pixel (0, 0) is drawn before any other, so nothing but X̂ informs it (chapter 03)."""
+images): pixel (0, 0) is drawn before any other, so nothing but X̂ informs it (chapter 03)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from .registry import results_dir
 
 def maps(name: str) -> dict[str, np.ndarray] | None:
     """The maps of diagnosis <name> (results/diagnosis/<name>.npz), keyed "<level>/<measure>":
-    consistency per pooled pixel and bits per pixel, each averaged over the faces; None where
+    consistency per pooled pixel and bits per pixel, each averaged over the images; None where
     not measured."""
     path = results_dir() / "diagnosis" / f"{name}.npz"
     if not path.is_file():
@@ -102,7 +102,10 @@ def cifar(preset: str, retrained: bool = False) -> str:
     if preset != "cpu":
         return ""
     name, run = (
-        (CIFAR_FIXED, "the retrained CIFAR-10 pyramid ({:,} steps at 32x32, f_w into the output)")
+        (
+            CIFAR_FIXED,
+            "the retrained CIFAR-10 pyramid (cpu-cifar; {:,} steps at 32x32, f_w into the output)",
+        )
         if retrained
         else (
             CIFAR[0],

@@ -318,6 +318,16 @@ def test_a_retraining_keeps_the_other_parts_and_takes_todays_preset(results):
     assert (staging / "32" / "begun").exists()
 
 
+def test_a_retraining_finishes_without_the_kept_parts_raw_weights(results, monkeypatch):
+    final = finished_run(registry.run_dir("pyramid", "smoke"), "pyramid", "smoke")
+    staging = retraining.stage_retraining("pyramid", "smoke", ["16"])
+    for part in ("16", "32"):  # as if trained; "8" is kept with its state alone, as committed
+        (staging / part).mkdir(exist_ok=True)
+        (staging / part / "state.json").write_text((final / part / "state.json").read_text())
+    monkeypatch.setattr(registry, "model_images", lambda *args, **kwargs: None)
+    assert registry.train_parts("pyramid", "smoke", ["8", "16", "32"]) == staging
+
+
 def test_a_retraining_needs_a_finished_run_and_real_parts(results):
     with pytest.raises(RunUnavailable, match="train it whole .* before retraining some"):
         retraining.stage_retraining("pyramid", "smoke", ["16"])

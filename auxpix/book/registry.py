@@ -240,14 +240,20 @@ def train_parts(
     compile=False,
 ) -> Path:
     """Train parts ``parts`` of the run of ``kind`` at ``preset`` into ``<run>.training`` for
-    their budgets (resuming any begun), and return that folder: two processes can train a
-    model's parts side by side; :func:`trained` then finishes the run."""
+    their budgets (resuming any begun, skipping any done), and return that folder: two
+    processes can train a model's parts side by side; :func:`trained` then finishes the run."""
     final = run_dir(kind, preset)
     staging = final.with_name(final.name + ".training")
     model = preset_model(kind, preset, parts)
     train_images = model_images(model, "train", data_dir=data_dir)
     test_images = model_images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
     for part in parts:
+        state = read_state(staging / part)
+        if (state or {}).get("done"):  # kept or trained already: a committed run has no raw weights
+            print(
+                f"{kind} part {part} at preset {preset}: trained already in {staging}", flush=True
+            )
+            continue
         limit = budget(kind, preset, part, list(model.parts))
         print(
             f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True

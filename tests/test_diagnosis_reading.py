@@ -80,6 +80,7 @@ def test_the_streaked_celeba_run_fails_at_32_64_and_128_and_not_at_16():
     text = diagnosis.reading(record, tuple(diagnosis.record(name) for name in diagnosis.CIFAR))
     assert "differ in 0 of 3,072 values" in text
     assert "was 9.10 off X̂ after 1,600 steps and 1.41 after 9,204: there, more steps" in text
+    assert text.endswith('its first pixel is read in "The first pixel" below).')
 
 
 def test_the_cifar_step_comparison_says_what_more_steps_did():

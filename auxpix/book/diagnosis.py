@@ -249,7 +249,7 @@ def reading(found: dict, cifar: tuple[dict | None, dict | None] = (None, None)) 
             f"{steps(trained, '32'):,}: "
             + (
                 "there, more steps kept the samples on X̂ (its first pixel is read in "
-                '"The first pixel" below)."'
+                '"The first pixel" below).'
                 if long_free <= CONSISTENT < short_free
                 else f"more steps did not bring it within {CONSISTENT:g}."
                 if long_free > CONSISTENT

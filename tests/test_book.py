@@ -1089,7 +1089,9 @@ def test_notebooks_read_tables_by_name_and_take_sentences_from_readings(notebook
         assert ".iloc" not in source, source
         assert not re.search(r"print\(f[\"']", source), source  # sentences come from functions
         for call in re.findall(r"Markdown\((.*)\)", source):  # a tested function of auxpix.book
-            assert re.match(r"(readings|compute|coherence|fidelity|diagnosis)\.\w+\(", call), source
+            assert re.match(
+                r"(readings|compute|coherence|fidelity|diagnosis|first_pixel)\.\w+\(", call
+            ), source
 
 
 def readme_text(title: str) -> str:

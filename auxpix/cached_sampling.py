@@ -17,8 +17,9 @@ Every shifted convolution keeps the last rows of its zero-padded input
 (:class:`_ConvCache`), so its output at the new row or pixel is one small conv2d over the
 same inputs and weights as in the full pass (a ul-stream convolution applies its kernel's
 upper rows to a whole row at once, when the row starts, and only its bottom row a pixel). The
-result is exact up to the order in which a convolution routine adds its products (~1e-16 in float64, where the sampled images are
-identical; in float32 a draw that sits on a bin boundary may rarely round the other way).
+result is exact up to the order in which a convolution routine adds its products (~1e-16 in
+float64, where the sampled images are identical; in float32 a draw that sits on a bin boundary
+may rarely round the other way).
 
 Shape-static steps. Each call of :class:`CachedNetwork` runs a row step (at a row's start)
 and a pixel step, whose work depends only on how many resolutions the position starts

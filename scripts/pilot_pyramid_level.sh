@@ -25,8 +25,8 @@ pids=()
 for name in "${variants[@]}"; do
     [ -n "${options[$name]+set}" ] || { echo "scripts/pilot_pyramid_level.sh: unknown variant $name (light, full)" >&2; exit 2; }
     out="$results/pilot/pyramid-cpu-cifar-32-$name"
-    # shellcheck disable=SC2086
     # embedding.to_output=false: the pilot ran before f_w fed the levels' output layer
+    # shellcheck disable=SC2086
     OMP_NUM_THREADS=1 auxpix train pyramid --preset cpu-cifar --part 32 --steps "$steps" ${options[$name]} \
         --set embedding.to_output=false \
         --compile --eval-images 500 --eval-every 100 --resume --out "$out" > "$results/logs/pilot-pyramid-cpu-cifar-32-$name.log" 2>&1 &

@@ -182,9 +182,7 @@ def table(found: dict) -> pd.DataFrame:
 
 def failing(levels: pd.DataFrame) -> list[int]:
     """The levels whose free-running samples miss the criterion."""
-    bad = (levels["free"] > CONSISTENT) | (
-        levels["free, border"] > BORDER_RATIO * levels["free, inside"]
-    )
+    bad = (levels["free"] > CONSISTENT) | (_ratio(levels) > BORDER_RATIO)
     return [int(level) for level in levels.index[bad]]
 
 
@@ -286,7 +284,7 @@ def _missed(row: pd.Series) -> str:
     missed = []
     if row.free > CONSISTENT:
         missed.append(f"above {CONSISTENT:g}")
-    if row["free, border"] > BORDER_RATIO * row["free, inside"]:
+    if _ratio(row) > BORDER_RATIO:
         missed.append(f"border band over {BORDER_RATIO:g}x the interior")
     return " and ".join(missed)
 
@@ -321,9 +319,9 @@ def fix_reading(before: dict, fixed: dict, change: str = "more steps") -> str:
     )
 
 
-def _ratio(row: pd.Series) -> float:
-    """A level's free-running border band over its interior."""
-    return row["free, border"] / row["free, inside"]
+def _ratio(levels: pd.DataFrame | pd.Series):
+    """The free-running border band over the interior of :func:`table`'s levels (or one row)."""
+    return levels["free, border"] / levels["free, inside"]
 
 
 def noise_training(config) -> str:

@@ -245,15 +245,16 @@ def train_parts(
     final = run_dir(kind, preset)
     staging = final.with_name(final.name + ".training")
     model = preset_model(kind, preset, parts)
+    # a part kept or trained already is not loaded again: a committed run has no raw weights
+    done = [part for part in parts if (read_state(staging / part) or {}).get("done")]
+    for part in done:
+        print(f"{kind} part {part} at preset {preset}: trained already in {staging}", flush=True)
+    todo = [part for part in parts if part not in done]
+    if not todo:
+        return staging
     train_images = model_images(model, "train", data_dir=data_dir)
     test_images = model_images(model, "test", data_dir=data_dir, limit=TEST_SUBSET_DURING_TRAINING)
-    for part in parts:
-        state = read_state(staging / part)
-        if (state or {}).get("done"):  # kept or trained already: a committed run has no raw weights
-            print(
-                f"{kind} part {part} at preset {preset}: trained already in {staging}", flush=True
-            )
-            continue
+    for part in todo:
         limit = budget(kind, preset, part, list(model.parts))
         print(
             f"training {kind} part {part} at preset {preset} for {limit} into {staging}", flush=True

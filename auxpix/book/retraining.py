@@ -15,8 +15,6 @@ from ..models import from_config
 from ..runs import RUN_FILE, read_run, write_atomic
 from .registry import complete, preset_model, run_dir
 
-_PAIRS = {"cifar": "cifar-pyramid"}  # a pyramid preset's suffix: its pair in train_book_runs.sh
-
 
 def part_streams(
     kind: str, preset: str, streams: int = 2, parts: list[str] | None = None
@@ -47,8 +45,8 @@ def stage_retraining(kind: str, preset: str, parts: list[str]):
     if not complete(final):
         raise RunUnavailable(
             f"{final} is missing or unfinished: train it whole (scripts/train_book_runs.sh "
-            f"{preset.split('-')[0]} {_PAIRS.get(preset.partition('-')[2], 'celeba')}) before "
-            "retraining some of its parts"
+            f"{preset.split('-')[0]} {'cifar-pyramid' if preset.endswith('-cifar') else 'celeba'}) "
+            "before retraining some of its parts"
         )
     kept = [part for part in from_config(read_run(final)["config"]).parts if part not in parts]
     partial = final.with_name(final.name + ".staging")  # complete before it is named staging

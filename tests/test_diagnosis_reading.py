@@ -321,6 +321,7 @@ def test_the_output_path_verdict_needs_a_gap_beyond_two_seeds():
     text = first_pixel.output_path_reading(arms(2.52, 2.5), 0.04)
     assert "neither costs nor saves" in text
     assert text.index("more than 0.040") < text.index("2.520")  # the criterion comes first
+    assert "With the path, 8,000 steps in 68.6 min, 2.520 bits/dim; without, 8,100 steps" in text
 
 
 def test_the_seed_noise_is_the_committed_fidelity_pilots_level_at_cpu_only():

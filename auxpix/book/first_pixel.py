@@ -4,6 +4,8 @@ images): pixel (0, 0) is drawn before any other, so nothing but X̂ informs it (
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -124,14 +126,22 @@ def cifar(preset: str, retrained: bool = False) -> str:
 OUTPUT_PATH_ARMS = {"with f_w into the output": "on", "without": "off"}
 
 
+def output_path_runs(preset: str) -> dict[str, Path]:
+    """{arm: run directory} of scripts/pilot_output_path.sh's runs at ``preset``, run or not."""
+    pilot = results_dir() / "pilot"
+    return {
+        arm: pilot / f"pyramid-{preset}-cifar-32-output-{suffix}"
+        for arm, suffix in OUTPUT_PATH_ARMS.items()
+    }
+
+
 def output_path_pilot(preset: str) -> pd.DataFrame | None:
     """scripts/pilot_output_path.sh's two runs of the CIFAR-10 pyramid's 32x32 level (at cpu),
     trained for the same minutes side by side, with f_w into the output layer and without: per
     arm its steps, minutes and test bits/dim (the first 500 test images, averaged weights) at
     its last step; None until both have finished."""
     rows = {}
-    for arm, suffix in OUTPUT_PATH_ARMS.items():
-        path = results_dir() / "pilot" / f"pyramid-{preset}-cifar-32-output-{suffix}"
+    for arm, path in output_path_runs(preset).items():
         if not (read_state(path / "32") or {}).get("done"):
             return None
         last = [entry for entry in read_metrics(path, "32") if "test_bpd" in entry][-1]
@@ -170,8 +180,8 @@ def output_path_reading(arms: pd.DataFrame, noise: float) -> str:
     return (
         f"Criterion, fixed before the runs: the output path costs bits/dim if the level without "
         f"it scores lower by more than {noise:.3f} bits/dim, the largest gap between two seeds "
-        f"of one arm of chapter 01's fidelity pilot (its 16x16 level). With the path, {path['steps']:,} "
+        f"of one arm of chapter 01's fidelity pilot (its 16x16 level). With the path, {int(path['steps']):,} "
         f"steps in {path['minutes']:.1f} min, {path['test bits/dim']:.3f} bits/dim; without, "
-        f"{plain['steps']:,} steps in {plain['minutes']:.1f} min, "
+        f"{int(plain['steps']):,} steps in {plain['minutes']:.1f} min, "
         f"{plain['test bits/dim']:.3f}: {verdict}."
     )

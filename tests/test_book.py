@@ -1090,7 +1090,8 @@ def test_notebooks_read_tables_by_name_and_take_sentences_from_readings(notebook
         assert not re.search(r"print\(f[\"']", source), source  # sentences come from functions
         for call in re.findall(r"Markdown\((.*)\)", source):  # a tested function of auxpix.book
             assert re.match(
-                r"(readings|compute|coherence|fidelity|diagnosis|first_pixel)\.\w+\(", call
+                r"(readings|compute|coherence|fidelity|diagnosis|first_pixel|output_path_pilot)\.\w+\(",
+                call,
             ), source
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 import auxpix
-from auxpix.book import diagnosis, first_pixel, registry
+from auxpix.book import diagnosis, first_pixel
 
 
 def summary(inside: float, border: float) -> dict:
@@ -273,57 +273,3 @@ def test_the_cifar_pyramids_first_pixel_is_read_beside_at_cpu_only():
     assert text.startswith("The first pixel of the CIFAR-10 pyramid (cpu-cifar; 9,204 steps")
     assert "32: pixel (0, 0)" in text
     assert first_pixel.cifar("smoke") == ""
-
-
-def pilot_arm(root, suffix: str, finals: list[tuple[int, float]], done: bool = True) -> None:
-    """A run of scripts/pilot_output_path.sh's arm ``suffix`` whose evaluations are ``finals``."""
-    part = root / "pilot" / f"pyramid-cpu-cifar-32-output-{suffix}" / "32"
-    part.mkdir(parents=True)
-    state = {
-        "step": finals[-1][0],
-        "seed": 0,
-        "seconds": 60.0,
-        "checkpoint": "ckpt-1",
-        "done": done,
-    }
-    (part / "state.json").write_text(json.dumps(state))
-    lines = [{"step": step, "seconds": 0.5 * step, "test_bpd": bpd} for step, bpd in finals]
-    lines.append({"step": finals[-1][0], "seconds": 1.0, "train_bpd": 9.0})  # no score: skipped
-    (part / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-
-
-def test_the_output_path_pilot_is_read_once_both_arms_are_done(tmp_path, monkeypatch):
-    monkeypatch.setenv(registry.RESULTS_ENV, str(tmp_path))
-    pilot_arm(tmp_path, "on", [(100, 4.0), (8000, 2.6)])
-    assert first_pixel.output_path_pilot("cpu") is None  # the other arm is missing
-    pilot_arm(tmp_path, "off", [(100, 4.1), (8100, 2.5)], done=False)
-    assert first_pixel.output_path_pilot("cpu") is None  # ... or still training
-    (tmp_path / "pilot" / "pyramid-cpu-cifar-32-output-off" / "32" / "state.json").write_text(
-        json.dumps({"step": 8100, "seed": 0, "seconds": 60.0, "checkpoint": "ckpt-1", "done": True})
-    )
-    arms = first_pixel.output_path_pilot("cpu")
-    assert arms["steps"].tolist() == [8000, 8100]
-    assert arms["test bits/dim"].tolist() == [2.6, 2.5]
-    assert arms["minutes"].tolist() == [8000 * 0.5 / 60, 8100 * 0.5 / 60]
-    assert first_pixel.output_path_pilot("smoke") is None
-
-
-def arms(path: float, plain: float) -> pd.DataFrame:
-    rows = {"with f_w into the output": (8000, 68.6, path), "without": (8100, 68.6, plain)}
-    return pd.DataFrame.from_dict(
-        rows, orient="index", columns=["steps", "minutes", "test bits/dim"]
-    )
-
-
-def test_the_output_path_verdict_needs_a_gap_beyond_two_seeds():
-    assert "the path costs 0.100 bits/dim" in first_pixel.output_path_reading(arms(2.6, 2.5), 0.04)
-    assert "the path saves 0.100 bits/dim" in first_pixel.output_path_reading(arms(2.5, 2.6), 0.04)
-    text = first_pixel.output_path_reading(arms(2.52, 2.5), 0.04)
-    assert "neither costs nor saves" in text
-    assert text.index("more than 0.040") < text.index("2.520")  # the criterion comes first
-    assert "With the path, 8,000 steps in 68.6 min, 2.520 bits/dim; without, 8,100 steps" in text
-
-
-def test_the_seed_noise_is_the_committed_fidelity_pilots_level_at_cpu_only():
-    assert 0 < first_pixel.seed_noise("cpu") < 0.1
-    assert first_pixel.seed_noise("smoke") is None

@@ -74,6 +74,18 @@ def noise(scores: pd.DataFrame) -> pd.Series:
     return gaps.max(axis=1).groupby(level="part").max()
 
 
+def ramped_noise(preset: str, part: str = "level16") -> float | None:
+    """The largest gap between the two seeds of one arm of ``part`` under the ramped average,
+    the one every preset keeps: the yardstick for comparing two runs of that recipe (the
+    verdicts' :func:`noise` also counts the constant average, the choice they judge); None
+    without the pilot."""
+    found = records(preset)
+    if not found:
+        return None
+    scores = table(found).loc[MODELS[part], RAMPED]
+    return float(scores.groupby(level="arm").agg(lambda s: s.max() - s.min()).max())
+
+
 def arm_means(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean test bits/dim over the seeds, per part, arm and average."""
     return scores[[RAMPED, CONSTANT]].groupby(level=["part", "arm"]).mean()

@@ -4,13 +4,9 @@ images): pixel (0, 0) is drawn before any other, so nothing but X̂ informs it (
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from ..runs import read_metrics, read_state
-from . import fidelity
 from .diagnosis import (
     BEFORE_FIX,
     CIFAR,
@@ -120,68 +116,3 @@ def cifar(preset: str, retrained: bool = False) -> str:
         return ""
     found = maps(name)
     return "" if found is None else reading(table(found), run.format(steps(record(name), "32")))
-
-
-# scripts/pilot_output_path.sh's arms: results/pilot/pyramid-<preset>-cifar-32-output-<suffix>
-OUTPUT_PATH_ARMS = {"with f_w into the output": "on", "without": "off"}
-
-
-def output_path_runs(preset: str) -> dict[str, Path]:
-    """{arm: run directory} of scripts/pilot_output_path.sh's runs at ``preset``, run or not."""
-    pilot = results_dir() / "pilot"
-    return {
-        arm: pilot / f"pyramid-{preset}-cifar-32-output-{suffix}"
-        for arm, suffix in OUTPUT_PATH_ARMS.items()
-    }
-
-
-def output_path_pilot(preset: str) -> pd.DataFrame | None:
-    """scripts/pilot_output_path.sh's two runs of the CIFAR-10 pyramid's 32x32 level (at cpu),
-    trained for the same minutes side by side, with f_w into the output layer and without: per
-    arm its steps, minutes and test bits/dim (the first 500 test images, averaged weights) at
-    its last step; None until both have finished."""
-    rows = {}
-    for arm, path in output_path_runs(preset).items():
-        if not (read_state(path / "32") or {}).get("done"):
-            return None
-        last = [entry for entry in read_metrics(path, "32") if "test_bpd" in entry][-1]
-        rows[arm] = {
-            "steps": last["step"],
-            "minutes": last["seconds"] / 60,
-            "test bits/dim": last["test_bpd"],
-        }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("arm")
-
-
-def seed_noise(preset: str) -> float | None:
-    """The largest gap in test bits/dim between two seeds of one arm of the fidelity pilot's
-    pyramid level (the same light net, scored with the ramped average the presets keep): the
-    yardstick for comparing one run with another; None without that pilot."""
-    found = fidelity.records(preset)
-    if not found:
-        return None
-    scores = fidelity.table(found).loc[fidelity.MODELS["level16"], fidelity.RAMPED]
-    return float(scores.groupby(level="arm").agg(lambda s: s.max() - s.min()).max())
-
-
-def output_path_reading(arms: pd.DataFrame, noise: float) -> str:
-    """Whether the output path costs bits/dim, by the criterion stated first: the arm without
-    it must score lower than the arm with it by more than ``noise`` (two seeds' largest gap)."""
-    path, plain = arms.loc["with f_w into the output"], arms.loc["without"]
-    gap = path["test bits/dim"] - plain["test bits/dim"]
-    verdict = (
-        f"so the path costs {gap:.3f} bits/dim at this budget"
-        if gap > noise
-        else f"so the path saves {-gap:.3f} bits/dim at this budget"
-        if -gap > noise
-        else "within that gap of each other, so at this budget the path neither costs nor "
-        "saves bits/dim that one run of each can tell"
-    )
-    return (
-        f"Criterion, fixed before the runs: the output path costs bits/dim if the level without "
-        f"it scores lower by more than {noise:.3f} bits/dim, the largest gap between two seeds "
-        f"of one arm of chapter 01's fidelity pilot (its 16x16 level). With the path, {int(path['steps']):,} "
-        f"steps in {path['minutes']:.1f} min, {path['test bits/dim']:.3f} bits/dim; without, "
-        f"{int(plain['steps']):,} steps in {plain['minutes']:.1f} min, "
-        f"{plain['test bits/dim']:.3f}: {verdict}."
-    )

@@ -139,7 +139,7 @@ def _natural(name: str):
 
 
 def pilot_curves(runs: dict[str, Path], part: str, preset: str):
-    """Test bits/dim against training minutes of part ``part`` of a sizing pilot's runs, on one axis."""
+    """Test bits/dim against training minutes of part ``part`` of a pilot's runs, on one axis."""
     fig, ax = plt.subplots(figsize=(6, 3.4))
     for label, path in runs.items():
         test = [

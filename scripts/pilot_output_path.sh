@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Does f_w(X̂)'s path into the output layer (EmbeddingConfig.to_output) cost the CIFAR-10
 # pyramid bits/dim? Its 32x32 level at preset $1-cifar (default cpu) trained for the book's
-# budget (the registry's, in minutes at cpu: the level's share of the pyramid's minutes, the same evaluations) with
-# the path and without, side by side, one thread each, seed 0, into
+# budget (the registry's, in minutes at cpu: the level's share of the pyramid's minutes) and
+# evaluations, with the path and without, side by side, one thread each, seed 0, into
 # results/pilot/output-path-<preset>-cifar-32-{on,off}/ and results/logs/; chapter 03 reads them
 # (auxpix.book.output_path_pilot).
 #   scripts/pilot_output_path.sh [cpu]

@@ -66,12 +66,14 @@ def table(found: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["part", "arm", "seed"]).sort_index()
 
 
+def seed_gaps(scores: pd.DataFrame, averages=(RAMPED, CONSTANT)) -> pd.DataFrame:
+    """Per part and arm: the gap between its two seeds under each of ``averages``."""
+    return scores[list(averages)].groupby(level=["part", "arm"]).agg(lambda s: s.max() - s.min())
+
+
 def noise(scores: pd.DataFrame) -> pd.Series:
     """Per part: the largest gap between the two seeds of one arm, under either average."""
-    gaps = (
-        scores[[RAMPED, CONSTANT]].groupby(level=["part", "arm"]).agg(lambda s: s.max() - s.min())
-    )
-    return gaps.max(axis=1).groupby(level="part").max()
+    return seed_gaps(scores).max(axis=1).groupby(level="part").max()
 
 
 def ramped_noise(preset: str, part: str = "level16") -> float | None:
@@ -82,8 +84,7 @@ def ramped_noise(preset: str, part: str = "level16") -> float | None:
     found = records(preset)
     if not found:
         return None
-    scores = table(found).loc[MODELS[part], RAMPED]
-    return float(scores.groupby(level="arm").agg(lambda s: s.max() - s.min()).max())
+    return float(seed_gaps(table(found), [RAMPED])[RAMPED].loc[MODELS[part]].max())
 
 
 def arm_means(scores: pd.DataFrame) -> pd.DataFrame:

@@ -14,8 +14,12 @@ read -r flag amount every share images < <(python -c "
 import sys
 from auxpix.book import registry
 from auxpix.budgets import budget
+from auxpix.errors import AuxpixError
 preset = sys.argv[1] + '-cifar'
-model = registry.preset_model('pyramid', preset, ['32'])
+try:
+    model = registry.preset_model('pyramid', preset, ['32'])
+except AuxpixError as e:
+    sys.exit(f'scripts/pilot_output_path.sh: {e}')
 ((unit, amount),) = budget('pyramid', preset, '32', list(model.parts)).items()
 print(f'--{unit}', amount, registry.EVAL_EVERY,
       registry.EVAL_SHARE, registry.TEST_SUBSET_DURING_TRAINING)" "$preset")
